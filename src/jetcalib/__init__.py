@@ -1,0 +1,23 @@
+"""jetcalib: simultaneous energy and mass calibration of large-radius jets with a deep neural
+network, after ATLAS (arXiv:2311.08885).
+
+Pipeline stages, one subpackage each, data flowing one way::
+
+    sim -> io -> features -> numerical / dnn -> evaluate / deploy
+
+Heavy stages (simulation, training) are imported lazily: ``import jetcalib`` stays fast.
+"""
+
+from . import io
+from ._version import __version__
+from .errors import ArtifactError, InputError, JetcalibError, NotAvailableError, PartialFailure
+
+__all__ = [
+    "ArtifactError",
+    "InputError",
+    "JetcalibError",
+    "NotAvailableError",
+    "PartialFailure",
+    "__version__",
+    "io",
+]

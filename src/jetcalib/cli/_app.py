@@ -1,0 +1,55 @@
+"""The typer application object and shared CLI helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+__all__ = ["MapFileOption", "MapOption", "TreeOption", "app", "column_map", "console", "err_console"]
+
+app = typer.Typer(
+    name="jetcalib",
+    help=(
+        "Calibrate the energy and mass of large-R (R = 1.0) jets with one deep neural network, "
+        "and compare with the standard numerical-inversion calibration.\n\n"
+        "Typical chain: generate -> numerical fit / train -> calibrate -> evaluate -> export.\n\n"
+        "Exit codes: 0 ok, 1 internal error, 2 bad input or usage, 3 not yet available, "
+        "4 some inputs failed, 130 interrupted."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+console = Console(highlight=False)
+# Errors go to stderr, one line, never wrapped in the middle of a path.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="Map a jetcalib column to your branch name, NAME=BRANCH (repeatable), "
+        "e.g. --map log_e=jet_logE.",
+        show_default=False,
+    ),
+]
+MapFileOption = Annotated[
+    Path | None,
+    typer.Option("--map-file", help="TOML or YAML file of jetcalib_name = \"branch\" lines."),
+]
+TreeOption = Annotated[
+    str | None,
+    typer.Option("--tree", help="TTree name in ROOT files (default: 'jets' or the only TTree)."),
+]
+
+
+def column_map(options: list[str] | None, file: Path | None):  # noqa: ANN201
+    """Build the :class:`~jetcalib.io.ColumnMap` from ``--map``/``--map-file``."""
+    from ..io import ColumnMap
+
+    return ColumnMap.from_options(options or (), file)

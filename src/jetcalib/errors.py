@@ -1,0 +1,45 @@
+"""Errors that jetcalib reports to a user as one clear line, with a documented exit code.
+
+Exit codes of every ``jetcalib`` command:
+
+====  ==============================================================================
+0     success
+1     an internal error (a bug: please report it with the traceback ``-v`` prints)
+2     bad input or usage: missing/corrupt file, unknown format, missing column, ...
+3     the command exists but is not yet available in this version
+4     partial failure: some inputs were bad and skipped, the good ones were written
+130   interrupted (Ctrl-C); nothing half-written is left behind
+====  ==============================================================================
+"""
+
+from __future__ import annotations
+
+__all__ = ["ArtifactError", "InputError", "JetcalibError", "NotAvailableError", "PartialFailure"]
+
+
+class JetcalibError(Exception):
+    """Base of the errors a user can fix; the CLI prints ``error: <message>`` and exits."""
+
+    exit_code = 2
+
+
+class InputError(JetcalibError, ValueError):
+    """A file, column, option or value given by the user is unusable."""
+
+    exit_code = 2
+
+
+class ArtifactError(InputError):
+    """A stored artifact (dataset, model, calibration) is tampered, mismatched or too old."""
+
+
+class NotAvailableError(JetcalibError):
+    """The command or option exists but is not implemented in this version."""
+
+    exit_code = 3
+
+
+class PartialFailure(JetcalibError):
+    """Some of many inputs failed (and were reported); the others were processed."""
+
+    exit_code = 4

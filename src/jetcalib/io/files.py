@@ -1,0 +1,497 @@
+"""Reading and writing jet tables as Parquet (pyarrow) or ROOT TTrees (uproot).
+
+A table in memory is a ``dict`` of column name → 1-D array (``numpy`` for flat numeric
+columns; ``awkward`` for jagged branches that are carried through untouched). Large inputs are
+read chunk by chunk with :meth:`JetFile.iter_chunks`, so memory stays bounded by the chunk size.
+Every writer writes to a temporary file beside the target and renames it on success: a failed
+or interrupted write leaves nothing that looks like a valid output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import InputError
+from .mapping import ColumnMap, derivation_plan, derive_columns
+from .metadata import METADATA_KEY, DatasetMetadata
+from .schema import COLUMNS
+
+__all__ = [
+    "concat_tables",
+    "DEFAULT_CHUNK_ROWS",
+    "DEFAULT_TREE",
+    "JetFile",
+    "TableWriter",
+    "atomic_path",
+    "detect_format",
+    "open_jets",
+    "read_table",
+    "write_table",
+]
+
+Format = Literal["parquet", "root"]
+Table = dict[str, Any]
+
+#: Default name of the TTree holding the jets in ROOT files.
+DEFAULT_TREE = "jets"
+#: Rows per chunk when streaming (≈ 50 columns × 4 B × 200k ≈ 40 MB per chunk).
+DEFAULT_CHUNK_ROWS = 200_000
+
+_SUFFIXES: dict[str, Format] = {".parquet": "parquet", ".pq": "parquet", ".root": "root"}
+
+
+def detect_format(path: str | os.PathLike[str], *, sniff: bool = True) -> Format:
+    """File format from the suffix (``.parquet``/``.pq``, ``.root``), else from magic bytes."""
+    p = Path(path)
+    fmt = _SUFFIXES.get(p.suffix.lower())
+    if fmt is not None:
+        return fmt
+    if sniff and p.is_file():
+        with open(p, "rb") as fh:
+            head = fh.read(4)
+        if head == b"PAR1":
+            return "parquet"
+        if head == b"root":
+            return "root"
+    raise InputError(f"{p}: unknown format (expected a .parquet or .root file)")
+
+
+def _describe_exc(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) < 200 else text[:197] + "..."
+
+
+class JetFile:
+    """An opened jet table (Parquet file or ROOT TTree), read lazily.
+
+    Parameters
+    ----------
+    path:
+        ``.parquet`` or ``.root`` file.
+    tree:
+        TTree name in a ROOT file; by default ``jets``, or the file's only TTree.
+    column_map:
+        Maps jetcalib names to the file's names; :attr:`columns` reports jetcalib names.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        tree: str | None = None,
+        column_map: ColumnMap | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"{self.path}: file not found")
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: not a regular file")
+        self.format: Format = detect_format(self.path)
+        self.column_map = column_map or ColumnMap()
+        self.tree_name: str | None = None
+        self._raw_metadata: str | None = None
+        try:
+            if self.format == "parquet":
+                self._open_parquet()
+            else:
+                self._open_root(tree)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure to open is a corrupt/truncated file
+            raise InputError(
+                f"{self.path}: cannot read as a {self.format} file, corrupt or truncated "
+                f"({_describe_exc(exc)})"
+            ) from None
+
+    # --- opening -------------------------------------------------------------------------------
+    def _open_parquet(self) -> None:
+        import pyarrow.parquet as pq
+
+        self._pq = pq.ParquetFile(self.path)
+        schema = self._pq.schema_arrow
+        self.num_rows = int(self._pq.metadata.num_rows)
+        self._file_columns: dict[str, str] = {f.name: _arrow_type_name(f.type) for f in schema}
+        meta = schema.metadata or {}
+        raw = meta.get(METADATA_KEY.encode())
+        self._raw_metadata = raw.decode() if raw is not None else None
+
+    def _open_root(self, tree: str | None) -> None:
+        import uproot
+
+        self._root = uproot.open(self.path)
+        trees = [k.split(";")[0] for k, c in self._root.classnames().items() if c == "TTree"]
+        if tree is None:
+            if DEFAULT_TREE in trees:
+                tree = DEFAULT_TREE
+            elif len(trees) == 1:
+                tree = trees[0]
+            elif not trees:
+                raise InputError(f"{self.path}: the ROOT file holds no TTree")
+            else:
+                raise InputError(
+                    f"{self.path}: several TTrees ({', '.join(trees)}); choose one with --tree"
+                )
+        elif tree not in trees:
+            raise InputError(f"{self.path}: no TTree named {tree!r} (found: {', '.join(trees) or 'none'})")
+        self.tree_name = tree
+        self._tree = self._root[tree]
+        self.num_rows = int(self._tree.num_entries)
+        self._file_columns = {}
+        for name, branch in self._tree.items(filter_typename=None, recursive=False):
+            self._file_columns[name] = str(branch.typename)
+        # uproot lists the counter branch of a jagged branch too; keep it (it is real data).
+        if METADATA_KEY in [k.split(";")[0] for k in self._root.keys(recursive=False)]:
+            self._raw_metadata = str(self._root[METADATA_KEY])
+
+    # --- description ----------------------------------------------------------------------------
+    @property
+    def columns(self) -> dict[str, str]:
+        """Column name (jetcalib name where mapped) → type name as stored in the file."""
+        return {self.column_map.our_name(k): v for k, v in self._file_columns.items()}
+
+    @property
+    def metadata(self) -> DatasetMetadata | None:
+        """The file's jetcalib provenance, or ``None`` for a table jetcalib did not write."""
+        if self._raw_metadata is None:
+            return None
+        return DatasetMetadata.from_json(self._raw_metadata, source=str(self.path))
+
+    def require(self, names: Iterable[str], *, allow_empty: bool = False) -> list[str]:
+        """Check that ``names`` can be read (directly or derived) with usable dtypes.
+
+        Returns the derivation steps needed. Raises :class:`InputError` naming the file and
+        the first problem: an empty table, a missing column, or a column of the wrong type.
+        """
+        names = list(names)
+        if self.num_rows == 0 and not allow_empty:
+            raise InputError(f"{self.path}: the table is empty (0 rows)")
+        cols = self.columns
+        steps, missing = derivation_plan(names, cols)
+        if missing:
+            hint = ""
+            mapped = [f"{m} (looked for {self.column_map.user_name(m)!r})" for m in missing
+                      if self.column_map.user_name(m) != m]
+            if not mapped:
+                hint = "; map your own names with --map NAME=BRANCH"
+            shown = mapped or missing
+            raise InputError(
+                f"{self.path}: missing required column{'s' if len(shown) > 1 else ''} "
+                f"{', '.join(shown)}{hint}"
+            )
+        for name in list(names) + [n for s in steps for n in _needs(s)]:
+            if name in cols and name in COLUMNS:
+                _check_type(self.path, name, cols[name], self.column_map.user_name(name))
+        return steps
+
+    # --- reading --------------------------------------------------------------------------------
+    def iter_chunks(
+        self, columns: Iterable[str] | None = None, *, step_rows: int = DEFAULT_CHUNK_ROWS
+    ) -> Iterator[Table]:
+        """Yield the table in chunks of at most ``step_rows`` rows.
+
+        ``columns`` are jetcalib names; missing ones are derived where possible (see
+        :func:`jetcalib.io.mapping.derivation_plan`). ``None`` reads every column as stored.
+        Declared columns are cast to the schema's dtype.
+        """
+        if step_rows <= 0:
+            raise InputError(f"step_rows must be positive, got {step_rows}")
+        if columns is None:
+            wanted = list(self.columns)
+            steps: list[str] = []
+        else:
+            wanted = list(dict.fromkeys(columns))
+            steps = self.require(wanted, allow_empty=True)
+        present = [c for c in wanted if c in self.columns]
+        to_read = list(dict.fromkeys(present + [n for s in steps for n in _needs(s) if n in self.columns]))
+        file_names = [self.column_map.user_name(c) for c in to_read]
+        try:
+            for raw in self._iter_raw(file_names, step_rows):
+                chunk: Table = {}
+                for ours, theirs in zip(to_read, file_names, strict=True):
+                    arr = raw[theirs]
+                    if ours in COLUMNS and isinstance(arr, np.ndarray):
+                        arr = arr.astype(COLUMNS[ours].numpy_dtype, copy=False)
+                    chunk[ours] = arr
+                derive_columns(chunk, steps)
+                yield {c: chunk[c] for c in wanted}
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failure mid-read is a corrupt/truncated file
+            raise InputError(
+                f"{self.path}: cannot read data, file corrupt or truncated ({_describe_exc(exc)})"
+            ) from None
+
+    def _iter_raw(self, names: list[str], step_rows: int) -> Iterator[Table]:
+        if self.format == "parquet":
+            if not names:
+                for start in range(0, self.num_rows, step_rows):
+                    yield {}
+                return
+            for batch in self._pq.iter_batches(batch_size=step_rows, columns=names):
+                yield {name: _arrow_to_array(batch.column(name)) for name in names}
+        else:
+            if not names:
+                return
+            import awkward as ak
+
+            for arrays in self._tree.iterate(names, step_size=step_rows, library="ak"):
+                yield {name: _awkward_to_array(ak, arrays[name]) for name in names}
+
+    def read(self, columns: Iterable[str] | None = None) -> Table:
+        """Read the whole table (or ``columns``) into memory."""
+        chunks = list(self.iter_chunks(columns, step_rows=max(self.num_rows, 1)))
+        if len(chunks) == 1:
+            return chunks[0]
+        if not chunks:
+            names = list(self.columns) if columns is None else list(columns)
+            return {c: np.empty(0, dtype=COLUMNS[c].numpy_dtype if c in COLUMNS else "f4") for c in names}
+        return concat_tables(chunks)
+
+    def close(self) -> None:
+        if self.format == "root":
+            self._root.close()
+
+    def __enter__(self) -> JetFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"JetFile({str(self.path)!r}, format={self.format!r}, rows={self.num_rows})"
+
+
+def _needs(step: str) -> tuple[str, ...]:
+    from .mapping import DERIVABLE
+
+    return DERIVABLE[step][0]
+
+
+def _arrow_type_name(t: Any) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return np.dtype(t.to_pandas_dtype()).name
+    return str(t)
+
+
+def _check_type(path: Path, name: str, typename: str, stored_as: str) -> None:
+    declared = COLUMNS[name].numpy_dtype
+    try:
+        found = np.dtype(typename)
+    except TypeError:
+        found = None
+    ok = found is not None and (
+        (declared.kind == "f" and found.kind in "fiu")
+        or (declared.kind in "iu" and found.kind in "iu")
+    )
+    if not ok:
+        label = name if stored_as == name else f"{name} (stored as {stored_as!r})"
+        unit = f", {COLUMNS[name].unit}" if COLUMNS[name].unit else ""
+        raise InputError(
+            f"{path}: column {label} has type {typename}, expected {declared.name}{unit}"
+        )
+
+
+def _arrow_to_array(col: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or pa.types.is_boolean(col.type):
+        if col.null_count == 0:
+            return col.to_numpy(zero_copy_only=False)
+    import awkward as ak
+
+    return ak.from_arrow(col)
+
+
+def _awkward_to_array(ak: Any, arr: Any) -> Any:
+    try:
+        return ak.to_numpy(arr)
+    except Exception:  # noqa: BLE001 - jagged/record branches stay awkward
+        return arr
+
+
+def concat_tables(chunks: list[Table]) -> Table:
+    """Concatenate chunk tables column by column."""
+    out: Table = {}
+    for name in chunks[0]:
+        parts = [c[name] for c in chunks]
+        if all(isinstance(p, np.ndarray) for p in parts):
+            out[name] = np.concatenate(parts)
+        else:
+            import awkward as ak
+
+            out[name] = ak.concatenate(parts)
+    return out
+
+
+def open_jets(
+    path: str | os.PathLike[str], *, tree: str | None = None, column_map: ColumnMap | None = None
+) -> JetFile:
+    """Open a jet table for lazy, chunked reading. See :class:`JetFile`."""
+    return JetFile(path, tree=tree, column_map=column_map)
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    columns: Iterable[str] | None = None,
+    *,
+    tree: str | None = None,
+    column_map: ColumnMap | None = None,
+) -> tuple[Table, DatasetMetadata | None]:
+    """Read a whole jet table into memory: ``(columns, metadata)``. Refuses an empty table."""
+    with open_jets(path, tree=tree, column_map=column_map) as f:
+        if columns is not None:
+            f.require(columns)
+        elif f.num_rows == 0:
+            raise InputError(f"{f.path}: the table is empty (0 rows)")
+        return f.read(columns), f.metadata
+
+
+# --- writing -------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    On any exception (or Ctrl-C) the temporary file is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{target}: cannot write, directory {parent} does not exist")
+    tmp = parent / f".{target.name}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+class TableWriter:
+    """Write a jet table chunk by chunk, atomically. Use as a context manager::
+
+        with TableWriter("out.parquet", metadata) as w:
+            for chunk in chunks:
+                w.write(chunk)
+
+    The output appears only when the ``with`` block ends without an exception. The columns
+    and their types are fixed by the first chunk; later chunks must match.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        metadata: DatasetMetadata | None = None,
+        *,
+        tree: str = DEFAULT_TREE,
+        format: Format | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.format: Format = format or detect_format(self.path, sniff=False)
+        self.metadata = metadata or DatasetMetadata()
+        self.tree = tree
+        self.rows_written = 0
+        self._cm: contextlib.AbstractContextManager[Path] | None = None
+        self._tmp: Path | None = None
+        self._writer: Any = None
+        self._names: list[str] | None = None
+
+    def __enter__(self) -> TableWriter:
+        self._cm = atomic_path(self.path)
+        self._tmp = self._cm.__enter__()
+        return self
+
+    def write(self, chunk: Mapping[str, Any]) -> None:
+        """Append one chunk (column name → equal-length 1-D arrays)."""
+        if self._tmp is None:
+            raise RuntimeError("TableWriter.write outside its 'with' block")
+        lengths = {name: len(arr) for name, arr in chunk.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"columns of unequal length: {lengths}")
+        if self._names is None:
+            self._names = list(chunk)
+            self._open(chunk)
+        elif list(chunk) != self._names:
+            raise ValueError("chunk columns differ from the first chunk's")
+        try:
+            if self.format == "parquet":
+                self._writer.write_table(_to_arrow(chunk, self._schema))
+            else:
+                self._writer[self.tree].extend(dict(chunk))
+        except OSError as exc:
+            raise InputError(f"{self.path}: write failed ({exc.strerror or exc})") from None
+        self.rows_written += next(iter(lengths.values()), 0)
+
+    def _open(self, chunk: Mapping[str, Any]) -> None:
+        assert self._tmp is not None
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            table = _to_arrow(chunk, None)
+            self._schema = table.schema.with_metadata({METADATA_KEY: self.metadata.to_json()})
+            self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd")
+        else:
+            import uproot
+
+            self._writer = uproot.recreate(self._tmp)
+            self._writer[METADATA_KEY] = self.metadata.to_json()
+            branch_types = {}
+            for name, arr in chunk.items():
+                branch_types[name] = arr.dtype if isinstance(arr, np.ndarray) else arr.type
+            self._writer.mktree(self.tree, branch_types)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        assert self._cm is not None
+        try:
+            if self._writer is None and exc_type is None:
+                self._open({})  # an empty table still gets a schema and metadata
+            if self._writer is not None:
+                self._writer.close()
+        except BaseException as close_exc:
+            self._cm.__exit__(type(close_exc), close_exc, close_exc.__traceback__)
+            raise
+        self._cm.__exit__(exc_type, exc, tb)
+
+
+def _to_arrow(chunk: Mapping[str, Any], schema: Any) -> Any:
+    import pyarrow as pa
+
+    arrays = []
+    for name, arr in chunk.items():
+        if isinstance(arr, np.ndarray):
+            arrays.append(pa.array(arr))
+        else:
+            import awkward as ak
+
+            arrays.append(ak.to_arrow(arr, extensionarray=False))
+    table = pa.Table.from_arrays(arrays, names=list(chunk))
+    if schema is not None:
+        table = table.replace_schema_metadata(schema.metadata)
+    return table
+
+
+def write_table(
+    path: str | os.PathLike[str],
+    table: Mapping[str, Any],
+    metadata: DatasetMetadata | None = None,
+    *,
+    tree: str = DEFAULT_TREE,
+) -> Path:
+    """Write a whole table to ``.parquet`` or ``.root``, atomically. Returns the path."""
+    with TableWriter(path, metadata, tree=tree) as w:
+        w.write(table)
+    return Path(path)
+

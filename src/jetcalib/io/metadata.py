@@ -1,0 +1,68 @@
+"""Provenance metadata that travels with every jet table (Parquet key-value metadata, or a
+``TObjString`` beside the TTree in ROOT files)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .._version import __version__
+from ..errors import ArtifactError
+from .schema import SCHEMA_VERSION
+
+__all__ = ["METADATA_KEY", "DatasetMetadata"]
+
+#: Key of the JSON metadata in Parquet key-value metadata, and name of the ROOT TObjString.
+METADATA_KEY = "jetcalib_metadata"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class DatasetMetadata(BaseModel):
+    """Provenance of a jet table.
+
+    ``generator`` holds whatever produced the table (process, Pythia settings, detector
+    config, pile-up profile); ``seeds`` the seeds used, so that the table can be remade.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: str = SCHEMA_VERSION
+    jetcalib_version: str = __version__
+    created: str = Field(default_factory=_now)
+    producer: str = "unknown"  #: the command or function that wrote the table
+    generator: dict[str, Any] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=list)
+    n_events: int | None = None
+    parents: list[str] = Field(default_factory=list)  #: tables this one was derived from
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str = "<metadata>") -> DatasetMetadata:
+        """Parse and check stored metadata; refuse another schema major version."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ArtifactError(f"{source}: jetcalib metadata is not valid JSON ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ArtifactError(f"{source}: jetcalib metadata is not a JSON object")
+        found = str(raw.get("schema_version", "?"))
+        if found.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+            raise ArtifactError(
+                f"{source}: written with jet-table schema {found}, this jetcalib reads "
+                f"schema {SCHEMA_VERSION}; regenerate the file with this version"
+            )
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ArtifactError(f"{source}: invalid jetcalib metadata: {where}: {first['msg']}") from None

@@ -1,0 +1,181 @@
+"""The declared schema of a table of matched large-R jets (SPEC.md §3 and §8).
+
+Every jet table that jetcalib reads or writes uses these column names. Energies, momenta and
+masses are in GeV; angles in radians; η is dimensionless. One row is one matched
+(reco, truth) jet pair, or one reco jet where no truth exists (a user's data to calibrate).
+
+Columns are grouped by what needs them:
+
+``event``       event-level bookkeeping (event number, weight, process, pile-up)
+``truth``       the matched truth jet (needed to fit or evaluate a calibration)
+``reco``        the reconstructed, groomed jet at constituent (LC) scale
+``input``       the 21 network inputs of SPEC.md §3, computed on the groomed reco jet
+``sim``         hidden simulator truth, useful for studies (never a network input)
+``calibrated``  what a calibration adds (``e_cal``, ``pt_cal``, ``m_cal``, ``calib_flag``)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+__all__ = [
+    "CALIBRATED_COLUMNS",
+    "COLUMNS",
+    "INPUT_FEATURES",
+    "RECO_COLUMNS",
+    "SCHEMA_VERSION",
+    "TRUTH_COLUMNS",
+    "CalibFlag",
+    "Column",
+    "Process",
+    "column",
+    "columns_in_group",
+]
+
+#: Version of the jet-table schema. Bump the major number when a column changes meaning.
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One declared column.
+
+    ``dtype`` is the dtype jetcalib writes; on reading, any real numeric dtype of the same kind
+    (float for float columns, integer for integer columns) is accepted and cast.
+    """
+
+    name: str
+    dtype: str
+    unit: str
+    group: str
+    description: str
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+
+class Process(IntEnum):
+    """Physics process of a generated event, stored as an integer in the ``process`` column."""
+
+    DIJET = 0
+    WPRIME = 1
+    ZPRIME_TT = 2
+    DIJET_ALT = 3  #: dijets with altered shower/hadronisation (generator-dependence tests)
+    UNKNOWN = 99  #: a user's own data
+
+
+class CalibFlag(IntEnum):
+    """Values of ``calib_flag``: 0 means calibrated, anything else says why a jet was not.
+
+    A jet with a non-zero flag keeps its reco (constituent-scale) kinematics in ``e_cal``,
+    ``pt_cal`` and ``m_cal``, except ``MASS_NOT_CALIBRATED`` and ``MASS_ABOVE_ENERGY`` which
+    calibrate the energy and keep the mass at ``m_reco / r̂_E`` (SPEC.md §1).
+    """
+
+    OK = 0
+    NON_FINITE_INPUT = 1  #: an input feature is NaN or infinite
+    NON_POSITIVE_MASS = 2  #: m_reco <= 0
+    MASS_ABOVE_ENERGY = 3  #: calibrated m >= calibrated E: mass kept at m_reco / r̂_E
+    BAD_PREDICTION = 4  #: the method returned a non-finite or non-positive response
+    OUT_OF_RANGE = 5  #: outside the method's validity range (e.g. |η| > 4.9, E < m)
+    MASS_NOT_CALIBRATED = 6  #: energy calibrated, mass below the method's mass threshold
+
+
+_G = "GeV"
+_COLUMN_LIST: tuple[Column, ...] = (
+    # --- event -----------------------------------------------------------------------------
+    Column("event", "int64", "", "event", "event number within the generated sample"),
+    Column("weight", "float64", "", "event", "event weight (cross-section x slice weight)"),
+    Column("process", "int16", "", "event", "physics process, see jetcalib.io.Process"),
+    Column("mu_actual", "float32", "", "event", "actual number of pile-up interactions overlaid"),
+    # --- truth -----------------------------------------------------------------------------
+    Column("e_true", "float32", _G, "truth", "groomed truth-jet energy"),
+    Column("pt_true", "float32", _G, "truth", "groomed truth-jet transverse momentum"),
+    Column("eta_true", "float32", "", "truth", "truth-jet pseudorapidity"),
+    Column("phi_true", "float32", "rad", "truth", "truth-jet azimuth"),
+    Column("m_true", "float32", _G, "truth", "groomed truth-jet mass"),
+    # --- reco (groomed, constituent/LC scale) -----------------------------------------------
+    Column("e_reco", "float32", _G, "reco", "groomed reco-jet energy at LC scale"),
+    Column("pt_reco", "float32", _G, "reco", "groomed reco-jet transverse momentum at LC scale"),
+    Column("eta_reco", "float32", "", "reco", "groomed reco-jet pseudorapidity"),
+    Column("phi_reco", "float32", "rad", "reco", "groomed reco-jet azimuth"),
+    Column("m_reco", "float32", _G, "reco", "groomed reco-jet mass at LC scale"),
+    # --- the 21 network inputs (SPEC.md §3), in the network's order --------------------------
+    Column("eta", "float32", "", "input", "detector pseudorapidity of the groomed reco jet"),
+    Column("log_e", "float32", "ln GeV", "input", "ln(E / GeV)"),
+    Column("log_m", "float32", "ln GeV", "input", "ln(max(m, 1 GeV) / GeV)"),
+    Column("width", "float32", "", "input", "sum pT_i dR(i, jet) / sum pT_i"),
+    Column("em_frac", "float32", "", "input", "fraction of jet energy in EM layers"),
+    Column("em3_frac", "float32", "", "input", "fraction of jet energy in the third EM layer"),
+    Column("tile0_frac", "float32", "", "input", "fraction of jet energy in the first HAD layer"),
+    Column("eff_n_clusters", "float32", "", "input", "(sum E_i)^2 / sum E_i^2 over clusters"),
+    Column("groom_m_ratio", "float32", "", "input", "groomed mass / ungroomed mass"),
+    Column("neutral_e_frac", "float32", "", "input", "1 - track energy / jet energy, in [0, 1]"),
+    Column("charged_pt_frac", "float32", "", "input", "track pT sum / jet pT"),
+    Column("charged_m_frac", "float32", "", "input", "mass of summed tracks / jet mass"),
+    Column("split12", "float32", _G, "input", "sqrt(d12) from exclusive kt reclustering"),
+    Column("split23", "float32", _G, "input", "sqrt(d23) from exclusive kt reclustering"),
+    Column("c2", "float32", "", "input", "energy-correlation ratio C2 (beta = 1)"),
+    Column("d2", "float32", "", "input", "energy-correlation ratio D2 (beta = 1)"),
+    Column("tau21", "float32", "", "input", "N-subjettiness ratio tau2/tau1 (WTA kt, beta = 1)"),
+    Column("tau32", "float32", "", "input", "N-subjettiness ratio tau3/tau2 (WTA kt, beta = 1)"),
+    Column("qw", "float32", _G, "input", "smallest pairwise mass of the 3 exclusive kt subjets"),
+    Column("mu", "float32", "", "input", "average interactions per crossing <mu>"),
+    Column("npv", "float32", "", "input", "number of reconstructed primary vertices"),
+    # --- hidden simulator truth (optional) ---------------------------------------------------
+    Column("seed", "int64", "", "sim", "seed of the chunk that produced the event"),
+    Column("e_reco_ungroomed", "float32", _G, "sim", "ungroomed reco-jet energy (LC scale)"),
+    Column("m_reco_ungroomed", "float32", _G, "sim", "ungroomed reco-jet mass (LC scale)"),
+    Column("e_true_ungroomed", "float32", _G, "sim", "ungroomed truth-jet energy"),
+    Column("m_true_ungroomed", "float32", _G, "sim", "ungroomed truth-jet mass"),
+    Column("n_constituents", "int32", "", "sim", "number of constituents of the groomed reco jet"),
+    Column("pileup_e_true", "float32", _G, "sim", "true visible pile-up energy inside the jet"),
+    Column("fem_true", "float32", "", "sim", "true energy-weighted EM fraction of the jet's showers"),
+    Column("dr_match", "float32", "", "sim", "dR between the matched truth and reco jets"),
+    # --- calibrated output of any method (SPEC.md §8) ------------------------------------------
+    Column("e_cal", "float32", _G, "calibrated", "calibrated jet energy"),
+    Column("pt_cal", "float32", _G, "calibrated", "calibrated jet transverse momentum"),
+    Column("m_cal", "float32", _G, "calibrated", "calibrated jet mass"),
+    Column("calib_flag", "int8", "", "calibrated", "0 = calibrated; see jetcalib.io.CalibFlag"),
+)
+
+#: All declared columns by name.
+COLUMNS: dict[str, Column] = {c.name: c for c in _COLUMN_LIST}
+
+
+def columns_in_group(group: str) -> tuple[str, ...]:
+    """Names of the declared columns of one group, in schema order."""
+    names = tuple(c.name for c in _COLUMN_LIST if c.group == group)
+    if not names:
+        known = sorted({c.group for c in _COLUMN_LIST})
+        raise KeyError(f"unknown column group {group!r}; known groups: {', '.join(known)}")
+    return names
+
+
+def column(name: str) -> Column:
+    """The declaration of one column; ``KeyError`` with the known names if undeclared."""
+    try:
+        return COLUMNS[name]
+    except KeyError:
+        raise KeyError(f"{name!r} is not a jetcalib column") from None
+
+
+#: The 21 network inputs of SPEC.md §3, in the order the network reads them.
+INPUT_FEATURES: tuple[str, ...] = columns_in_group("input")
+#: Truth-jet kinematics needed to fit or evaluate a calibration.
+TRUTH_COLUMNS: tuple[str, ...] = columns_in_group("truth")
+#: Reco-jet kinematics needed to apply a calibration.
+RECO_COLUMNS: tuple[str, ...] = columns_in_group("reco")
+#: Columns a calibration adds.
+CALIBRATED_COLUMNS: tuple[str, ...] = columns_in_group("calibrated")
+
+
+def require_known(names: Iterable[str]) -> None:
+    """Raise ``KeyError`` if any name is not a declared column (guards typos in code)."""
+    for name in names:
+        column(name)
