@@ -1,6 +1,7 @@
 """Jet tables: the declared schema, provenance metadata, Parquet/ROOT reading and writing,
 column mapping for users' own ntuples."""
 
+from .artifacts import ArtifactHeader, canonical_json, content_hash
 from .files import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_TREE,
@@ -30,6 +31,9 @@ from .schema import (
 )
 
 __all__ = [
+    "ArtifactHeader",
+    "canonical_json",
+    "content_hash",
     "CALIBRATED_COLUMNS",
     "COLUMNS",
     "DEFAULT_CHUNK_ROWS",

@@ -1,0 +1,97 @@
+"""Turning predicted responses into calibrated jet kinematics (SPEC.md §1, §8, §9).
+
+Shared by every calibration method so that they all flag and fall back the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..io.schema import CalibFlag
+
+__all__ = ["ETA_MAX", "apply_responses", "input_flags", "pt_from_e_m_eta"]
+
+#: Calorimeter acceptance |η| < 4.9: jets beyond it are not calibrated.
+ETA_MAX = 4.9
+
+
+def pt_from_e_m_eta(e: np.ndarray, m: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """pT = sqrt(E² − m²) / cosh η, in GeV (float64); 0 where m ≥ E."""
+    e = np.asarray(e, dtype=np.float64)
+    m = np.asarray(m, dtype=np.float64)
+    return np.sqrt(np.maximum(e * e - m * m, 0.0)) / np.cosh(np.asarray(eta, dtype=np.float64))
+
+
+def input_flags(
+    e_reco: np.ndarray,
+    m_reco: np.ndarray,
+    eta_reco: np.ndarray,
+    features: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per-jet :class:`~jetcalib.io.CalibFlag` for inputs no method should calibrate.
+
+    ``features`` is an optional ``[N, F]`` array of the method's inputs; a non-finite entry
+    flags the jet. Returns ``int8[N]``, 0 where the jet can be calibrated.
+    """
+    e = np.asarray(e_reco, dtype=np.float64)
+    m = np.asarray(m_reco, dtype=np.float64)
+    eta = np.asarray(eta_reco, dtype=np.float64)
+    flag = np.zeros(e.shape, dtype=np.int8)
+    bad_kin = ~(np.isfinite(e) & np.isfinite(m) & np.isfinite(eta))
+    if features is not None:
+        bad_kin |= ~np.all(np.isfinite(features), axis=1)
+    flag[bad_kin] = CalibFlag.NON_FINITE_INPUT
+    rest = flag == 0
+    flag[rest & ~(m > 0)] = CalibFlag.NON_POSITIVE_MASS
+    rest = flag == 0
+    flag[rest & ((e < m) | (np.abs(eta) > ETA_MAX) | ~(e > 0))] = CalibFlag.OUT_OF_RANGE
+    return flag
+
+
+def apply_responses(
+    e_reco: np.ndarray,
+    m_reco: np.ndarray,
+    eta_reco: np.ndarray,
+    response_e: np.ndarray,
+    response_m: np.ndarray,
+    flag: np.ndarray | None = None,
+    *,
+    calibrate_mass: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Calibrated ``e_cal``, ``pt_cal``, ``m_cal`` (GeV, float32) and ``calib_flag`` (int8).
+
+    E_cal = E_reco / r̂_E and m_cal = m_reco / r̂_m; pT from (E_cal, m_cal, η). Where
+    ``calibrate_mass`` is False the mass follows the energy (m_reco / r̂_E) and the jet is
+    flagged ``MASS_NOT_CALIBRATED``; where m_cal ≥ E_cal the same fallback is used with flag
+    ``MASS_ABOVE_ENERGY``. Jets already flagged (``flag`` ≠ 0) or with a non-finite or
+    non-positive response keep their reco kinematics.
+    """
+    e = np.asarray(e_reco, dtype=np.float64)
+    m = np.asarray(m_reco, dtype=np.float64)
+    eta = np.asarray(eta_reco, dtype=np.float64)
+    r_e = np.asarray(response_e, dtype=np.float64)
+    r_m = np.asarray(response_m, dtype=np.float64)
+    out_flag = (
+        np.zeros(e.shape, dtype=np.int8) if flag is None else np.asarray(flag, dtype=np.int8).copy()
+    )
+    bad_pred = ~(np.isfinite(r_e) & (r_e > 0) & np.isfinite(r_m) & (r_m > 0))
+    out_flag[(out_flag == 0) & bad_pred] = CalibFlag.BAD_PREDICTION
+    ok = out_flag == 0
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e_cal = np.where(ok, e / r_e, e)
+        m_follow = np.where(ok, m / r_e, m)
+        m_cal = np.where(ok, m / r_m, m)
+    if calibrate_mass is not None:
+        no_mass = ok & ~np.asarray(calibrate_mass, dtype=bool)
+        m_cal = np.where(no_mass, m_follow, m_cal)
+        out_flag[no_mass] = CalibFlag.MASS_NOT_CALIBRATED
+    above = ok & (m_cal >= e_cal)
+    m_cal = np.where(above, m_follow, m_cal)
+    out_flag[above] = CalibFlag.MASS_ABOVE_ENERGY
+    return {
+        "e_cal": e_cal.astype(np.float32),
+        "pt_cal": pt_from_e_m_eta(e_cal, m_cal, eta).astype(np.float32),
+        "m_cal": m_cal.astype(np.float32),
+        "calib_flag": out_flag,
+    }

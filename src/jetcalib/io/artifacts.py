@@ -1,0 +1,89 @@
+"""The header every stored artifact (numerical calibration, DNN model, ...) carries, and the
+content hash that lets loading refuse a tampered or mismatched artifact."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .._version import __version__
+from ..errors import ArtifactError
+from .schema import SCHEMA_VERSION
+
+__all__ = ["ArtifactHeader", "canonical_json", "content_hash"]
+
+
+def canonical_json(payload: Any) -> bytes:
+    """JSON with sorted keys and no whitespace: the bytes that :func:`content_hash` hashes."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def content_hash(*parts: bytes | Any) -> str:
+    """``sha256:<hex>`` over ``parts`` (bytes as they are, anything else as canonical JSON)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else canonical_json(part))
+    return "sha256:" + h.hexdigest()
+
+
+class ArtifactHeader(BaseModel):
+    """What every artifact says about itself.
+
+    ``artifact`` names the kind (``"numerical-calibration"``, ``"dnn-model"``, ...) and
+    ``format_version`` that kind's own layout version; ``schema_version`` is the jet-table
+    schema its columns refer to; ``content_hash`` covers the payload (see each kind).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    artifact: str
+    format_version: str
+    schema_version: str = SCHEMA_VERSION
+    jetcalib_version: str = __version__
+    created: str = Field(
+        default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    )
+    features: list[str] = Field(default_factory=list)
+    seeds: dict[str, int] = Field(default_factory=dict)
+    training_data: list[dict[str, Any]] = Field(default_factory=list)  #: provenance of inputs
+    content_hash: str = ""
+
+    @classmethod
+    def check(
+        cls, raw: Any, *, artifact: str, format_version: str, source: str
+    ) -> ArtifactHeader:
+        """Validate a stored header: right kind, same major format and schema versions."""
+        if not isinstance(raw, dict):
+            raise ArtifactError(f"{source}: not a jetcalib artifact (no header)")
+        found = raw.get("artifact")
+        if found != artifact:
+            raise ArtifactError(f"{source}: is a {found or 'unknown'} artifact, expected {artifact}")
+        try:
+            header = cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ArtifactError(f"{source}: invalid artifact header: {where}: {first['msg']}") from None
+        if header.format_version.split(".")[0] != format_version.split(".")[0]:
+            raise ArtifactError(
+                f"{source}: {artifact} format {header.format_version}, this jetcalib reads "
+                f"{format_version}; re-create it with jetcalib {__version__}"
+            )
+        if header.schema_version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+            raise ArtifactError(
+                f"{source}: made for jet-table schema {header.schema_version}, this jetcalib "
+                f"uses {SCHEMA_VERSION}"
+            )
+        return header
+
+    def verify_hash(self, expected: str, source: str) -> None:
+        """Refuse the artifact if its payload no longer matches the stored hash."""
+        if self.content_hash != expected:
+            raise ArtifactError(
+                f"{source}: content hash mismatch (stored {self.content_hash[:19]}..., "
+                f"computed {expected[:19]}...): the artifact was modified or is corrupt"
+            )
