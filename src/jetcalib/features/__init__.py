@@ -2,5 +2,18 @@
 predicted responses into calibrated jets."""
 
 from .kinematics import ETA_MAX, apply_responses, input_flags, pt_from_e_m_eta
+from .normalisation import NormMethod, Normalisation
+from .table import as_columns, feature_matrix
+from .weights import flatten_weights
 
-__all__ = ["ETA_MAX", "apply_responses", "input_flags", "pt_from_e_m_eta"]
+__all__ = [
+    "ETA_MAX",
+    "NormMethod",
+    "Normalisation",
+    "apply_responses",
+    "as_columns",
+    "feature_matrix",
+    "flatten_weights",
+    "input_flags",
+    "pt_from_e_m_eta",
+]

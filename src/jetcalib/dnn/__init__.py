@@ -1,0 +1,23 @@
+"""The DNN calibration (SPEC.md §4–5): configuration, network, mode-seeking loss, Lightning
+training, and the trained-model artifact that calibrates jet tables.
+
+``import jetcalib.dnn`` imports torch; the CLI imports it lazily.
+"""
+
+from .config import DNNConfig, LossConfig, NetworkConfig, TrainingConfig
+from .losses import annealed_width, lgk_loss
+from .model import DNNCalibration
+from .network import CalibrationNet
+from .training import train
+
+__all__ = [
+    "CalibrationNet",
+    "DNNCalibration",
+    "DNNConfig",
+    "LossConfig",
+    "NetworkConfig",
+    "TrainingConfig",
+    "annealed_width",
+    "lgk_loss",
+    "train",
+]

@@ -1,0 +1,181 @@
+"""The trained DNN calibration: prediction, calibration of jet tables, and the model artifact.
+
+Artifact layout (one directory)::
+
+    MODEL_DIR/artifact.json   header (ArtifactHeader, kind "dnn-model"), config, normalisation,
+                              training summary
+    MODEL_DIR/weights.pt      torch.save of the network's state_dict
+
+``content_hash`` covers the bytes of ``weights.pt``, the config and the normalisation; loading
+recomputes it and refuses a modified or mismatched artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ArtifactError, InputError
+from ..features import Normalisation, apply_responses, as_columns, feature_matrix, input_flags
+from ..io import ArtifactHeader, atomic_path, content_hash
+from .config import DNNConfig
+from .network import CalibrationNet
+
+__all__ = ["ARTIFACT_KIND", "FORMAT_VERSION", "DNNCalibration"]
+
+ARTIFACT_KIND = "dnn-model"
+FORMAT_VERSION = "1.0"
+_HEADER_FILE = "artifact.json"
+_WEIGHTS_FILE = "weights.pt"
+#: Kinematic columns ``calibrate`` needs besides the features.
+_KINEMATICS = ("e_reco", "m_reco", "eta_reco")
+
+
+def _payload_hash(weights: bytes, cfg: DNNConfig, norm: Normalisation) -> str:
+    return content_hash(weights, cfg.model_dump(mode="json"), norm.to_dict())
+
+
+class DNNCalibration:
+    """A trained network with its normalisation and config (the calibration protocol).
+
+    ``calibrate(table)`` → ``e_cal, pt_cal, m_cal, calib_flag``; ``predict_responses(x)``
+    → ``(r̂_E, r̂_m)``.
+    """
+
+    def __init__(
+        self,
+        net: CalibrationNet,
+        config: DNNConfig,
+        normalisation: Normalisation,
+        header: ArtifactHeader | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        if list(normalisation.features) != list(config.features):
+            raise ArtifactError("normalisation and config list different features")
+        self.net = net.eval()
+        self.config = config
+        self.normalisation = normalisation
+        self.header = header or ArtifactHeader(artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION)
+        self.summary = dict(summary or {})
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(self.config.features)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns ``calibrate`` reads (derivable ones such as ``log_e`` may be absent)."""
+        return tuple(dict.fromkeys(_KINEMATICS + self.features))
+
+    # --- prediction ----------------------------------------------------------------------
+    def predict_responses(self, features: np.ndarray, *, batch_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+        """Responses ``(r̂_E, r̂_m)``, ``float64[N]`` each, for raw features ``[N, F]`` in the
+        model's feature order. Rows with a non-finite feature get NaN."""
+        x = np.asarray(features)
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise InputError(f"features have shape {x.shape}, this model reads [N, {len(self.features)}] "
+                             f"({', '.join(self.features)})")
+        r_e = np.full(x.shape[0], np.nan)
+        r_m = np.full(x.shape[0], np.nan)
+        good = np.flatnonzero(np.all(np.isfinite(x), axis=1))
+        xn = torch.from_numpy(self.normalisation.apply(x[good]))
+        with torch.inference_mode():
+            for start in range(0, good.size, batch_size):
+                le, lm = self.net(xn[start : start + batch_size])
+                sl = good[start : start + batch_size]
+                r_e[sl] = torch.exp(le.double()).numpy()
+                r_m[sl] = torch.exp(lm.double()).numpy()
+        return r_e, r_m
+
+    def calibrate(self, table: Any) -> dict[str, np.ndarray]:
+        """Calibrate a jet table (dict of arrays, pandas DataFrame or awkward Array).
+
+        Jets with a non-finite input, m_reco ≤ 0 or outside |η| < 4.9 keep their reco
+        kinematics and get a non-zero ``calib_flag``; the mass is calibrated only where
+        m_reco > ``config.mass_min_reco`` (else it follows the energy, flag 6).
+        """
+        cols = as_columns(table, _KINEMATICS, what="jet table")
+        try:
+            x = feature_matrix(table, self.features, what="jet table")
+        except InputError as exc:
+            raise InputError(
+                f"{exc}; the model does not match the table (it reads {len(self.features)} "
+                f"features: {', '.join(self.features)})"
+            ) from None
+        flag = input_flags(cols["e_reco"], cols["m_reco"], cols["eta_reco"], x)
+        r_e, r_m = self.predict_responses(np.where(flag[:, None] == 0, x, np.nan))
+        m = np.asarray(cols["m_reco"], dtype=np.float64)
+        return apply_responses(
+            cols["e_reco"], m, cols["eta_reco"], r_e, r_m, flag,
+            calibrate_mass=m > self.config.mass_min_reco,
+        )
+
+    # --- artifact ------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the artifact directory (created if needed); files are replaced atomically,
+        ``artifact.json`` last so that a half-written model never looks complete."""
+        d = Path(path)
+        d.mkdir(parents=True, exist_ok=True)
+        with atomic_path(d / _WEIGHTS_FILE) as tmp:
+            torch.save(self.net.state_dict(), tmp)
+        weights = (d / _WEIGHTS_FILE).read_bytes()
+        header = self.header.model_copy(
+            update={
+                "features": list(self.features),
+                "content_hash": _payload_hash(weights, self.config, self.normalisation),
+            }
+        )
+        doc = {
+            "header": header.model_dump(mode="json"),
+            "config": self.config.model_dump(mode="json"),
+            "normalisation": self.normalisation.to_dict(),
+            "summary": self.summary,
+        }
+        with atomic_path(d / _HEADER_FILE) as tmp:
+            tmp.write_text(json.dumps(doc, indent=1, allow_nan=False))
+        self.header = header
+        return d
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> DNNCalibration:
+        """Load and verify an artifact directory; :class:`ArtifactError` if it is not a DNN
+        model, was made for another format/schema, or was modified after saving."""
+        d = Path(path)
+        src = str(d)
+        if not (d / _HEADER_FILE).is_file():
+            raise ArtifactError(f"{src}: not a DNN model directory (no {_HEADER_FILE})")
+        try:
+            doc = json.loads((d / _HEADER_FILE).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ArtifactError(f"{src}/{_HEADER_FILE}: not valid JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise ArtifactError(f"{src}/{_HEADER_FILE}: not a jetcalib artifact")
+        header = ArtifactHeader.check(doc.get("header"), artifact=ARTIFACT_KIND,
+                                      format_version=FORMAT_VERSION, source=src)
+        try:
+            cfg = DNNConfig.model_validate(doc.get("config"))
+        except Exception as exc:  # noqa: BLE001 - pydantic error on a stored config
+            raise ArtifactError(f"{src}: invalid stored config ({str(exc).splitlines()[0]})") from None
+        norm = Normalisation.from_dict(doc.get("normalisation"), source=src)
+        if not (d / _WEIGHTS_FILE).is_file():
+            raise ArtifactError(f"{src}: weights file {_WEIGHTS_FILE} is missing")
+        weights = (d / _WEIGHTS_FILE).read_bytes()
+        header.verify_hash(_payload_hash(weights, cfg, norm), src)
+        if header.features != cfg.features or list(norm.features) != cfg.features:
+            raise ArtifactError(f"{src}: header, config and normalisation list different features")
+        net = CalibrationNet(len(cfg.features), cfg.network)
+        try:
+            import io as _io
+
+            state = torch.load(_io.BytesIO(weights), map_location="cpu", weights_only=True)
+            net.load_state_dict(state)
+        except Exception as exc:  # noqa: BLE001 - weights that do not fit the config
+            raise ArtifactError(f"{src}: weights do not match the stored network config "
+                                f"({str(exc).splitlines()[0]})") from None
+        return cls(net, cfg, norm, header, doc.get("summary"))
+

@@ -1,0 +1,110 @@
+"""The Lightning module wrapping :class:`CalibrationNet`: loss schedule (L1 pre-training,
+annealed LGK), optimiser and learning-rate schedule, and a jets/s throughput callback."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import torch
+
+from .config import DNNConfig
+from .losses import annealed_width, masked_weighted_mean, pointwise_loss
+from .network import CalibrationNet
+
+__all__ = ["CalibrationModule", "StopAfter", "Throughput"]
+
+
+class CalibrationModule(L.LightningModule):
+    """Trains ``net`` on batches ``(x, log_r_e, log_r_m, weight, mass_mask)``."""
+
+    def __init__(self, net: CalibrationNet, cfg: DNNConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.cfg = cfg
+
+    # --- loss schedule --------------------------------------------------------------------
+    def loss_kind(self, epoch: int) -> str:
+        """The loss used in ``epoch``: L1 during pre-training when the main loss is LGK."""
+        lc = self.cfg.loss
+        return "l1" if lc.kind == "lgk" and epoch < lc.pretrain_epochs else lc.kind
+
+    def kernel_width(self, epoch: int) -> float:
+        lc = self.cfg.loss
+        return annealed_width(
+            epoch, pretrain_epochs=lc.pretrain_epochs, anneal_epochs=lc.anneal_epochs,
+            h_start=lc.h_start, h_end=lc.h_end,
+        )
+
+    def _loss(self, batch: tuple[torch.Tensor, ...], kind: str, h: float) -> tuple[torch.Tensor, ...]:
+        x, log_r_e, log_r_m, w, mass_mask = batch
+        pred_e, pred_m = self.net(x)
+        alpha = self.cfg.loss.alpha
+        loss_e = masked_weighted_mean(pointwise_loss(kind, pred_e - log_r_e, h, alpha), w)
+        loss_m = masked_weighted_mean(pointwise_loss(kind, pred_m - log_r_m, h, alpha), w, mass_mask)
+        return loss_e + self.cfg.loss.mass_weight * loss_m, loss_e, loss_m
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:  # noqa: ARG002
+        epoch = self.current_epoch
+        loss, _, _ = self._loss(batch, self.loss_kind(epoch), self.kernel_width(epoch))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=batch[0].shape[0])
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:  # noqa: ARG002
+        # Always the final loss (LGK at h_end): a monitor that does not change with the epoch's
+        # schedule, so early stopping and "best" compare like with like.
+        lc = self.cfg.loss
+        loss, loss_e, loss_m = self._loss(batch, lc.kind, lc.h_end)
+        n = batch[0].shape[0]
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=n)
+        self.log("val_loss_e", loss_e, on_epoch=True, batch_size=n)
+        self.log("val_loss_m", loss_m, on_epoch=True, batch_size=n)
+
+    def on_train_epoch_start(self) -> None:
+        self.log("kernel_h", self.kernel_width(self.current_epoch), on_epoch=True, on_step=False)
+
+    def configure_optimizers(self) -> Any:
+        t = self.cfg.training
+        opt = torch.optim.Adam(self.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        if t.schedule == "cosine":
+            sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, T_max=max(t.epochs - 1, 1), eta_min=t.lr_min
+            )
+        else:
+            gamma = (t.lr_min / t.lr) ** (1.0 / max(t.epochs - 1, 1))
+            sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+
+class Throughput(L.Callback):
+    """Logs training jets/s per epoch (shown in the progress bar) and keeps the totals."""
+
+    def __init__(self) -> None:
+        self.jets = 0
+        self.seconds = 0.0
+        self._t0 = 0.0
+        self._n = 0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: ARG002
+        self._t0, self._n = time.perf_counter(), 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:  # noqa: ARG002
+        self._n += int(batch[0].shape[0])
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: ARG002
+        dt = time.perf_counter() - self._t0
+        self.jets += self._n
+        self.seconds += dt
+        pl_module.log("jets_per_s", self._n / max(dt, 1e-9), prog_bar=True, on_epoch=True)
+
+
+class StopAfter(L.Callback):
+    """Ends fitting after ``n`` epochs, as an interruption would (used to test resuming)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: ARG002
+        if trainer.current_epoch + 1 >= self.n:
+            trainer.should_stop = True
