@@ -1,0 +1,144 @@
+"""Jet finding (anti-kt R = 1.0), trimming and truth–reco matching with scikit-hep ``fastjet``.
+
+Jets of a whole batch are found at once with fastjet's awkward API; trimming reclusters each
+jet's constituents with kt R_sub = 0.2 (jets treated as "events") and keeps the subjets with
+pT > f_cut · pT_jet (this matches fastjet's ``Filter`` with ``SelectorPtFractionMin``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["JetSet", "as_momentum", "find_jets", "kinematics", "match_jets", "quiet_fastjet"]
+
+
+def as_momentum(px, py, pz, e, counts):  # noqa: ANN001, ANN201
+    """A jagged awkward array of Momentum4D records (events × particles)."""
+    import awkward as ak
+    import vector
+
+    vector.register_awkward()
+    rec = ak.zip({"px": px, "py": py, "pz": pz, "E": e}, with_name="Momentum4D")
+    return ak.unflatten(rec, np.asarray(counts, dtype=np.int64))
+
+
+@contextlib.contextmanager
+def quiet_fastjet() -> Iterator[None]:
+    """fastjet's awkward API warns about exclusive jets even for kt (it compares a
+    JetDefinition to an algorithm enum): a library false positive, silenced here only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="dcut and exclusive jets", category=UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+@dataclass
+class JetSet:
+    """Jets of a batch, flat. Four-vectors (n_jets, 4) as (px, py, pz, E) in GeV.
+    Groomed constituents of jet j: ``const[const_off[j]:const_off[j+1]]`` (indices into the
+    batch's flat input arrays)."""
+
+    evt: np.ndarray
+    p4: np.ndarray  #: ungroomed
+    p4_groomed: np.ndarray
+    const: np.ndarray
+    const_off: np.ndarray
+    n_const_ungroomed: np.ndarray
+
+    def kin(self, groomed: bool = True) -> dict[str, np.ndarray]:
+        return kinematics(self.p4_groomed if groomed else self.p4)
+
+
+def kinematics(p4: np.ndarray) -> dict[str, np.ndarray]:
+    """pt, eta, phi, m, e from (n, 4) four-vectors."""
+    px, py, pz, e = p4.T
+    pt = np.hypot(px, py)
+    m2 = e * e - px * px - py * py - pz * pz
+    return {"pt": pt, "eta": np.arcsinh(pz / np.maximum(pt, 1e-12)), "phi": np.arctan2(py, px),
+            "m": np.sqrt(np.maximum(m2, 0.0)), "e": e}
+
+
+def _cluster(arr, algorithm, radius):  # noqa: ANN001, ANN201
+    import fastjet
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return fastjet.ClusterSequence(arr, fastjet.JetDefinition(algorithm, radius))
+
+
+def find_jets(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, counts: np.ndarray,
+              radius: float, min_pt: float, rsub: float, fcut: float) -> JetSet:
+    """Anti-kt jets with ungroomed pT > ``min_pt`` of every event, and their trimmed version.
+
+    Inputs are flat (n_particles,) arrays ordered by event with ``counts`` per event."""
+    import awkward as ak
+    import fastjet
+
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    arr = as_momentum(px, py, pz, e, counts)
+    cs = _cluster(arr, fastjet.antikt_algorithm, radius)
+    idx = cs.constituent_index(min_pt)  # events × jets × constituents (local indices)
+    njets = ak.num(idx, axis=1).to_numpy()
+    evt = np.repeat(np.arange(len(counts)), njets)
+    idx_j = ak.flatten(idx, axis=1)  # jets × constituents
+    nc = ak.num(idx_j, axis=1).to_numpy()
+    glob = ak.flatten(idx_j).to_numpy().astype(np.int64) + np.repeat(starts[evt], nc)
+    P = np.stack([px, py, pz, e], axis=1)
+    joff = np.concatenate([[0], np.cumsum(nc)]).astype(np.int64)
+    p4 = np.add.reduceat(P[glob], joff[:-1], axis=0) if len(nc) else np.zeros((0, 4))
+    if len(nc) == 0:
+        z = np.zeros(0, np.int64)
+        return JetSet(evt, p4, p4, z, np.zeros(1, np.int64), z)
+    # trimming: kt R_sub subjets of each jet's constituents
+    sub = as_momentum(px[glob], py[glob], pz[glob], e[glob], nc)
+    cs2 = _cluster(sub, fastjet.kt_algorithm, rsub)
+    sidx = cs2.constituent_index(0.0)  # jets × subjets × constituents
+    nsub = ak.num(sidx, axis=1).to_numpy()
+    sidx_flat = ak.flatten(sidx, axis=1)
+    nsc = ak.num(sidx_flat, axis=1).to_numpy()
+    sub_jet = np.repeat(np.arange(len(nc)), nsub)
+    loc = ak.flatten(sidx_flat).to_numpy().astype(np.int64) + np.repeat(joff[:-1][sub_jet], nsc)
+    soff = np.concatenate([[0], np.cumsum(nsc)]).astype(np.int64)
+    sp4 = np.add.reduceat(P[glob[loc]], soff[:-1], axis=0)
+    jpt = np.hypot(p4[:, 0], p4[:, 1])
+    keep_sub = np.hypot(sp4[:, 0], sp4[:, 1]) > fcut * jpt[sub_jet]
+    keep_c = np.repeat(keep_sub, nsc)
+    c_jet = np.repeat(sub_jet, nsc)[keep_c]
+    order = np.argsort(c_jet, kind="stable")
+    const = glob[loc[keep_c]][order]
+    gcount = np.bincount(c_jet, minlength=len(nc))
+    goff = np.concatenate([[0], np.cumsum(gcount)]).astype(np.int64)
+    g4 = np.zeros((len(nc), 4))
+    np.add.at(g4, c_jet, P[glob[loc[keep_c]]])
+    return JetSet(evt, p4, g4, const, goff, nc)
+
+
+def match_jets(t_evt: np.ndarray, t_eta: np.ndarray, t_phi: np.ndarray, r_evt: np.ndarray,
+               r_eta: np.ndarray, r_phi: np.ndarray, max_dr: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each truth jet the closest reco jet of the same event within ``max_dr``, kept only
+    if unique (no other truth jet picked the same reco jet). Returns (reco index or −1, ΔR)."""
+    match = np.full(len(t_evt), -1, np.int64)
+    dr_best = np.full(len(t_evt), np.inf)
+    for ev in np.unique(t_evt):
+        ti = np.nonzero(t_evt == ev)[0]
+        ri = np.nonzero(r_evt == ev)[0]
+        if len(ri) == 0:
+            continue
+        dphi = (t_phi[ti, None] - r_phi[None, ri] + np.pi) % (2 * np.pi) - np.pi
+        dr = np.hypot(t_eta[ti, None] - r_eta[None, ri], dphi)
+        best = np.argmin(dr, axis=1)
+        dmin = dr[np.arange(len(ti)), best]
+        ok = dmin < max_dr
+        picked = ri[best]
+        uniq, cnt = np.unique(picked[ok], return_counts=True)
+        dup = set(uniq[cnt > 1].tolist())
+        for k, t in enumerate(ti):
+            if ok[k] and picked[k] not in dup:
+                match[t] = picked[k]
+                dr_best[t] = dmin[k]
+    return match, dr_best

@@ -1,0 +1,242 @@
+"""One chunk of events through the whole chain → rows of the jet table (schema names).
+
+generator → tracks → calorimeter deposits → pile-up overlay → noise → topo-clusters → LC
+weights → reco jets (from clusters) and truth jets (hard-scatter particles, no ν/μ) →
+trimming → matching → substructure → rows. ``timings`` collects seconds per stage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..io.schema import COLUMNS, Process
+from .calorimeter import deposit
+from .config import SimConfig
+from .generator import Particles, generate_batch, make_pythia, process_settings
+from .geometry import Grid
+from .jets import find_jets, kinematics, match_jets
+from .pileup import PileupPool, overlay
+from .substructure import SENTINEL, eff_n, fastjet_substructure, safe_ratio, width
+from .topo import cluster_event, lc_weights
+from .tracking import make_tracks, n_primary_vertices
+
+__all__ = ["Chunk", "Clusters", "reconstruct", "simulate_chunk"]
+
+_PROCESS_CODE = {"dijet": Process.DIJET, "wprime": Process.WPRIME,
+                 "zprime_tt": Process.ZPRIME_TT, "dijet_alt": Process.DIJET_ALT}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A unit of work: ``n_events`` of one process slice, with its own seed."""
+
+    index: int
+    process: str
+    slice_index: int
+    first_event: int
+    n_events: int
+    seed: int
+    weight_norm: float  #: 1 / (events generated in this slice over the whole run)
+
+
+@dataclass
+class Clusters:
+    """Topo-clusters of a batch, flat, ordered by event: shape (n_clusters,) per field;
+    ``layers`` (n_clusters, 6) EM-scale layer energies; energies in GeV."""
+
+    evt: np.ndarray
+    e_em_scale: np.ndarray
+    e_lc: np.ndarray
+    eta: np.ndarray
+    phi: np.ndarray
+    layers: np.ndarray
+    e_pileup: np.ndarray
+    e_em_true: np.ndarray
+    counts: np.ndarray
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.t: dict[str, float] = defaultdict(float)
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.t[name] += now - self._last
+        self._last = now
+
+
+def reconstruct(p: Particles, cfg: SimConfig, pool: PileupPool, mu: np.ndarray,
+                rng: np.random.Generator, timer: _Timer | None = None) -> tuple[Clusters, np.ndarray, np.ndarray]:
+    """Detector simulation of a batch: returns (clusters, actual μ, NPV) per event.
+
+    ``mu`` (n_events,) is each event's ⟨μ⟩; the overlay draws Poisson(⟨μ⟩) pool events, each
+    rotated by a random whole number of φ cells and reflected in η with probability ½."""
+    timer = timer or _Timer()
+    grid = Grid.from_config(cfg.calorimeter)
+    calo, topo = cfg.calorimeter, cfg.topo
+    d = deposit(p, calo, cfg.tracking, grid, rng)
+    timer.lap("calorimeter")
+    n_ev = p.n_events
+    bounds = np.searchsorted(d.evt, np.arange(n_ev + 1))
+    n_cells = grid.n_cells
+    noise_layer = np.array([calo.noise_em_gev] * 3 + [calo.noise_had_gev] * (grid.n_layers - 3))
+    noise_cell = np.repeat(noise_layer, grid.n_eta * grid.n_phi).astype(np.float32)
+    bank = rng.standard_normal(3 * n_cells, dtype=np.float32)
+    eta_c, phi_c = grid.eta_centres(), grid.phi_centres()
+    label = np.full(n_cells, -1, np.int64)
+    queue = np.empty(n_cells, np.int64)
+    n_pu = rng.poisson(mu)
+    npv = np.empty(n_ev, np.int64)
+    out = []
+    timer.lap("calorimeter")
+    for ev in range(n_ev):
+        sl = slice(bounds[ev], bounds[ev + 1])
+        e_tot = np.bincount(d.cell[sl], d.e[sl], n_cells)
+        e_em = np.bincount(d.cell[sl], d.e_em[sl], n_cells)
+        e_pu = np.zeros(n_cells)
+        chosen = rng.integers(0, pool.n, n_pu[ev])
+        shift = rng.integers(0, grid.n_phi, n_pu[ev])
+        reflect = rng.random(n_pu[ev]) < 0.5
+        overlay(e_tot, e_em, e_pu, pool.offsets, pool.layer, pool.ieta, pool.iphi, pool.e,
+                pool.e_em, chosen, shift, reflect, grid.n_eta, grid.n_phi)
+        npv[ev] = n_primary_vertices(pool.n_trackable[chosen], cfg.tracking, rng)
+        timer.lap("pileup")
+        off = int(rng.integers(0, 2 * n_cells))
+        e_tot += noise_cell * bank[off:off + n_cells]
+        var_pu = mu[ev] * pool.var_cell if topo.include_pileup_noise else 0.0
+        sigma_le = np.sqrt(noise_layer[:, None] ** 2 + var_pu)
+        timer.lap("noise")
+        cl = cluster_event(e_tot, e_pu, e_em, sigma_le, grid.n_layers, grid.n_eta, grid.n_phi,
+                           topo.seed_sigma, topo.grow_sigma, topo.cell_sigma, topo.split_e_gev, eta_c, phi_c,
+                           label, queue)
+        out.append(cl[cl[:, 0] > topo.min_cluster_e])
+        timer.lap("topo")
+    counts = np.array([len(c) for c in out], np.int64)
+    allc = np.concatenate(out) if out else np.zeros((0, 12))
+    w = lc_weights(allc, calo, topo)
+    clusters = Clusters(np.repeat(np.arange(n_ev), counts), allc[:, 0], allc[:, 0] * w,
+                        allc[:, 1], allc[:, 2], allc[:, 3:9], allc[:, 9], allc[:, 10], counts)
+    timer.lap("lc")
+    return clusters, n_pu, npv
+
+
+def simulate_chunk(chunk: Chunk, mu_range: tuple[float, float], cfg: SimConfig,
+                   pool: PileupPool) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Run one chunk end to end. Returns (table of matched jets, seconds per stage)."""
+    timer = _Timer()
+    rng = np.random.default_rng([chunk.seed, 1])
+    py = make_pythia(process_settings(chunk.process, cfg.generation, chunk.slice_index), chunk.seed)
+    timer.lap("pythia_init")
+    p = generate_batch(py, chunk.n_events)
+    sigma_pb = float(py.infoPython().sigmaGen()) * 1e9  # mb → pb
+    timer.lap("pythia")
+    table = reconstruct_rows(p, chunk, mu_range, cfg, pool, rng, timer)
+    table["weight"] = np.full(len(table["event"]), sigma_pb * chunk.weight_norm)
+    return table, dict(timer.t)
+
+
+def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], cfg: SimConfig,
+                     pool: PileupPool, rng: np.random.Generator, timer: _Timer) -> dict[str, np.ndarray]:
+    """Detector, jets, matching and features for generated particles ``p`` (no weight column)."""
+    jc = cfg.jets
+    n_ev = p.n_events
+    mu = rng.uniform(mu_range[0], mu_range[1], n_ev)
+    tracks = make_tracks(p, cfg.tracking, rng)
+    timer.lap("tracking")
+    clusters, n_pu, npv = reconstruct(p, cfg, pool, mu, rng, timer)
+
+    # truth jets: hard-scatter stable particles except neutrinos and muons
+    apid = np.abs(p.pid)
+    t = p.select((apid != 12) & (apid != 14) & (apid != 16) & (apid != 13))
+    tcounts = np.bincount(t.evt, minlength=n_ev)
+    tj = find_jets(t.px, t.py, t.pz, t.e, tcounts, jc.radius, jc.min_pt_true, jc.trim_rsub, jc.trim_fcut)
+    timer.lap("truth_jets")
+    pt_c = clusters.e_lc / np.cosh(clusters.eta)
+    cpx, cpy = pt_c * np.cos(clusters.phi), pt_c * np.sin(clusters.phi)
+    cpz = pt_c * np.sinh(clusters.eta)
+    rj = find_jets(cpx, cpy, cpz, clusters.e_lc, clusters.counts, jc.radius, jc.min_pt_reco,
+                   jc.trim_rsub, jc.trim_fcut)
+    timer.lap("reco_jets")
+
+    tk, rk = tj.kin(), rj.kin()
+    match, dr = match_jets(tj.evt, tk["eta"], tk["phi"], rj.evt, rk["eta"], rk["phi"], jc.match_dr)
+    good = (match >= 0) & (tk["pt"] > jc.min_pt_true) & (np.abs(tk["eta"]) < jc.max_abs_eta_true)
+    # up to max_jets_per_event leading (groomed truth pT) matched jets per event
+    cand = np.nonzero(good)[0]
+    cand = cand[np.lexsort((-tk["pt"][cand], tj.evt[cand]))]
+    rank = np.arange(len(cand)) - np.searchsorted(tj.evt[cand], tj.evt[cand])
+    ti = cand[rank < jc.max_jets_per_event]
+    ri = match[ti]
+    rows = _features(ti, ri, tj, rj, clusters, tracks, cpx, cpy, cpz, cfg)
+    timer.lap("substructure")
+    ev = tj.evt[ti]
+    tu = kinematics(tj.p4[ti])
+    ru = kinematics(rj.p4[ri])
+    rows.update({
+        "event": chunk.first_event + ev, "process": np.full(len(ti), int(_PROCESS_CODE[chunk.process])),
+        "mu_actual": n_pu[ev], "mu": mu[ev], "npv": npv[ev], "seed": np.full(len(ti), chunk.seed),
+        "e_true": tk["e"][ti], "pt_true": tk["pt"][ti], "eta_true": tk["eta"][ti],
+        "phi_true": tk["phi"][ti], "m_true": tk["m"][ti],
+        "e_reco": rk["e"][ri], "pt_reco": rk["pt"][ri], "eta_reco": rk["eta"][ri],
+        "phi_reco": rk["phi"][ri], "m_reco": rk["m"][ri],
+        "e_reco_ungroomed": ru["e"], "m_reco_ungroomed": ru["m"],
+        "e_true_ungroomed": tu["e"], "m_true_ungroomed": tu["m"], "dr_match": dr[ti],
+    })
+    rows["eta"] = rows["eta_reco"]
+    rows["log_e"] = np.log(np.maximum(rows["e_reco"], 1e-3))
+    rows["log_m"] = np.log(np.maximum(rows["m_reco"], 1.0))
+    rows["groom_m_ratio"] = safe_ratio(rows["m_reco"], ru["m"])
+    return {name: np.asarray(rows[name]).astype(COLUMNS[name].numpy_dtype) for name in _OUTPUT}
+
+
+_OUTPUT = tuple(n for n, c in COLUMNS.items() if c.group not in ("calibrated",) and n != "weight")
+
+
+def _features(ti: np.ndarray, ri: np.ndarray, tj, rj, cl: Clusters, tracks, cpx, cpy, cpz,  # noqa: ANN001
+              cfg: SimConfig) -> dict[str, np.ndarray]:
+    """Detector-level inputs of the selected reco jets ``ri`` (groomed constituents)."""
+    n = np.diff(rj.const_off)[ri]
+    idx = np.concatenate([rj.const[rj.const_off[j]:rj.const_off[j + 1]] for j in ri]) if len(ri) else np.zeros(0, np.int64)
+    off = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+    rk = rj.kin()
+    rows: dict[str, np.ndarray] = {"n_constituents": n}
+    e_em = cl.e_em_scale[idx]
+    lay = cl.layers[idx]
+
+    def seg(x: np.ndarray) -> np.ndarray:
+        c = np.concatenate([[0.0], np.cumsum(x)])
+        return c[off[1:]] - c[off[:-1]]
+
+    e_sum = seg(e_em)
+    rows["em_frac"] = safe_ratio(seg(lay[:, :3].sum(axis=1)), e_sum)
+    rows["em3_frac"] = safe_ratio(seg(lay[:, 2]), e_sum)
+    rows["tile0_frac"] = safe_ratio(seg(lay[:, 3]), e_sum)
+    rows["eff_n_clusters"] = eff_n(cl.e_lc[idx], off)
+    pt = np.hypot(cpx[idx], cpy[idx])
+    rows["width"] = width(pt, cl.eta[idx], cl.phi[idx], rk["eta"][ri], rk["phi"][ri], off)
+    rows["pileup_e_true"] = seg(cl.e_pileup[idx])
+    rows["fem_true"] = safe_ratio(seg(cl.e_em_true[idx]), e_sum)
+    rows.update(fastjet_substructure(cpx[idx], cpy[idx], cpz[idx], cl.e_lc[idx], off, cfg.jets.radius))
+    # tracks from the primary vertex within ΔR < assoc_dr of the ungroomed jet axis
+    ru = kinematics(rj.p4[ri])
+    tb = np.searchsorted(tracks.evt, np.arange(int(rj.evt.max(initial=0)) + 2))
+    tsum = np.zeros((len(ri), 4))
+    for k, j in enumerate(ri):
+        ev = rj.evt[j]
+        s = slice(tb[ev], tb[ev + 1])
+        dphi = (tracks.phi[s] - ru["phi"][k] + np.pi) % (2 * np.pi) - np.pi
+        near = np.hypot(tracks.eta[s] - ru["eta"][k], dphi) < cfg.tracking.assoc_dr
+        tpt, teta, tphi = tracks.pt[s][near], tracks.eta[s][near], tracks.phi[s][near]
+        tsum[k] = [np.sum(tpt * np.cos(tphi)), np.sum(tpt * np.sin(tphi)),
+                   np.sum(tpt * np.sinh(teta)), np.sum(tpt * np.cosh(teta))]
+    tk = kinematics(tsum)
+    rows["neutral_e_frac"] = np.clip(1.0 - safe_ratio(tk["e"], rk["e"][ri]), 0.0, 1.0)
+    rows["charged_pt_frac"] = safe_ratio(np.hypot(tsum[:, 0], tsum[:, 1]), rk["pt"][ri])
+    rows["charged_m_frac"] = safe_ratio(tk["m"], rk["m"][ri])
+    _ = SENTINEL, tj
+    return rows
