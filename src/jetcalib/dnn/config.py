@@ -64,7 +64,7 @@ class TrainingConfig(_Strict):
     threads: int = Field(2, ge=1, description="torch CPU threads")
     weights: bool = Field(True, description="flatten (ln E_true, ln m_true/E_true) with weights")
     weight_bins: tuple[int, int] = (30, 20)
-    weight_cap: float = Field(20.0, gt=0, description="largest weight / mean weight")
+    weight_cap: float = Field(20.0, ge=1, description="largest weight / mean weight")
     pt_true_min: float = Field(150.0, ge=0, description="training selection, GeV")
     abs_eta_true_max: float = Field(2.0, gt=0, description="training selection")
 

@@ -99,12 +99,13 @@ def train(
     callbacks: list[Any] = [throughput, checkpoint, EarlyStopping(monitor="val_loss", patience=t.patience)]
     if stop_after_epochs is not None:
         callbacks.append(StopAfter(stop_after_epochs))
-    loggers: list[Any] = [CSVLogger(out, name="logs", version="")]
+    # One version_N sub-directory per run: a resumed run must not overwrite the first run's log.
+    loggers: list[Any] = [CSVLogger(out, name="logs")]
     try:
         from lightning.pytorch.loggers import TensorBoardLogger
         import tensorboard  # noqa: F401
 
-        loggers.append(TensorBoardLogger(out, name="logs", version="tb"))
+        loggers.append(TensorBoardLogger(out, name="tensorboard"))
     except ImportError:
         pass
     n_batches = (data.train[0].shape[0] + t.batch_size - 1) // t.batch_size

@@ -27,8 +27,8 @@ def flatten_weights(
     range. ``cap``: the largest weight allowed, as a multiple of the mean weight (sparse bins
     would otherwise let a handful of jets dominate). Returns ``float32[N]`` with mean 1.
     """
-    if cap <= 0:
-        raise ValueError(f"cap must be positive, got {cap}")
+    if not cap >= 1.0:
+        raise ValueError(f"cap must be >= 1 (a multiple of the mean weight), got {cap}")
     e = np.asarray(e_true, dtype=np.float64)
     x = np.log(np.maximum(e, 1e-3))
     y = np.log(np.clip(np.asarray(m_true, dtype=np.float64) / np.maximum(e, 1e-3), _MIN_MASS_RATIO, 1.0))
@@ -39,8 +39,14 @@ def flatten_weights(
     iy = np.clip(np.searchsorted(ye, y, side="right") - 1, 0, bins[1] - 1)
     w = 1.0 / counts[ix, iy]
     w /= w.mean()
-    # Capping then renormalising can push a few weights back above the cap; a few passes settle.
-    for _ in range(5):
-        w = np.minimum(w, cap)
-        w /= w.mean()
+    if w.max() > cap:
+        # Find c with mean(min(c·w, cap)) = 1 (monotone in c): capped jets sit exactly at the cap
+        # and the rest share the remaining weight, so the mean stays 1.
+        lo, hi = 0.0, 1.0
+        while np.minimum(hi * w, cap).mean() < 1.0 and hi < 1e12:
+            hi *= 2.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if np.minimum(mid * w, cap).mean() < 1.0 else (lo, mid)
+        w = np.minimum(hi * w, cap)
     return w.astype(np.float32)

@@ -1,0 +1,28 @@
+"""Tiny configs and toy tables so that every DNN test trains for a few seconds at most."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jetcalib.dnn import DNNConfig
+from jetcalib.dnn.toys import toy_jets
+
+
+def tiny_config(**training: object) -> DNNConfig:
+    """Width 48 × 2 blocks, batch 1024: seconds per run on 2 cores."""
+    return DNNConfig.from_dict({
+        "network": {"width": 48, "n_blocks": 2, "mass_residual_width": 16},
+        "loss": {"pretrain_epochs": 1, "anneal_epochs": 3},
+        "training": {"epochs": 4, "batch_size": 1024, "threads": 2, **training},
+    })
+
+
+@pytest.fixture(scope="session")
+def toy_train() -> dict[str, np.ndarray]:
+    return toy_jets(24_000, seed=11)
+
+
+@pytest.fixture(scope="session")
+def toy_test() -> dict[str, np.ndarray]:
+    return toy_jets(12_000, seed=12)
