@@ -1,0 +1,170 @@
+"""The numerical calibration object: fit (JES then JMS), apply, save and load (SPEC.md §6).
+
+Follows the calibration protocol of jetcalib (``required_columns``, ``calibrate(table)``,
+``save(path)``, ``load(path)``) so that ``jetcalib calibrate`` and ``jetcalib evaluate`` treat
+it like any other method.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArtifactError, InputError
+from ..features import apply_responses, input_flags
+from ..io import ArtifactHeader, atomic_path, content_hash
+from .config import NumericalConfig
+from .jes import JESFit, fit_jes
+from .jms import JMSFit, fit_jms
+
+__all__ = ["ARTIFACT_KIND", "FIT_COLUMNS", "FORMAT_VERSION", "NumericalCalibration"]
+
+ARTIFACT_KIND = "numerical-calibration"
+FORMAT_VERSION = "1.0"
+#: Columns the fit reads: truth and reco kinematics and the detector η (``eta``).
+FIT_COLUMNS: tuple[str, ...] = ("e_true", "m_true", "e_reco", "m_reco", "eta_reco", "eta")
+
+
+def _column(table: Mapping[str, Any], name: str) -> np.ndarray:
+    try:
+        return np.asarray(table[name], dtype=np.float64)
+    except KeyError:
+        raise InputError(f"numerical calibration: the table has no column {name!r}") from None
+
+
+class NumericalCalibration:
+    """JES (per η bin, smooth in ln E_reco) followed by JMS (per |η| bin, on a reco grid).
+
+    Applying it: R_E = JES(E_reco, η_det); E_JES = E_reco/R_E and m_JES = m_reco/R_E (the whole
+    four-vector is scaled); R_m = JMS(E_JES, m_JES, η_det), used only where E_JES > 180 GeV
+    (``jms_min_energy``), otherwise the mass follows the energy and the jet is flagged
+    ``MASS_NOT_CALIBRATED``. The response handed to :func:`~jetcalib.features.apply_responses`
+    is r_E = R_E and r_m = R_E·R_m, so the shared fallbacks (e.g. m' ≥ E keeps m/R_E) apply.
+    """
+
+    #: Columns :meth:`calibrate` reads. ``eta`` is the detector η (SPEC.md §3), ``eta_reco``
+    #: the jet's η for pT; each can be derived from the other when only one is stored.
+    required_columns: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco", "eta")
+
+    def __init__(
+        self,
+        config: NumericalConfig,
+        jes: JESFit,
+        jms: JMSFit | None,
+        header: ArtifactHeader | None = None,
+    ) -> None:
+        self.config = config
+        self.jes = jes
+        self.jms = jms
+        self.header = header or ArtifactHeader(
+            artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION, features=list(self.required_columns)
+        )
+
+    # --- fitting ------------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        table: Mapping[str, Any],
+        config: NumericalConfig | None = None,
+        *,
+        training_data: list[dict[str, Any]] | None = None,
+    ) -> NumericalCalibration:
+        """Derive the calibration from matched jets (columns :data:`FIT_COLUMNS`, GeV).
+
+        Unweighted: every jet counts once. The per-bin central values do not need the event
+        weights (within a narrow truth bin they only reshuffle jets of the same kind), and
+        unweighted bins keep their full statistical power.
+        """
+        config = (config or NumericalConfig()).check()
+        e_true, m_true = _column(table, "e_true"), _column(table, "m_true")
+        e_reco, m_reco = _column(table, "e_reco"), _column(table, "m_reco")
+        eta = _column(table, "eta")
+        if e_true.size == 0:
+            raise InputError("numerical calibration: the training table is empty")
+        jes = fit_jes(e_true, e_reco, eta, config)
+        jms = None
+        if config.jms:
+            r_e = jes.response(e_reco, eta)
+            jms = fit_jms(e_true, m_true, e_reco / r_e, m_reco / r_e, eta, config)
+        header = ArtifactHeader(
+            artifact=ARTIFACT_KIND,
+            format_version=FORMAT_VERSION,
+            features=list(cls.required_columns),
+            training_data=training_data or [],
+        )
+        return cls(config, jes, jms, header)
+
+    # --- applying -----------------------------------------------------------------------------
+    def responses(self, table: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(r_E, r_m, calibrate_mass)`` per jet (shapes ``[N]``); r_m includes the JES."""
+        e, m = _column(table, "e_reco"), _column(table, "m_reco")
+        eta_det = _column(table, "eta" if "eta" in table else "eta_reco")
+        r_e = self.jes.response(e, eta_det)
+        if self.jms is None:
+            return r_e, r_e, np.zeros(e.shape, dtype=bool)
+        e_jes, m_jes = e / r_e, m / r_e
+        r_m = r_e * self.jms.response(e_jes, m_jes, eta_det)
+        return r_e, r_m, e_jes > self.jms.min_energy
+
+    def calibrate(self, table: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """``e_cal``, ``pt_cal``, ``m_cal`` (GeV) and ``calib_flag`` for each jet of ``table``."""
+        e, m = _column(table, "e_reco"), _column(table, "m_reco")
+        eta_reco = _column(table, "eta_reco" if "eta_reco" in table else "eta")
+        r_e, r_m, cal_mass = self.responses(table)
+        flag = input_flags(e, m, eta_reco)
+        return apply_responses(e, m, eta_reco, r_e, r_m, flag, calibrate_mass=cal_mass)
+
+    # --- storage ------------------------------------------------------------------------------
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "config": self.config.model_dump(mode="json"),
+            "jes": self.jes.to_dict(),
+            "jms": None if self.jms is None else self.jms.to_dict(),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the artifact (JSON with header and hashed payload) atomically."""
+        payload = self._payload()
+        header = self.header.model_copy(update={"content_hash": content_hash(payload)})
+        text = json.dumps({"header": header.model_dump(mode="json"), "payload": payload}, allow_nan=False)
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+        self.header = header
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> NumericalCalibration:
+        """Read an artifact written by :meth:`save`; refuse a wrong kind, version or hash."""
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"{p}: calibration file not found")
+        try:
+            raw = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ArtifactError(f"{p}: not a JSON calibration artifact ({exc})") from None
+        if not isinstance(raw, dict) or "payload" not in raw:
+            raise ArtifactError(f"{p}: not a jetcalib artifact (no header/payload)")
+        header = ArtifactHeader.check(
+            raw.get("header"), artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION, source=str(p)
+        )
+        payload = raw["payload"]
+        header.verify_hash(content_hash(payload), str(p))
+        try:
+            config = NumericalConfig.model_validate(payload["config"])
+            jes = JESFit.from_dict(payload["jes"])
+            jms = None if payload["jms"] is None else JMSFit.from_dict(payload["jms"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{p}: malformed numerical-calibration payload ({exc})") from None
+        return cls(config, jes, jms, header)
+
+    def __repr__(self) -> str:
+        n_jms = "none" if self.jms is None else f"{len(self.jms.eta_edges) - 1} |η| bins"
+        return (
+            f"NumericalCalibration(central={self.config.central!r}, JES {len(self.jes.bins)} η bins, "
+            f"JMS {n_jms})"
+        )
