@@ -165,5 +165,5 @@ def lc_weights(clusters: np.ndarray, calo: CalorimeterConfig, topo: TopoConfig) 
     em = clusters[:, 3:6].sum(axis=1)
     f = np.divide(em, e, out=np.ones_like(e), where=e > 0)
     p_em = np.clip((f - topo.lc_em_frac_lo) / (topo.lc_em_frac_hi - topo.lc_em_frac_lo), 0.0, 1.0)
-    w_had = 1.0 / mean_hadron_response(np.maximum(e, 1.0), calo)
+    w_had = 1.0 + topo.lc_had_strength * (1.0 / mean_hadron_response(np.maximum(e, 1.0), calo) - 1.0)
     return (p_em + (1.0 - p_em) * w_had) * topo.lc_ooc_dm_factor

@@ -1,0 +1,54 @@
+"""Uncalibrated response summaries of a generated table (used by the sim tests and
+``benchmarks/sim_response.py``): median and relative width per bin, crack dip, correlations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["binned_response", "crack_dip", "relative_width", "spearman_at_fixed_pt"]
+
+
+def relative_width(r: np.ndarray) -> float:
+    """(q84 − q16) / (2 · q50)."""
+    q16, q50, q84 = np.percentile(r, [16, 50, 84])
+    return float((q84 - q16) / (2 * q50))
+
+
+def binned_response(x: np.ndarray, r: np.ndarray, edges: np.ndarray, min_n: int = 20) -> list[tuple[float, float, float, int]]:
+    """Per bin of ``x``: (bin low edge, median r, relative width, n); bins with < min_n skipped."""
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (x >= lo) & (x < hi) & np.isfinite(r)
+        if sel.sum() >= min_n:
+            out.append((float(lo), float(np.median(r[sel])), relative_width(r[sel]), int(sel.sum())))
+    return out
+
+
+def crack_dip(abs_eta: np.ndarray, r: np.ndarray, crack: tuple[float, float] = (1.37, 1.52)) -> tuple[float, float]:
+    """Median response inside the crack and in the barrel/endcap next to it (|η| < 1.2 or
+    1.7–2.4): a dip shows as the first below the second."""
+    inside = (abs_eta > crack[0]) & (abs_eta < crack[1])
+    outside = (abs_eta < 1.2) | ((abs_eta > 1.7) & (abs_eta < 2.4))
+    return float(np.median(r[inside])), float(np.median(r[outside]))
+
+
+def spearman_at_fixed_pt(table: dict[str, np.ndarray], r: np.ndarray, names: list[str],
+                         edges: np.ndarray) -> dict[str, float]:
+    """Spearman ρ between ``r`` and each variable within pT_true bins, averaged over bins
+    (weighted by counts), so that the common pT dependence does not fake a correlation."""
+    from scipy.stats import spearmanr
+
+    res = {}
+    pt = table["pt_true"]
+    for name in names:
+        acc, nsum = 0.0, 0
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            sel = (pt >= lo) & (pt < hi)
+            if sel.sum() < 30:
+                continue
+            rho = spearmanr(r[sel], table[name][sel]).statistic
+            if np.isfinite(rho):
+                acc += rho * sel.sum()
+                nsum += int(sel.sum())
+        res[name] = acc / nsum if nsum else float("nan")
+    return res
