@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -50,4 +51,4 @@ def test_kernel_width_anneals_from_start_to_end():
     hs = [annealed_width(e, **kw) for e in range(10)]
     assert hs[0] == hs[2] == pytest.approx(0.2)
     assert hs[6] == pytest.approx(0.05) and hs[9] == pytest.approx(0.05)
-    assert all(a > b for a, b in zip(hs[2:6], hs[3:7], strict=True))
+    assert all(a > b for a, b in itertools.pairwise(hs[2:7]))

@@ -47,7 +47,7 @@ def test_mass_residual_is_a_multiplicative_factor_from_the_inputs():
     with torch.no_grad():
         net.mass_residual[-1].bias.fill_(0.3)  # g(x) = 0.3 → r̂_m scaled by e^0.3
     x = torch.randn(4, 21)
-    le, lm = net(x)
+    _le, lm = net(x)
     trunk_only = net.head_m(net.norm(net.blocks(torch.nn.functional.silu(
         net.stem(torch.cat([x, net.annotation(x)], 1)))))).squeeze(-1)
     assert torch.allclose(lm, trunk_only + 0.3, atol=1e-6)

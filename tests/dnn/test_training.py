@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tests.dnn.conftest import tiny_config
 
 from jetcalib.dnn import DNNCalibration, train
 from jetcalib.errors import InputError
 from jetcalib.features import feature_matrix
-from tests.dnn.conftest import tiny_config
 
 
 def _bias(model: DNNCalibration, table: dict) -> tuple[float, float]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 import pytest
+from tests.conftest import make_jet_table
 
 from jetcalib.errors import InputError
 from jetcalib.features import as_columns, feature_matrix
 from jetcalib.io import INPUT_FEATURES
-from tests.conftest import make_jet_table
 
 
 def test_matrix_in_feature_order_from_dict_and_awkward():

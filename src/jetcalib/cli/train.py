@@ -41,13 +41,9 @@ def train(
 ) -> None:
     """Train the DNN calibration of jet energy and mass (SPEC §4–5).
 
-    Selects jets with pT_true > 150 GeV and |eta_true| < 2, holds out a validation split,
-    fits the input normalisation, weights the spectrum flat in (ln E_true, ln m_true/E_true),
-    pre-trains with L1 then trains with the mode-seeking LGK loss, checkpoints every epoch,
-    stops early on the validation loss, and writes a verified model artifact to OUT.
-    Runs on the CPU unless a GPU is present. Example:
+    Selects jets with pT_true > 150 GeV and |eta_true| < 2, holds out a validation split, fits the input normalisation, weights the spectrum flat in (ln E_true, ln m_true/E_true), pre-trains with L1 then trains with the mode-seeking LGK loss, checkpoints every epoch, stops early on the validation loss, and writes a verified model artifact (artifact.json + weights.pt) to OUT. Runs on the CPU unless a GPU is present.
 
-        jetcalib train --data train.parquet -o model/
+    Example: jetcalib train --data train.parquet -o model/
     """
     from ..dnn.config import DNNConfig
     from ..errors import InputError
@@ -75,7 +71,7 @@ def train(
         console.print(f"reading {f.num_rows:,} jets from {data}")
         table = f.read(needed)
         meta = f.metadata
-    provenance = {"path": str(data), "rows": int(len(table[needed[0]])),
+    provenance = {"path": str(data), "rows": len(table[needed[0]]),
                   "metadata": meta.model_dump(mode="json") if meta is not None else None}
     model = fit(table, out, cfg, resume=resume, progress=not quiet, provenance=[provenance])
     s = model.summary

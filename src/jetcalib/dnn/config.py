@@ -51,14 +51,14 @@ class LossConfig(_Strict):
 class TrainingConfig(_Strict):
     """Optimisation, data selection and sample weights."""
 
-    epochs: int = Field(40, ge=1)
+    epochs: int = Field(30, ge=1, description="maximum epochs (early stopping may end sooner)")
     batch_size: int = Field(4096, ge=1)
     lr: float = Field(1e-3, gt=0, description="initial learning rate (Adam)")
     lr_min: float = Field(1e-5, gt=0, description="learning rate reached at the last epoch")
     schedule: Literal["cosine", "exponential"] = "cosine"
     weight_decay: float = Field(0.0, ge=0)
     val_fraction: float = Field(0.15, ge=0.1, lt=0.9, description="validation split (>= 10 %)")
-    patience: int = Field(8, ge=1, description="early-stopping patience in epochs")
+    patience: int = Field(6, ge=1, description="early-stopping patience in epochs")
     seed: int = 42
     max_jets: int | None = Field(None, ge=100, description="use at most this many jets")
     threads: int = Field(2, ge=1, description="torch CPU threads")
@@ -105,7 +105,7 @@ class DNNConfig(_Strict):
                 raw = yaml.safe_load(p.read_text()) or {}
             else:
                 raw = tomllib.loads(p.read_text())
-        except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
+        except Exception as exc:  # any parse error is in the user's file
             raise InputError(f"{p}: cannot parse config ({str(exc).splitlines()[0]})") from None
         return cls.from_dict(raw, source=str(p))
 

@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..features import Normalisation, feature_matrix, flatten_weights
 from .config import DNNConfig
 
-__all__ = ["EpochBatchSampler", "PreparedData", "TRAIN_COLUMNS", "prepare_training_data"]
+__all__ = ["TRAIN_COLUMNS", "EpochBatchSampler", "PreparedData", "prepare_training_data"]
 
 #: Truth and reco columns training reads besides the features.
 TRAIN_COLUMNS = ("e_true", "pt_true", "eta_true", "m_true", "e_reco", "m_reco")
@@ -85,7 +85,7 @@ def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> Pr
     rng = np.random.default_rng(t.seed)
     if t.max_jets is not None and idx.size > t.max_jets:
         idx = np.sort(rng.choice(idx, t.max_jets, replace=False))
-    n_val = int(round(t.val_fraction * idx.size))
+    n_val = round(t.val_fraction * idx.size)
     if idx.size - n_val < 10 or n_val < 1:
         raise InputError(f"training table: only {idx.size} of {n_total} jets pass the training selection")
     perm = rng.permutation(idx)

@@ -45,13 +45,13 @@ class CalibrationModule(L.LightningModule):
         loss_m = masked_weighted_mean(pointwise_loss(kind, pred_m - log_r_m, h, alpha), w, mass_mask)
         return loss_e + self.cfg.loss.mass_weight * loss_m, loss_e, loss_m
 
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:  # noqa: ARG002
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         epoch = self.current_epoch
         loss, _, _ = self._loss(batch, self.loss_kind(epoch), self.kernel_width(epoch))
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=batch[0].shape[0])
         return loss
 
-    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:  # noqa: ARG002
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         # Always the final loss (LGK at h_end): a monitor that does not change with the epoch's
         # schedule, so early stopping and "best" compare like with like.
         lc = self.cfg.loss
@@ -86,13 +86,13 @@ class Throughput(L.Callback):
         self._t0 = 0.0
         self._n = 0
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: ARG002
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0, self._n = time.perf_counter(), 0
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:  # noqa: ARG002
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         self._n += int(batch[0].shape[0])
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: ARG002
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dt = time.perf_counter() - self._t0
         self.jets += self._n
         self.seconds += dt
@@ -105,6 +105,6 @@ class StopAfter(L.Callback):
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: ARG002
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch + 1 >= self.n:
             trainer.should_stop = True

@@ -102,8 +102,8 @@ def train(
     # One version_N sub-directory per run: a resumed run must not overwrite the first run's log.
     loggers: list[Any] = [CSVLogger(out, name="logs")]
     try:
-        from lightning.pytorch.loggers import TensorBoardLogger
         import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
 
         loggers.append(TensorBoardLogger(out, name="tensorboard"))
     except ImportError:

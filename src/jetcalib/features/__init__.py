@@ -2,7 +2,7 @@
 predicted responses into calibrated jets."""
 
 from .kinematics import ETA_MAX, apply_responses, input_flags, pt_from_e_m_eta
-from .normalisation import NormMethod, Normalisation
+from .normalisation import Normalisation, NormMethod
 from .table import as_columns, feature_matrix
 from .weights import flatten_weights
 

@@ -1,0 +1,58 @@
+"""Shared by benchmarks/train_dnn.py and benchmarks/ablation.py: load (or make toy) data,
+and the SPEC §1 figures (closure, resolution) per truth bin for any calibration's output."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from jetcalib.dnn.toys import toy_jets
+from jetcalib.io import read_table
+
+PT_EDGES = np.array([200, 300, 400, 500, 700, 1000, 1500, 2000, 3000], dtype=float)
+M_EDGES = np.array([30, 50, 70, 90, 110, 140, 180, 250, 400], dtype=float)
+
+
+def load(path: str | None, n_toy: int, seed: int) -> tuple[dict[str, np.ndarray], str]:
+    """The table at ``path`` or ``n_toy`` toy jets; and a label saying which."""
+    if path:
+        table, _ = read_table(Path(path))
+        return table, f"{path} ({len(next(iter(table.values()))):,} jets)"
+    return toy_jets(n_toy, seed=seed), f"toy data ({n_toy:,} jets, seed {seed}; NOT the simulation)"
+
+
+def resolution(r: np.ndarray) -> float:
+    """(q84 − q16) / (2 q50): SPEC §1's primary relative width."""
+    q16, q50, q84 = np.percentile(r, [16, 50, 84])
+    return float((q84 - q16) / (2 * q50))
+
+
+def figures(test: dict[str, np.ndarray], cal: dict[str, np.ndarray], min_jets: int = 500) -> dict:
+    """Per-bin energy and mass closure/resolution of a calibrated ``test`` table."""
+    pt, eta, m_true = test["pt_true"], test["eta_true"], test["m_true"]
+    ok = (pt > 200) & (np.abs(eta) < 2.0) & np.isfinite(cal["e_cal"]) & np.isfinite(cal["m_cal"])
+    r_e = cal["e_cal"] / test["e_true"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_m = cal["m_cal"] / m_true
+    out: dict = {"e_bins": [], "m_bins": []}
+    for lo, hi in itertools.pairwise(PT_EDGES):
+        sel = ok & (pt >= lo) & (pt < hi)
+        if sel.sum() >= 50:
+            out["e_bins"].append((lo, hi, int(sel.sum()), float(np.median(r_e[sel])), resolution(r_e[sel])))
+        for mlo, mhi in itertools.pairwise(M_EDGES):
+            s2 = sel & (m_true >= mlo) & (m_true < mhi)
+            if s2.sum() >= min_jets:
+                out["m_bins"].append((lo, hi, mlo, mhi, int(s2.sum()), float(np.median(r_m[s2])), resolution(r_m[s2])))
+    hi_pt = ok & (pt > 500)
+    out["e_res_500"] = resolution(r_e[hi_pt]) if hi_pt.sum() > 50 else float("nan")
+    out["e_closure_300"] = max((abs(b[3] - 1) for b in out["e_bins"] if b[0] >= 300), default=float("nan"))
+    heavy = ok & (m_true > 50)
+    m_cl = []
+    for mlo, mhi in itertools.pairwise(M_EDGES):
+        s = heavy & (m_true >= mlo) & (m_true < mhi)
+        if s.sum() >= 50:
+            m_cl.append(abs(float(np.median(r_m[s])) - 1))
+    out["m_closure_50"] = max(m_cl, default=float("nan"))
+    return out

@@ -1,0 +1,86 @@
+"""Train the DNN calibration with the default config and measure it against the acceptance
+figures: training time and jets/s on this machine, energy/mass resolution vs the numerical
+calibration (and uncalibrated), closure.
+
+    .venv/bin/python benchmarks/train_dnn.py [--train T.parquet --test V.parquet] [--out DIR]
+
+Without --train/--test it runs on toy data (300k + 100k jets), which checks the machinery and
+the timing but not the physics claims.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+from _dnn_common import figures, load
+
+from jetcalib.dnn import DNNConfig, train
+from jetcalib.numerical import NumericalCalibration
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train")
+    ap.add_argument("--test")
+    ap.add_argument("--out", help="model directory (default: a temporary one)")
+    ap.add_argument("--config")
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--max-jets", type=int)
+    args = ap.parse_args()
+
+    train_t, train_label = load(args.train, 300_000, seed=101)
+    test_t, test_label = load(args.test, 100_000, seed=202)
+    cfg = DNNConfig.from_file(args.config) if args.config else DNNConfig()
+    upd = {k: v for k, v in {"epochs": args.epochs, "max_jets": args.max_jets}.items() if v is not None}
+    cfg.training = cfg.training.model_copy(update=upd)
+    print(f"train: {train_label}\ntest:  {test_label}")
+    out = args.out or tempfile.mkdtemp(prefix="dnn-bench-")
+
+    t0 = time.perf_counter()
+    model = train(train_t, out, cfg, progress=True)
+    wall = time.perf_counter() - t0
+    s = model.summary
+    print(f"\nDNN training: {wall:.0f} s wall ({wall / 60:.1f} min) incl. data preparation, "
+          f"{s['epochs_run']} epochs, {s['jets_per_s']:,.0f} jets/s, {s['n_train']:,} train + "
+          f"{s['n_val']:,} val jets; model in {out}")
+
+    t0 = time.perf_counter()
+    numerical = NumericalCalibration.fit(train_t)
+    print(f"numerical calibration fit: {time.perf_counter() - t0:.1f} s")
+    uncal = {"e_cal": test_t["e_reco"], "m_cal": test_t["m_reco"]}
+    t0 = time.perf_counter()
+    dnn_out = model.calibrate(test_t)
+    print(f"DNN inference: {len(test_t['e_reco']) / (time.perf_counter() - t0):,.0f} jets/s")
+    res = {"uncal": figures(test_t, uncal), "numerical": figures(test_t, numerical.calibrate(test_t)),
+           "dnn": figures(test_t, dnn_out)}
+
+    print("\nEnergy: median response / resolution (q84-q16)/(2 q50) per pT_true bin")
+    print(f"{'pT_true [GeV]':>14} {'jets':>7} | {'uncal':>13} | {'numerical':>13} | {'DNN':>13} | DNN/num")
+    for b_u, b_n, b_d in zip(*(res[k]["e_bins"] for k in ("uncal", "numerical", "dnn")), strict=True):
+        print(f"{b_u[0]:>6.0f}-{b_u[1]:<7.0f} {b_u[2]:>7} | {b_u[3]:.3f} {b_u[4]:.4f} | {b_n[3]:.3f} {b_n[4]:.4f} | "
+              f"{b_d[3]:.3f} {b_d[4]:.4f} | {b_d[4] / b_n[4]:.3f}")
+    ratio = res["dnn"]["e_res_500"] / res["numerical"]["e_res_500"]
+    better_e = all(d[4] < n[4] for n, d in zip(res["numerical"]["e_bins"], res["dnn"]["e_bins"], strict=True))
+    m_pairs = list(zip(res["numerical"]["m_bins"], res["dnn"]["m_bins"], strict=True))
+    m_better = sum(d[6] < n[6] for n, d in m_pairs)
+    print(f"\nE resolution pT_true > 500 GeV: numerical {res['numerical']['e_res_500']:.4f}, "
+          f"DNN {res['dnn']['e_res_500']:.4f} -> DNN/numerical = {ratio:.3f} "
+          f"({'PASS' if ratio <= 0.75 else 'FAIL'}: need <= 0.75)")
+    print(f"DNN better in every pT_true bin above 200 GeV: {'PASS' if better_e else 'FAIL'}")
+    frac = m_better / max(len(m_pairs), 1)
+    print(f"mass resolution better in {m_better}/{len(m_pairs)} (pT, m_true) bins with >= 500 jets = "
+          f"{frac:.0%} ({'PASS' if frac >= 0.8 else 'FAIL'}: need >= 80 %)")
+    for name in ("numerical", "dnn"):
+        r = res[name]
+        print(f"{name:>9} closure: max |median E resp - 1| (pT>300) = {r['e_closure_300']:.4f} "
+              f"{'PASS' if r['e_closure_300'] < 0.01 else 'FAIL'}; max |median m resp - 1| "
+              f"(m_true>50) = {r['m_closure_50']:.4f} {'PASS' if r['m_closure_50'] < 0.03 else 'FAIL'}")
+    flags = np.bincount(dnn_out["calib_flag"].astype(int), minlength=7)
+    print(f"DNN calib_flag counts: {dict(enumerate(flags.tolist()))}")
+
+
+if __name__ == "__main__":
+    main()
