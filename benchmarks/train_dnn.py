@@ -29,12 +29,14 @@ def main() -> None:
     ap.add_argument("--config")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--max-jets", type=int)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--min-mass-jets", type=int, default=500, help="jets per (pT, m) bin to count it")
     args = ap.parse_args()
 
     train_t, train_label = load(args.train, 300_000, seed=101)
     test_t, test_label = load(args.test, 100_000, seed=202)
     cfg = DNNConfig.from_file(args.config) if args.config else DNNConfig()
-    upd = {k: v for k, v in {"epochs": args.epochs, "max_jets": args.max_jets}.items() if v is not None}
+    upd = {k: v for k, v in {"epochs": args.epochs, "max_jets": args.max_jets, "batch_size": args.batch_size}.items() if v is not None}
     cfg.training = cfg.training.model_copy(update=upd)
     print(f"train: {train_label}\ntest:  {test_label}")
     out = args.out or tempfile.mkdtemp(prefix="dnn-bench-")
@@ -54,8 +56,9 @@ def main() -> None:
     t0 = time.perf_counter()
     dnn_out = model.calibrate(test_t)
     print(f"DNN inference: {len(test_t['e_reco']) / (time.perf_counter() - t0):,.0f} jets/s")
-    res = {"uncal": figures(test_t, uncal), "numerical": figures(test_t, numerical.calibrate(test_t)),
-           "dnn": figures(test_t, dnn_out)}
+    mj = args.min_mass_jets
+    res = {"uncal": figures(test_t, uncal, mj), "numerical": figures(test_t, numerical.calibrate(test_t), mj),
+           "dnn": figures(test_t, dnn_out, mj)}
 
     print("\nEnergy: median response / resolution (q84-q16)/(2 q50) per pT_true bin")
     print(f"{'pT_true [GeV]':>14} {'jets':>7} | {'uncal':>13} | {'numerical':>13} | {'DNN':>13} | DNN/num")
@@ -71,7 +74,7 @@ def main() -> None:
           f"({'PASS' if ratio <= 0.75 else 'FAIL'}: need <= 0.75)")
     print(f"DNN better in every pT_true bin above 200 GeV: {'PASS' if better_e else 'FAIL'}")
     frac = m_better / max(len(m_pairs), 1)
-    print(f"mass resolution better in {m_better}/{len(m_pairs)} (pT, m_true) bins with >= 500 jets = "
+    print(f"mass resolution better in {m_better}/{len(m_pairs)} (pT, m_true) bins with >= {mj} jets = "
           f"{frac:.0%} ({'PASS' if frac >= 0.8 else 'FAIL'}: need >= 80 %)")
     for name in ("numerical", "dnn"):
         r = res[name]

@@ -51,3 +51,15 @@ def test_mass_residual_is_a_multiplicative_factor_from_the_inputs():
     trunk_only = net.head_m(net.norm(net.blocks(torch.nn.functional.silu(
         net.stem(torch.cat([x, net.annotation(x)], 1)))))).squeeze(-1)
     assert torch.allclose(lm, trunk_only + 0.3, atol=1e-6)
+
+
+def test_extreme_inputs_are_clamped_inside_the_network():
+    torch.manual_seed(2)
+    net = CalibrationNet(21, NetworkConfig(width=32, n_blocks=2, input_clip=10.0))
+    x = torch.randn(3, 21)
+    x_far = x.clone()
+    x_far[:, 11] = 1e6  # e.g. charged_m_frac with a near-zero jet mass
+    x_edge = x.clone()
+    x_edge[:, 11] = 10.0
+    assert torch.equal(net(x_far)[0], net(x_edge)[0])
+    assert torch.isfinite(net(x_far)[1]).all()

@@ -33,6 +33,9 @@ class NetworkConfig(_Strict):
     annotation_hidden: int = Field(16, ge=1, description="hidden units of each annotation MLP")
     mass_residual: bool = Field(True, description="multiplicative mass path g(x) from the inputs")
     mass_residual_width: int = Field(64, ge=1, description="hidden units of g(x)")
+    input_clip: float | None = Field(
+        10.0, gt=0, description="clamp normalised inputs to ±this inside the network (None: off)"
+    )
 
 
 class LossConfig(_Strict):

@@ -54,6 +54,7 @@ class CalibrationNet(nn.Module):
     def __init__(self, n_features: int, cfg: NetworkConfig) -> None:
         super().__init__()
         self.n_features = n_features
+        self.input_clip = cfg.input_clip
         self.annotation = (
             FeatureAnnotation(n_features, cfg.annotation_hidden, cfg.annotation_dim) if cfg.annotation else None
         )
@@ -83,6 +84,10 @@ class CalibrationNet(nn.Module):
             self.head_m.bias.fill_(log_r_m)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.input_clip is not None:
+            # Some ratio inputs have tails of 1e6 IQRs (tiny denominators): clamping inside the
+            # graph keeps them from saturating every unit, and travels with an ONNX export.
+            x = x.clamp(-self.input_clip, self.input_clip)
         z = x if self.annotation is None else torch.cat([x, self.annotation(x)], dim=1)
         h = self.norm(self.blocks(nn.functional.silu(self.stem(z))))
         log_r_e = self.head_e(h).squeeze(-1)
