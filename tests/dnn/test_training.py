@@ -59,3 +59,9 @@ def test_resume_from_checkpoint_reproduces_an_uninterrupted_run(tmp_path, toy_tr
 def test_resume_without_checkpoint_is_refused(tmp_path, toy_train):
     with pytest.raises(InputError, match="nothing to resume"):
         train(toy_train, tmp_path / "none", tiny_config(), resume=True, progress=False)
+
+
+def test_missing_truth_column_is_named(tmp_path, toy_train):
+    table = {k: v for k, v in toy_train.items() if k != "m_true"}
+    with pytest.raises(InputError, match="training table: missing column m_true"):
+        train(table, tmp_path / "m", tiny_config(), progress=False)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..features import Normalisation, feature_matrix, flatten_weights
+from ..features import Normalisation, as_columns, feature_matrix, flatten_weights
 from .config import DNNConfig
 
 __all__ = ["TRAIN_COLUMNS", "EpochBatchSampler", "PreparedData", "prepare_training_data"]
@@ -69,7 +69,8 @@ def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> Pr
     """
     t = cfg.training
     x = feature_matrix(table, cfg.features, what="training table")
-    cols = {c: np.asarray(table[c], dtype=np.float64) for c in TRAIN_COLUMNS}
+    raw = as_columns(table, TRAIN_COLUMNS, what="training table")
+    cols = {c: np.asarray(v, dtype=np.float64) for c, v in raw.items()}
     n_total = x.shape[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         r_e = cols["e_reco"] / cols["e_true"]
