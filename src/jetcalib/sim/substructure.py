@@ -62,7 +62,8 @@ def fastjet_substructure(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.n
                          offsets: np.ndarray, radius: float = 1.0) -> dict[str, np.ndarray]:
     """split12, split23 (GeV), tau21, tau32, c2, d2, qw (GeV) per jet, from exclusive kt
     reclustering (R = ``radius``) of each jet's constituents. Jets with < 3 constituents get
-    split23 = qw = 0 and :data:`SENTINEL` for the ratios (fjcontrib refuses them)."""
+    split23 = qw = 0 and :data:`SENTINEL` for the ratios (fjcontrib refuses them); √d12 of a
+    two-constituent jet is computed directly, of a one-constituent jet it is 0."""
     import awkward as ak
     import fastjet
 
@@ -82,11 +83,22 @@ def fastjet_substructure(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.n
         d12 = ak.to_numpy(cs.exclusive_dmerge(1))
         d23 = ak.to_numpy(cs.exclusive_dmerge(2))
         ex3 = cs.exclusive_jets(3)
-        tau = cs.njettiness(axes_definition="WTA_KT_Axes", njets=[1, 2, 3], beta=1.0, R0=radius)
-        c2 = ak.to_numpy(cs.exclusive_jets_energy_correlator(njets=1, beta=1.0, func="c2"))
-        d2 = ak.to_numpy(cs.exclusive_jets_energy_correlator(njets=1, beta=1.0, func="d2"))
+        # fjcontrib works on the exclusive 1-jet: recluster with an R so large that every
+        # constituent merges into it (with R = 1, constituents > 1 apart would be left out)
+        big = fastjet.ClusterSequence(arr, fastjet.JetDefinition(fastjet.kt_algorithm, 10.0))
+        tau = big.njettiness(axes_definition="WTA_KT_Axes", njets=[1, 2, 3], beta=1.0, R0=radius)
+        c2 = ak.to_numpy(big.exclusive_jets_energy_correlator(njets=1, beta=1.0, func="c2"))
+        d2 = ak.to_numpy(big.exclusive_jets_energy_correlator(njets=1, beta=1.0, func="d2"))
     tau = np.asarray(ak.to_numpy(tau), float).reshape(-1, 3)
     sub = np.stack([ak.to_numpy(ex3[k]) for k in ("px", "py", "pz", "E")], axis=-1)
+    # two constituents: the only kt merging, √d12 = min(pT)·ΔR/R (or the softer pT if ΔR > R)
+    two = np.nonzero(n == 2)[0]
+    if len(two):
+        a, b = offsets[two], offsets[two] + 1
+        pa, pb = np.hypot(px[a], py[a]), np.hypot(px[b], py[b])
+        dphi = (np.arctan2(py[a], px[a]) - np.arctan2(py[b], px[b]) + np.pi) % (2 * np.pi) - np.pi
+        dy = 0.5 * np.log((e[a] + pz[a]) / (e[a] - pz[a])) - 0.5 * np.log((e[b] + pz[b]) / (e[b] - pz[b]))
+        out["split12"][two] = np.minimum(pa, pb) * np.minimum(np.hypot(dy, dphi) / radius, 1.0)
     out["split12"][ok] = np.sqrt(np.maximum(d12, 0.0))
     out["split23"][ok] = np.sqrt(np.maximum(d23, 0.0))
     out["tau21"][ok] = safe_ratio(tau[:, 1], tau[:, 0])
