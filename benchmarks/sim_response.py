@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ def main() -> None:
     edges = np.array([150, 200, 300, 450, 700, 1000, 1500, 2200, 3200])
     print("pT_true bin   median r_E   res_E   median r_m   res_m    n")
     mass_ok = ok & (t["m_true"] > 30)
-    for lo, hi_edge in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi_edge in pairwise(edges):
         b = ok & (t["pt_true"] >= lo) & (t["pt_true"] < hi_edge)
         bm = b & mass_ok
         if b.sum() < 20:

@@ -43,7 +43,7 @@ def dijet_table(tiny_cfg: SimConfig, sim_cache: Path, tmp_path_factory: pytest.T
     return table, out
 
 
-def particles(pid, e, eta, phi=None, charge=None):  # noqa: ANN001, ANN201
+def particles(pid, e, eta, phi=None, charge=None):
     """Synthetic one-particle-per-event batch (for detector unit tests)."""
     from jetcalib.sim.generator import Particles
 

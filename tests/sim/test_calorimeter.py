@@ -16,7 +16,7 @@ CFG = SimConfig()
 GRID = Grid.from_config(CFG.calorimeter)
 
 
-def _response(pid, e, eta=0.3, n=3000, seed=0, charge=None):  # noqa: ANN001, ANN202
+def _response(pid, e, eta=0.3, n=3000, seed=0, charge=None):
     p = particles([pid] * n, [e] * n, eta, charge=charge)
     d = deposit(p, CFG.calorimeter, CFG.tracking, GRID, np.random.default_rng(seed))
     vis = np.bincount(d.evt, d.e, n)
@@ -101,7 +101,7 @@ def test_muons_mip_and_neutrinos_nothing() -> None:
 
 
 def test_lateral_spread_em_narrower_than_hadron() -> None:
-    def spread(pid, charge):  # noqa: ANN001, ANN202
+    def spread(pid, charge):
         p = particles([pid] * 200, [50.0] * 200, 0.0, charge=charge)
         d = deposit(p, CFG.calorimeter, CFG.tracking, GRID, np.random.default_rng(1))
         ieta = (d.cell // GRID.n_phi) % GRID.n_eta

@@ -41,7 +41,7 @@ def test_npv_counts_found_vertices() -> None:
     assert np.mean(npv) == pytest.approx(1 + 0.6 * 100, rel=0.03)
 
 
-def _cluster(e, sigma=0.05):  # noqa: ANN001, ANN202
+def _cluster(e, sigma=0.05):
     n = GRID.n_cells
     sig = np.full((GRID.n_layers, GRID.n_eta), sigma)
     lab = np.full(n, -1, np.int64)
@@ -52,7 +52,7 @@ def _cluster(e, sigma=0.05):  # noqa: ANN001, ANN202
     return out
 
 
-def _cell(layer, eta, phi):  # noqa: ANN001, ANN202
+def _cell(layer, eta, phi):
     return int(GRID.cell_index(layer, GRID.eta_index(np.array([eta]))[0], GRID.phi_index(np.array([phi]))[0]))
 
 
@@ -122,7 +122,7 @@ def test_overlay_rotation_and_reflection_map_cells_exactly() -> None:
     off = np.array([0, 2], np.int64)
     args = (off, layer, ieta, iphi, pe, pe * 0.5)
 
-    def run(shift, reflect):  # noqa: ANN001, ANN202
+    def run(shift, reflect):
         a, b, c = np.zeros(n), np.zeros(n), np.zeros(n)
         overlay(a, b, c, *args, np.array([0, 0]), np.array(shift), np.array(reflect),
                 GRID.n_eta, GRID.n_phi)

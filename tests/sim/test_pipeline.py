@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jetcalib.io import INPUT_FEATURES, COLUMNS, open_jets, read_table
+from jetcalib.io import COLUMNS, INPUT_FEATURES, open_jets, read_table
 from jetcalib.sim import plan_chunks, run_generation
 from jetcalib.sim.runner import chunk_seed, run_chunk
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
 
 
-def test_table_has_every_column_and_finite_inputs(dijet_table) -> None:  # noqa: ANN001
+def test_table_has_every_column_and_finite_inputs(dijet_table) -> None:
     table, path = dijet_table
     expected = {n for n, c in COLUMNS.items() if c.group != "calibrated"}
     assert set(table) == expected
@@ -36,7 +36,7 @@ def test_table_has_every_column_and_finite_inputs(dijet_table) -> None:  # noqa:
     assert meta.generator["detector_config"]["calorimeter"]["h_over_e"] == 0.6
 
 
-def test_response_is_physical(dijet_table) -> None:  # noqa: ANN001
+def test_response_is_physical(dijet_table) -> None:
     table, _ = dijet_table
     sel = (table["pt_true"] > 150) & (np.abs(table["eta_true"]) < 2.0)
     r_e = table["e_reco"][sel] / table["e_true"][sel]
@@ -52,7 +52,7 @@ def test_response_is_physical(dijet_table) -> None:  # noqa: ANN001
     assert 0.3 < np.median(table["fem_true"]) < 0.95
 
 
-def test_same_seed_same_rows_and_workers_agree(tiny_cfg, sim_cache, tmp_path: Path) -> None:  # noqa: ANN001
+def test_same_seed_same_rows_and_workers_agree(tiny_cfg, sim_cache, tmp_path: Path) -> None:
     a, b, c = tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "c.parquet"
     run_generation("wprime", 24, 11, (5.0, 10.0), a, tiny_cfg, workers=1)
     run_generation("wprime", 24, 11, (5.0, 10.0), b, tiny_cfg, workers=2)
@@ -67,7 +67,7 @@ def test_same_seed_same_rows_and_workers_agree(tiny_cfg, sim_cache, tmp_path: Pa
     assert not list(tmp_path.glob(".*chunks*"))  # work directories removed after the merge
 
 
-def test_resume_uses_finished_chunks(tiny_cfg, sim_cache, tmp_path: Path) -> None:  # noqa: ANN001
+def test_resume_uses_finished_chunks(tiny_cfg, sim_cache, tmp_path: Path) -> None:
     from jetcalib.sim.runner import _run_key
 
     out = tmp_path / "r.parquet"
@@ -84,7 +84,7 @@ def test_resume_uses_finished_chunks(tiny_cfg, sim_cache, tmp_path: Path) -> Non
     assert all(np.array_equal(t1[k], t2[k]) for k in t1)
 
 
-def test_chunk_plan_and_seeds(tiny_cfg) -> None:  # noqa: ANN001
+def test_chunk_plan_and_seeds(tiny_cfg) -> None:
     chunks = plan_chunks("dijet", 103, 1, tiny_cfg)
     assert sum(c.n_events for c in chunks) == 103
     assert [c.first_event for c in chunks] == list(np.cumsum([0] + [c.n_events for c in chunks[:-1]]))

@@ -9,23 +9,30 @@ import numpy as np
 import pytest
 
 from jetcalib.sim.jets import find_jets, match_jets
-from jetcalib.sim.substructure import SENTINEL, eff_n, fastjet_substructure, qw_from_subjets, safe_ratio, width
+from jetcalib.sim.substructure import (
+    SENTINEL,
+    eff_n,
+    fastjet_substructure,
+    qw_from_subjets,
+    safe_ratio,
+    width,
+)
 
 pytestmark = pytest.mark.sim
 
 
-def _p4(pt, eta, phi, m=0.0):  # noqa: ANN001, ANN202
+def _p4(pt, eta, phi, m=0.0):
     pt, eta, phi = map(np.asarray, (pt, eta, phi))
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
     e = np.sqrt(px**2 + py**2 + pz**2 + m**2)
     return px, py, pz, e
 
 
-def _dr(y1, p1, y2, p2):  # noqa: ANN001, ANN202
+def _dr(y1, p1, y2, p2):
     return np.hypot(y1 - y2, (p1 - p2 + np.pi) % (2 * np.pi) - np.pi)
 
 
-def _brute_ecf(pt, y, phi):  # noqa: ANN001, ANN202
+def _brute_ecf(pt, y, phi):
     n = len(pt)
     e1 = pt.sum()
     e2 = sum(pt[i] * pt[j] * _dr(y[i], phi[i], y[j], phi[j]) for i, j in itertools.combinations(range(n), 2))
@@ -34,7 +41,7 @@ def _brute_ecf(pt, y, phi):  # noqa: ANN001, ANN202
     return e1, e2, e3
 
 
-def _random_jets(n_jets=12, seed=0):  # noqa: ANN001, ANN202
+def _random_jets(n_jets=12, seed=0):
     rng = np.random.default_rng(seed)
     n = rng.integers(3, 9, n_jets)
     tot = n.sum()

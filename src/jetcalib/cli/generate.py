@@ -44,7 +44,13 @@ def generate(
         return
     if out is None:
         raise InputError("--out: an output file (.parquet or .root) is required")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from ..sim.runner import check_request, parse_mu_range, run_generation
 

@@ -97,7 +97,7 @@ class TopoConfig(_Strict):
     lc_em_frac_lo: float = 0.50
     #: fraction of the hadronic correction 1/⟨R_h⟩ − 1 applied (< 1: LC under-corrects, as the
     #: cluster-level classification cannot see each shower's f_em)
-    lc_had_strength: float = 0.6
+    lc_had_strength: float = 0.4
     #: deliberately imperfect out-of-cluster + dead-material correction (one constant)
     lc_ooc_dm_factor: float = 1.03
     min_cluster_e: float = 0.0  #: clusters at or below this EM-scale energy (GeV) are dropped

@@ -60,15 +60,15 @@ def process_settings(process: str, cfg: GenerationConfig, slice_index: int) -> l
     base = [f"Beams:eCM = {cfg.ecm_gev}"]
     if process in ("dijet", "dijet_alt"):
         lo, hi = cfg.dijet_slices[slice_index]
-        s = base + ["HardQCD:all = on", f"PhaseSpace:pTHatMin = {lo}", f"PhaseSpace:pTHatMax = {hi}"]
+        s = [*base, "HardQCD:all = on", f"PhaseSpace:pTHatMin = {lo}", f"PhaseSpace:pTHatMax = {hi}"]
         return s + (list(cfg.alt_settings) if process == "dijet_alt" else [])
     if process == "wprime":
         m = cfg.wprime_masses[slice_index]
-        return base + ["NewGaugeBoson:ffbar2Wprime = on", f"34:m0 = {m}", "Wprime:coup2WZ = 1.0",
+        return [*base, "NewGaugeBoson:ffbar2Wprime = on", f"34:m0 = {m}", "Wprime:coup2WZ = 1.0",
                        "34:onMode = off", "34:onIfMatch = 24 23", *_HADRONIC_W, *_HADRONIC_Z]
     if process == "zprime_tt":
         m = cfg.zprime_masses[slice_index]
-        return base + ["NewGaugeBoson:ffbar2gmZZprime = on", "Zprime:gmZmode = 3", f"32:m0 = {m}",
+        return [*base, "NewGaugeBoson:ffbar2gmZZprime = on", "Zprime:gmZmode = 3", f"32:m0 = {m}",
                        "32:onMode = off", "32:onIfAny = 6", *_HADRONIC_W]
     if process == "minbias":
         return base  # the pool adds its own SoftQCD settings
@@ -86,7 +86,7 @@ def n_slices(process: str, cfg: GenerationConfig) -> int:
     raise InputError(f"--process: unknown process {process!r}; choose one of {', '.join(PROCESSES)}")
 
 
-def make_pythia(settings: list[str], seed: int):  # noqa: ANN201
+def make_pythia(settings: list[str], seed: int):
     """An initialised, silent Pythia with ``Random:seed = seed`` (must be < 900 000 000)."""
     import pythia8mc
 
@@ -102,7 +102,7 @@ def make_pythia(settings: list[str], seed: int):  # noqa: ANN201
 _CHARGE_CACHE: dict[int, float] = {}
 
 
-def _charges(py, pid: np.ndarray) -> np.ndarray:  # noqa: ANN001
+def _charges(py, pid: np.ndarray) -> np.ndarray:
     """Charge per particle: looked up once per distinct id (no charge field in batches)."""
     uniq, inv = np.unique(pid, return_inverse=True)
     vals = np.empty(len(uniq), np.float32)
@@ -113,7 +113,7 @@ def _charges(py, pid: np.ndarray) -> np.ndarray:  # noqa: ANN001
     return vals[inv]
 
 
-def generate_batch(py, n_events: int) -> Particles:  # noqa: ANN001
+def generate_batch(py, n_events: int) -> Particles:
     """Generate ``n_events`` and return their final-state particles, including neutrinos
     (the detector decides what it sees)."""
     import awkward as ak

@@ -17,7 +17,7 @@ import numpy as np
 __all__ = ["JetSet", "as_momentum", "find_jets", "kinematics", "match_jets", "quiet_fastjet"]
 
 
-def as_momentum(px, py, pz, e, counts):  # noqa: ANN001, ANN201
+def as_momentum(px, py, pz, e, counts):
     """A jagged awkward array of Momentum4D records (events × particles)."""
     import awkward as ak
     import vector
@@ -63,7 +63,7 @@ def kinematics(p4: np.ndarray) -> dict[str, np.ndarray]:
             "m": np.sqrt(np.maximum(m2, 0.0)), "e": e}
 
 
-def _cluster(arr, algorithm, radius):  # noqa: ANN001, ANN201
+def _cluster(arr, algorithm, radius):
     import fastjet
 
     with warnings.catch_warnings():

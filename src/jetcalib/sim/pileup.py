@@ -114,14 +114,14 @@ def load_or_make_pool(cfg: SimConfig) -> PileupPool:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **pool.__dict__)
-    except Exception:  # noqa: BLE001  (a read-only cache only costs time)
+    except Exception:
         pass
     return pool
 
 
 @numba.njit(cache=True)
 def overlay(e_tot, e_em, e_pu, pool_off, p_layer, p_ieta, p_iphi, p_e, p_em,
-            chosen, shift, reflect, n_eta, n_phi):  # noqa: ANN001, ANN201
+            chosen, shift, reflect, n_eta, n_phi):
     """Add the chosen pool events (rotated by ``shift`` φ cells, η-reflected where ``reflect``)
     to the dense per-cell arrays ``e_tot``, ``e_em``, ``e_pu`` (in place)."""
     for j in range(len(chosen)):

@@ -20,7 +20,7 @@ from .generator import Particles, generate_batch, make_pythia, process_settings
 from .geometry import Grid
 from .jets import find_jets, kinematics, match_jets
 from .pileup import PileupPool, overlay
-from .substructure import SENTINEL, eff_n, fastjet_substructure, safe_ratio, width
+from .substructure import eff_n, fastjet_substructure, safe_ratio, width
 from .topo import cluster_event, lc_weights
 from .tracking import make_tracks, n_primary_vertices
 
@@ -172,7 +172,7 @@ def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], 
     rank = np.arange(len(cand)) - np.searchsorted(tj.evt[cand], tj.evt[cand])
     ti = cand[rank < jc.max_jets_per_event]
     ri = match[ti]
-    rows = _features(ti, ri, tj, rj, clusters, tracks, cpx, cpy, cpz, cfg)
+    rows = _features(ri, rj, clusters, tracks, cpx, cpy, cpz, cfg)
     timer.lap("substructure")
     ev = tj.evt[ti]
     tu = kinematics(tj.p4[ti])
@@ -197,7 +197,7 @@ def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], 
 _OUTPUT = tuple(n for n, c in COLUMNS.items() if c.group not in ("calibrated",) and n != "weight")
 
 
-def _features(ti: np.ndarray, ri: np.ndarray, tj, rj, cl: Clusters, tracks, cpx, cpy, cpz,  # noqa: ANN001
+def _features(ri: np.ndarray, rj, cl: Clusters, tracks, cpx, cpy, cpz,
               cfg: SimConfig) -> dict[str, np.ndarray]:
     """Detector-level inputs of the selected reco jets ``ri`` (groomed constituents)."""
     n = np.diff(rj.const_off)[ri]
@@ -238,5 +238,4 @@ def _features(ti: np.ndarray, ri: np.ndarray, tj, rj, cl: Clusters, tracks, cpx,
     rows["neutral_e_frac"] = np.clip(1.0 - safe_ratio(tk["e"], rk["e"][ri]), 0.0, 1.0)
     rows["charged_pt_frac"] = safe_ratio(np.hypot(tsum[:, 0], tsum[:, 1]), rk["pt"][ri])
     rows["charged_m_frac"] = safe_ratio(tk["m"], rk["m"][ri])
-    _ = SENTINEL, tj
     return rows

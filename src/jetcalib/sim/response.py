@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 __all__ = ["binned_response", "crack_dip", "relative_width", "spearman_at_fixed_pt"]
@@ -17,7 +19,7 @@ def relative_width(r: np.ndarray) -> float:
 def binned_response(x: np.ndarray, r: np.ndarray, edges: np.ndarray, min_n: int = 20) -> list[tuple[float, float, float, int]]:
     """Per bin of ``x``: (bin low edge, median r, relative width, n); bins with < min_n skipped."""
     out = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in pairwise(edges):
         sel = (x >= lo) & (x < hi) & np.isfinite(r)
         if sel.sum() >= min_n:
             out.append((float(lo), float(np.median(r[sel])), relative_width(r[sel]), int(sel.sum())))
@@ -42,7 +44,7 @@ def spearman_at_fixed_pt(table: dict[str, np.ndarray], r: np.ndarray, names: lis
     pt = table["pt_true"]
     for name in names:
         acc, nsum = 0.0, 0
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        for lo, hi in pairwise(edges):
             sel = (pt >= lo) & (pt < hi)
             if sel.sum() < 30:
                 continue

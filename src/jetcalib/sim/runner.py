@@ -85,7 +85,7 @@ def plan_chunks(process: str, n_events: int, seed: int, cfg: SimConfig) -> list[
 
 
 @lru_cache(maxsize=2)
-def _pool_for(cfg_json: str):  # noqa: ANN202
+def _pool_for(cfg_json: str):
     from .pileup import load_or_make_pool
 
     return load_or_make_pool(SimConfig.model_validate_json(cfg_json))
@@ -129,7 +129,8 @@ def _execute(todo: list[Chunk], mu: tuple[float, float], cfg_json: str, workdir:
             done_cb(run_chunk(c, mu, cfg_json, str(workdir))[0])
         return
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed as cf_completed
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import as_completed as cf_completed
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver")) as ex:
         futs = [ex.submit(run_chunk, c, mu, cfg_json, str(workdir)) for c in todo]

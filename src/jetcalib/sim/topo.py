@@ -20,7 +20,7 @@ N_CLUSTER_FIELDS = 12
 
 
 @numba.njit(cache=True)
-def _neighbour(k, ly, ie, ip, n_layers, n_eta, n_phi):  # noqa: ANN001, ANN202
+def _neighbour(k, ly, ie, ip, n_layers, n_eta, n_phi):
     """k-th neighbour (0..7 in-layer, 8/9 the layer below/above) of a cell, or −1."""
     l2 = ly
     e2 = ie
@@ -42,7 +42,7 @@ def _neighbour(k, ly, ie, ip, n_layers, n_eta, n_phi):  # noqa: ANN001, ANN202
 
 @numba.njit(cache=True)
 def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_grow, t_cell,
-                  split_e, eta_c, phi_c, label, queue):  # noqa: ANN001, ANN201
+                  split_e, eta_c, phi_c, label, queue):
     """Cluster one event. ``e`` etc. are dense per-cell arrays (n_cells,); ``sigma_le`` the
     noise σ per (layer, i_eta); ``label``/``queue`` int scratch arrays of n_cells (label
     must be −1 everywhere; it is reset before returning). Returns (n_clusters, 12) floats.
