@@ -39,8 +39,9 @@ def resolution_map(
     """Resolution ``[n_pt, n_m]`` in (pT_true, m_true) cells (NaN under 30 jets)."""
     pt, m = np.asarray(table["pt_true"], dtype=np.float64), np.asarray(table["m_true"], dtype=np.float64)
     num, den = (e_cal, table["e_true"]) if quantity == "energy" else (m_cal, table["m_true"])
-    resp = np.asarray(num, dtype=np.float64) / np.asarray(den, dtype=np.float64)
-    ok = np.abs(np.asarray(table["eta_true"])) < EVAL_ETA_MAX
+    den = np.asarray(den, dtype=np.float64)
+    resp = np.divide(np.asarray(num, dtype=np.float64), den, out=np.full(den.shape, np.nan), where=den > 0)
+    ok = (np.abs(np.asarray(table["eta_true"])) < EVAL_ETA_MAX) & (den > 0)
     out = np.full((len(MAP_PT_EDGES) - 1, len(MAP_M_EDGES) - 1), np.nan)
     ip = np.searchsorted(MAP_PT_EDGES, pt, side="right") - 1
     im = np.searchsorted(MAP_M_EDGES, m, side="right") - 1
