@@ -99,7 +99,7 @@ class TopoConfig(_Strict):
     #: cluster-level classification cannot see each shower's f_em)
     lc_had_strength: float = 0.4
     #: deliberately imperfect out-of-cluster + dead-material correction (one constant)
-    lc_ooc_dm_factor: float = 1.03
+    lc_ooc_dm_factor: float = 1.06
     min_cluster_e: float = 0.0  #: clusters at or below this EM-scale energy (GeV) are dropped
 
 
