@@ -52,7 +52,7 @@ def response_figure(
         sym = _QUANTITY[q][0]
         h0 = hist.Hist.new.Reg(100, 0.4, 1.6, name="r").Double()
         for m, r in responses.items():
-            h = h0.copy().fill(r=np.clip(r[q], 0.4, 1.6 - 1e-9))
+            h = h0.copy().fill(r=r[q])  # outside 0.4-1.6: flow bins, not drawn
             c, ls = colors[m]
             vals = h.values() / max(h.values().sum(), 1)
             ax.stairs(vals, h.axes[0].edges, color=c, linestyle=ls, label=m, linewidth=1.6)
