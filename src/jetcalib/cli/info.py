@@ -17,6 +17,12 @@ def info(
         bool, typer.Option("--stats", help="Stream every file once for min/median-free stats: "
                            "min, max, mean and non-finite counts per numeric column.")
     ] = False,
+    check: Annotated[
+        str | None,
+        typer.Option("--check", help="Also check that the file has every column a job needs: "
+                     "calibrate, train or evaluate (derivable columns such as log_e count).",
+                     show_default=False),
+    ] = None,
     tree: TreeOption = None,
     map_: MapOption = None,
     map_file: MapFileOption = None,
@@ -29,7 +35,10 @@ def info(
     from rich.table import Table
 
     from ..errors import InputError, PartialFailure
-    from ..io import COLUMNS, open_jets
+    from ..io import COLUMNS, REQUIRED_FOR, open_jets
+
+    if check is not None and check not in REQUIRED_FOR:
+        raise InputError(f"--check {check!r}: choose one of {', '.join(REQUIRED_FOR)}")
 
     cmap = column_map(map_, map_file)
     failures = 0
@@ -38,8 +47,7 @@ def info(
             f = open_jets(path, tree=tree, column_map=cmap)
             with f:
                 meta = f.metadata
-                if f.num_rows == 0:
-                    raise InputError(f"{path}: the table is empty (0 rows)")
+                f.require(REQUIRED_FOR[check] if check else ())
                 summary = _stream_stats(f) if stats else None
         except InputError as exc:
             if len(files) == 1:
@@ -79,6 +87,8 @@ def info(
                 row += ["", "", "", ""] if s is None else [f"{s[0]:.4g}", f"{s[1]:.4g}", f"{s[2]:.4g}", str(s[3])]
             table.add_row(*row)
         console.print(table)
+        if check:
+            console.print(f"  [green]ok[/]: has every column '{check}' needs")
     if failures:
         raise PartialFailure(f"{failures} of {len(files)} files could not be read")
 

@@ -27,6 +27,7 @@ __all__ = [
     "COLUMNS",
     "INPUT_FEATURES",
     "RECO_COLUMNS",
+    "REQUIRED_FOR",
     "SCHEMA_VERSION",
     "TRUTH_COLUMNS",
     "CalibFlag",
@@ -173,6 +174,14 @@ TRUTH_COLUMNS: tuple[str, ...] = columns_in_group("truth")
 RECO_COLUMNS: tuple[str, ...] = columns_in_group("reco")
 #: Columns a calibration adds.
 CALIBRATED_COLUMNS: tuple[str, ...] = columns_in_group("calibrated")
+
+
+#: Columns each kind of job needs (jetcalib names; derivable ones such as ``log_e`` count).
+REQUIRED_FOR: dict[str, tuple[str, ...]] = {
+    "calibrate": RECO_COLUMNS + INPUT_FEATURES,
+    "train": TRUTH_COLUMNS + RECO_COLUMNS + INPUT_FEATURES,
+    "evaluate": TRUTH_COLUMNS + RECO_COLUMNS,
+}
 
 
 def require_known(names: Iterable[str]) -> None:
