@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jetcalib.io import COLUMNS, CALIBRATED_COLUMNS
+from jetcalib.io import CALIBRATED_COLUMNS, COLUMNS
 
 
 def make_jet_table(n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:

@@ -12,6 +12,18 @@ from . import io
 from ._version import __version__
 from .errors import ArtifactError, InputError, JetcalibError, NotAvailableError, PartialFailure
 
+
+def load(path):
+    """Load a calibration artifact (DNN model directory or numerical ``.json``).
+
+    ``jetcalib.load("model/").calibrate(table)`` returns ``e_cal``, ``pt_cal``, ``m_cal``
+    (GeV) and ``calib_flag``. See :func:`jetcalib.deploy.load`.
+    """
+    from .deploy.loading import load as _load
+
+    return _load(path)
+
+
 __all__ = [
     "ArtifactError",
     "InputError",
@@ -20,4 +32,5 @@ __all__ = [
     "PartialFailure",
     "__version__",
     "io",
+    "load",
 ]

@@ -3,12 +3,11 @@ problem, exit code 2, no traceback."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from tests.conftest import make_jet_table
 
 from jetcalib.cli import main
 from jetcalib.io import DatasetMetadata, write_table
-from tests.conftest import make_jet_table
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -143,7 +142,7 @@ def test_column_map_from_option_and_file(tmp_path, capsys):
     write_table(path, table)
     mapfile = tmp_path / "map.toml"
     mapfile.write_text('[columns]\nc2 = "jet_C2"\n')
-    code, out, err = run(capsys, "info", path, "--check", "calibrate",
+    code, _out, err = run(capsys, "info", path, "--check", "calibrate",
                          "--map", "log_e=jet_logE", "--map-file", mapfile)
     assert code == 0, err
     code, _, err = run(capsys, "info", path, "--check", "calibrate", "--map", "log_e")
@@ -151,8 +150,9 @@ def test_column_map_from_option_and_file(tmp_path, capsys):
 
 
 def test_stub_command_says_not_available(capsys):
-    from jetcalib.cli import COMMAND_MODULES
     import importlib.util
+
+    from jetcalib.cli import COMMAND_MODULES
 
     stubs = [c for c in COMMAND_MODULES
              if importlib.util.find_spec(f"jetcalib.cli.{c}") is None]

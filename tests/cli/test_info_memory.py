@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+from tests.conftest import make_jet_table
 
 from jetcalib.io import DatasetMetadata, TableWriter
-from tests.conftest import make_jet_table
 
 
 @pytest.mark.slow

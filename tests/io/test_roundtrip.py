@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.conftest import make_jet_table
 
 from jetcalib.io import (
     DatasetMetadata,
@@ -12,7 +13,6 @@ from jetcalib.io import (
     read_table,
     write_table,
 )
-from tests.conftest import make_jet_table
 
 
 def _assert_identical(a: dict, b: dict) -> None:

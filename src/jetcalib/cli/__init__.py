@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import importlib
 import importlib.util
+import os
+import sys
 
 from ._app import app, err_console
 

@@ -48,7 +48,7 @@ TreeOption = Annotated[
 ]
 
 
-def column_map(options: list[str] | None, file: Path | None):  # noqa: ANN201
+def column_map(options: list[str] | None, file: Path | None):
     """Build the :class:`~jetcalib.io.ColumnMap` from ``--map``/``--map-file``."""
     from ..io import ColumnMap
 

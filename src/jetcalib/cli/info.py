@@ -93,7 +93,7 @@ def info(
         raise PartialFailure(f"{failures} of {len(files)} files could not be read")
 
 
-def _stream_stats(f) -> dict[str, tuple[float, float, float, int]]:  # noqa: ANN001
+def _stream_stats(f) -> dict[str, tuple[float, float, float, int]]:
     import numpy as np
 
     acc: dict[str, list[float]] = {}

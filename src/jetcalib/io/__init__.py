@@ -32,9 +32,6 @@ from .schema import (
 )
 
 __all__ = [
-    "ArtifactHeader",
-    "canonical_json",
-    "content_hash",
     "CALIBRATED_COLUMNS",
     "COLUMNS",
     "DEFAULT_CHUNK_ROWS",
@@ -45,6 +42,7 @@ __all__ = [
     "REQUIRED_FOR",
     "SCHEMA_VERSION",
     "TRUTH_COLUMNS",
+    "ArtifactHeader",
     "CalibFlag",
     "Column",
     "ColumnMap",
@@ -53,9 +51,11 @@ __all__ = [
     "Process",
     "TableWriter",
     "atomic_path",
+    "canonical_json",
     "column",
     "columns_in_group",
     "concat_tables",
+    "content_hash",
     "derivation_plan",
     "derive_columns",
     "detect_format",

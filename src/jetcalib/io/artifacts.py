@@ -45,7 +45,7 @@ class ArtifactHeader(BaseModel):
     schema_version: str = SCHEMA_VERSION
     jetcalib_version: str = __version__
     created: str = Field(
-        default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     )
     features: list[str] = Field(default_factory=list)
     seeds: dict[str, int] = Field(default_factory=dict)

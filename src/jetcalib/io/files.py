@@ -23,12 +23,12 @@ from .metadata import METADATA_KEY, DatasetMetadata
 from .schema import COLUMNS
 
 __all__ = [
-    "concat_tables",
     "DEFAULT_CHUNK_ROWS",
     "DEFAULT_TREE",
     "JetFile",
     "TableWriter",
     "atomic_path",
+    "concat_tables",
     "detect_format",
     "open_jets",
     "read_table",
@@ -104,7 +104,7 @@ class JetFile:
                 self._open_root(tree)
         except InputError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any failure to open is a corrupt/truncated file
+        except Exception as exc:
             raise InputError(
                 f"{self.path}: cannot read as a {self.format} file, corrupt or truncated "
                 f"({_describe_exc(exc)})"
@@ -226,7 +226,7 @@ class JetFile:
                 yield {c: chunk[c] for c in wanted}
         except InputError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a failure mid-read is a corrupt/truncated file
+        except Exception as exc:
             raise InputError(
                 f"{self.path}: cannot read data, file corrupt or truncated ({_describe_exc(exc)})"
             ) from None
@@ -234,7 +234,7 @@ class JetFile:
     def _iter_raw(self, names: list[str], step_rows: int) -> Iterator[Table]:
         if self.format == "parquet":
             if not names:
-                for start in range(0, self.num_rows, step_rows):
+                for _start in range(0, self.num_rows, step_rows):
                     yield {}
                 return
             for batch in self._pq.iter_batches(batch_size=step_rows, columns=names):
@@ -317,7 +317,7 @@ def _arrow_to_array(col: Any) -> Any:
 def _awkward_to_array(ak: Any, arr: Any) -> Any:
     try:
         return ak.to_numpy(arr)
-    except Exception:  # noqa: BLE001 - jagged/record branches stay awkward
+    except Exception:
         return arr
 
 
@@ -474,7 +474,7 @@ def _to_arrow(chunk: Mapping[str, Any], schema: Any) -> Any:
     import pyarrow as pa
 
     arrays = []
-    for name, arr in chunk.items():
+    for _name, arr in chunk.items():
         if isinstance(arr, np.ndarray):
             arrays.append(pa.array(arr))
         else:

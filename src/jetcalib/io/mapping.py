@@ -77,7 +77,7 @@ def _read_map_file(path: Path) -> dict[str, str]:
             raw = yaml.safe_load(text)
         else:
             raw = tomllib.loads(text)
-    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
+    except Exception as exc:
         raise InputError(f"{path}: cannot parse column map ({exc})") from None
     if isinstance(raw, dict) and isinstance(raw.get("columns"), dict):
         raw = raw["columns"]

@@ -20,7 +20,7 @@ METADATA_KEY = "jetcalib_metadata"
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 class DatasetMetadata(BaseModel):

@@ -1,0 +1,90 @@
+"""Calibrating jet files chunk by chunk: every existing column kept, the calibrated ones
+added, output written atomically."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..io import (
+    CALIBRATED_COLUMNS,
+    DEFAULT_CHUNK_ROWS,
+    ColumnMap,
+    DatasetMetadata,
+    TableWriter,
+    open_jets,
+)
+
+__all__ = ["FileSummary", "calibrate_file"]
+
+
+@dataclass
+class FileSummary:
+    """What one calibrated file amounted to."""
+
+    input: str
+    output: str
+    jets: int
+    flagged: int  #: jets whose calib_flag is not 0
+    flag_counts: dict[int, int]
+    seconds: float
+
+    @property
+    def jets_per_second(self) -> float:
+        return self.jets / self.seconds if self.seconds > 0 else float("nan")
+
+
+def calibrate_file(
+    calibration: Any,
+    in_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    calibration_source: str = "",
+    column_map: ColumnMap | None = None,
+    tree: str | None = None,
+    step_rows: int = DEFAULT_CHUNK_ROWS,
+) -> FileSummary:
+    """Apply ``calibration`` (calibration protocol) to ``in_path``, writing ``out_path``.
+
+    Memory is bounded by ``step_rows``. Every column of the input is written unchanged (under
+    its own name) followed by ``e_cal``, ``pt_cal``, ``m_cal``, ``calib_flag``; a column of
+    those names already in the input is replaced. Nothing is written if anything fails.
+    """
+    start = time.perf_counter()
+    counts: dict[int, int] = {}
+    jets = 0
+    with open_jets(in_path, tree=tree, column_map=column_map) as f:
+        f.require(calibration.required_columns)
+        meta_in = f.metadata
+        meta = DatasetMetadata(
+            producer="jetcalib calibrate",
+            generator=meta_in.generator if meta_in else {},
+            seeds=meta_in.seeds if meta_in else [],
+            n_events=meta_in.n_events if meta_in else None,
+            parents=[str(in_path)],
+            extra={"calibration": calibration_source,
+                   "calibration_hash": getattr(getattr(calibration, "header", None), "content_hash", "")},
+        )
+        stored = [c for c in f.columns if c not in CALIBRATED_COLUMNS]
+        needed = [c for c in calibration.required_columns if c not in stored]
+        with TableWriter(out_path, meta, tree=f.tree_name or "jets") as writer:
+            for chunk in f.iter_chunks(stored + needed, step_rows=step_rows):
+                result = calibration.calibrate(chunk)
+                flags = np.asarray(result["calib_flag"])
+                values, n = np.unique(flags, return_counts=True)
+                for v, k in zip(values.tolist(), n.tolist(), strict=True):
+                    counts[v] = counts.get(v, 0) + k
+                jets += len(flags)
+                # original names, so that a user's own branches come back as they were
+                out = {f.column_map.user_name(c): chunk[c] for c in stored}
+                out.update({c: result[c] for c in CALIBRATED_COLUMNS})
+                writer.write(out)
+    return FileSummary(
+        input=str(in_path), output=str(out_path), jets=jets,
+        flagged=sum(k for v, k in counts.items() if v != 0), flag_counts=counts,
+        seconds=time.perf_counter() - start,
+    )
