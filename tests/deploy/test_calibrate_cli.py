@@ -6,13 +6,13 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+from tests.numerical.toys import make_toy
 
 import jetcalib
 from jetcalib.cli import main
 from jetcalib.errors import ArtifactError
 from jetcalib.io import read_table, write_table
 from jetcalib.numerical import NumericalCalibration
-from tests.numerical.toys import make_toy
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_load_dispatches_and_refuses(numcal_path, tmp_path):
     cal = jetcalib.load(numcal_path)
     assert isinstance(cal, NumericalCalibration)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ArtifactError, match="no artifact.json"):
+    with pytest.raises(ArtifactError, match=r"no artifact\.json"):
         jetcalib.load(tmp_path / "empty")
     other = tmp_path / "other.json"
     other.write_text('{"header": {"artifact": "something-else"}}')
@@ -52,7 +52,7 @@ def test_root_extra_branches_kept_byte_identical(numcal_path, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     before = uproot.open(src)["CollectionTree"]
     after = uproot.open(out)["CollectionTree"]
-    for name in list(toy) + ["run", "flag_b", "small_i"]:
+    for name in [*toy, "run", "flag_b", "small_i"]:
         a, b = before[name].array(library="np"), after[name].array(library="np")
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
     assert ak.to_list(before["sub_pt"].array()) == ak.to_list(after["sub_pt"].array())
