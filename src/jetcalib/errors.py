@@ -14,7 +14,14 @@ Exit codes of every ``jetcalib`` command:
 
 from __future__ import annotations
 
-__all__ = ["ArtifactError", "InputError", "JetcalibError", "NotAvailableError", "PartialFailure"]
+__all__ = [
+    "ArtifactError",
+    "InputError",
+    "JetcalibError",
+    "NotAvailableError",
+    "PartialFailure",
+    "describe_validation_error",
+]
 
 
 class JetcalibError(Exception):
@@ -43,3 +50,14 @@ class PartialFailure(JetcalibError):
     """Some of many inputs failed (and were reported); the others were processed."""
 
     exit_code = 4
+
+
+def describe_validation_error(exc: Exception) -> str:
+    """``"field.sub: message"`` for the first problem of a pydantic ``ValidationError``: the
+    one-line form every config and artifact loader reports."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors) or not errors():
+        return str(exc)
+    first = errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    return f"{where}: {first['msg']}"

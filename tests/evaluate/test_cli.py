@@ -57,7 +57,7 @@ def _one_error_line(capsys) -> str:
         (["numerical", "fit", "{d}/empty.parquet", "-o", "{d}/x.json"], "empty"),
         (["evaluate", "{d}/test.parquet", "--method", "numerical"], "NAME=PATH"),
         (["evaluate", "{d}/test.parquet", "--method", "uncalibrated={d}/num.json"], "always included"),
-        (["evaluate", "{d}/test.parquet", "--method", "dnn={d}/test.parquet"], "unknown calibration artifact"),
+        (["evaluate", "{d}/test.parquet", "--method", "dnn={d}/test.parquet"], "not a jetcalib calibration artifact"),
         (["evaluate", "{d}/test.parquet", "--method", "n={d}/missing.json"], "not found"),
         (["evaluate", "{d}/nocol.parquet", "--method", "numerical={d}/num.json"], "missing required column"),
     ],

@@ -46,7 +46,8 @@ def load(path: str | os.PathLike[str]) -> Any:
             from ..numerical import NumericalCalibration
 
             return NumericalCalibration.load(p)
+    found = f"its header says {kind!r}; " if kind else ""
     raise ArtifactError(
-        f"{p}: not a jetcalib calibration artifact (found kind {kind!r}; expected a "
-        "numerical-calibration .json or a dnn-model directory)"
+        f"{p}: not a jetcalib calibration artifact ({found}expected a numerical-calibration "
+        ".json or a dnn-model directory)"
     )

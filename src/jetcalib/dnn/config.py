@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import InputError
+from ..errors import InputError, describe_validation_error
 from ..io.schema import INPUT_FEATURES
 
 __all__ = ["DNNConfig", "LossConfig", "NetworkConfig", "TrainingConfig"]
@@ -117,9 +117,7 @@ class DNNConfig(_Strict):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            raise InputError(f"{source}: {where}: {first['msg']}") from None
+            raise InputError(f"{source}: {describe_validation_error(exc)}") from None
 
     def dump_yaml(self) -> str:
         import yaml

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._version import __version__
-from ..errors import ArtifactError
+from ..errors import ArtifactError, describe_validation_error
 from .schema import SCHEMA_VERSION
 
 __all__ = ["ArtifactHeader", "canonical_json", "content_hash"]
@@ -65,9 +65,7 @@ class ArtifactHeader(BaseModel):
         try:
             header = cls.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ArtifactError(f"{source}: invalid artifact header: {where}: {first['msg']}") from None
+            raise ArtifactError(f"{source}: invalid artifact header: {describe_validation_error(exc)}") from None
         if header.format_version.split(".")[0] != format_version.split(".")[0]:
             raise ArtifactError(
                 f"{source}: {artifact} format {header.format_version}, this jetcalib reads "

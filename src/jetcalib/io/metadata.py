@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._version import __version__
-from ..errors import ArtifactError
+from ..errors import ArtifactError, describe_validation_error
 from .schema import SCHEMA_VERSION
 
 __all__ = ["METADATA_KEY", "DatasetMetadata"]
@@ -63,6 +63,4 @@ class DatasetMetadata(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ArtifactError(f"{source}: invalid jetcalib metadata: {where}: {first['msg']}") from None
+            raise ArtifactError(f"{source}: invalid jetcalib metadata: {describe_validation_error(exc)}") from None

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import InputError
+from ..errors import InputError, describe_validation_error
 
 __all__ = [
     "CalorimeterConfig",
@@ -184,6 +184,4 @@ def load_config(path: str | Path | None) -> SimConfig:
     try:
         return SimConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise InputError(f"{p}: invalid detector config: {where}: {first['msg']}") from None
+        raise InputError(f"{p}: invalid detector config: {describe_validation_error(exc)}") from None
