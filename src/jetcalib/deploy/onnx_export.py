@@ -1,0 +1,107 @@
+"""Export a trained DNN to one ONNX graph (normalisation inside), plus the sidecar that ATLAS's
+deployed calibration reads (normalisation outside the graph, SPEC.md §9)."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io import atomic_path
+
+__all__ = ["export_onnx"]
+
+#: ONNX opset: old enough for every onnxruntime in use, new enough for LayerNorm as one op.
+OPSET = 17
+
+
+def _wrapped(model: Any) -> Any:
+    import torch
+
+    class _Exported(torch.nn.Module):
+        """raw features [N, F] → (outputE [N], outputM [N]) responses, normalisation inside."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model.net
+            norm = model.normalisation
+            self.register_buffer("scale", torch.tensor(np.asarray(norm.scale), dtype=torch.float32))
+            self.register_buffer("offset", torch.tensor(np.asarray(norm.offset), dtype=torch.float32))
+
+        def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            log_r_e, log_r_m = self.net(features * self.scale + self.offset)
+            return torch.exp(log_r_e), torch.exp(log_r_m)
+
+    return _Exported().eval()
+
+
+def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``out`` (.onnx) and ``<out stem>.sidecar.json``; returns both paths.
+
+    Graph: input ``features`` float32 [N, F] (dynamic N, raw inputs in ``model.features``
+    order); outputs ``outputE``, ``outputM`` (responses r̂_E, r̂_m, > 0). Metadata properties:
+    ``features`` (JSON list), ``content_hash`` and ``jetcalib_version`` of the source model.
+    The sidecar lists input names with ``NormScale``/``NormOffset`` per feature for runtimes
+    that normalise outside the graph (their graph is then fed x·NormScale + NormOffset: use the
+    same ``.onnx`` with identity normalisation, written as ``<stem>.nonorm.onnx``).
+    """
+    import onnx
+    import torch
+
+    out = Path(out)
+    if out.suffix != ".onnx":
+        from ..errors import InputError
+
+        raise InputError(f"{out}: the ONNX file name must end in .onnx")
+    wrapped = _wrapped(model)
+    n_features = len(model.features)
+    paths = {"onnx": out, "nonorm": out.with_suffix(".nonorm.onnx"),
+             "sidecar": out.with_suffix(".sidecar.json")}
+    meta = {"features": json.dumps(list(model.features)),
+            "content_hash": model.header.content_hash,
+            "jetcalib_version": model.header.jetcalib_version,
+            "outputs": "outputE = r_E = E_reco/E_true, outputM = r_m = m_reco/m_true"}
+    for key, module in (("onnx", wrapped), ("nonorm", _identity_norm(wrapped))):
+        with atomic_path(paths[key]) as tmp:
+            # dynamo=False: torch 2.13's default dynamo exporter needs onnxscript (NOTES.md);
+            # the legacy exporter and its internals raise DeprecationWarnings about themselves only.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.onnx.export(module, (torch.zeros(2, n_features),), str(tmp), dynamo=False,
+                                  input_names=["features"], output_names=["outputE", "outputM"],
+                                  dynamic_axes={"features": {0: "N"}, "outputE": {0: "N"},
+                                                "outputM": {0: "N"}},
+                                  opset_version=OPSET)
+            proto = onnx.load(str(tmp))
+            for k, v in {**meta, "normalisation": "inside" if key == "onnx" else "outside"}.items():
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = k, v
+            onnx.checker.check_model(proto)
+            onnx.save(proto, str(tmp))
+    sidecar = {
+        "onnx_file": paths["nonorm"].name,
+        "outputs": ["outputE", "outputM"],
+        "inputs": [{"name": f, "NormScale": float(s), "NormOffset": float(o)}
+                   for f, s, o in zip(model.features, model.normalisation.scale,
+                                      model.normalisation.offset, strict=True)],
+        "mass_min_GeV": float(model.config.mass_min_reco),
+        "content_hash": model.header.content_hash,
+    }
+    with atomic_path(paths["sidecar"]) as tmp:
+        tmp.write_text(json.dumps(sidecar, indent=2))
+    return paths
+
+
+def _identity_norm(wrapped: Any) -> Any:
+    import copy
+
+    import torch
+
+    plain = copy.deepcopy(wrapped)
+    plain.scale = torch.ones_like(plain.scale)
+    plain.offset = torch.zeros_like(plain.offset)
+    return plain

@@ -1,0 +1,62 @@
+"""ONNX export: one graph with the normalisation inside, equal to PyTorch within 1e-5."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from jetcalib.cli import main
+from jetcalib.dnn import DNNConfig, train
+from jetcalib.dnn.toys import toy_jets
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model") / "model"
+    cfg = DNNConfig.from_dict({
+        "network": {"width": 32, "n_blocks": 2, "mass_residual_width": 8},
+        "training": {"epochs": 1, "batch_size": 1024, "threads": 2},
+    })
+    train(toy_jets(4000, seed=5), out, cfg)
+    return out
+
+
+def test_onnx_matches_torch_at_several_batch_sizes(model_dir, tmp_path, capsys):
+    import onnx
+    import onnxruntime as ort
+
+    import jetcalib
+
+    onnx_path = tmp_path / "model.onnx"
+    assert main(["export", str(model_dir), "-o", str(onnx_path)]) == 0, capsys.readouterr().err
+    model = jetcalib.load(model_dir)
+    proto = onnx.load(str(onnx_path))
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["features"]) == list(model.features)
+    assert props["content_hash"] == model.header.content_hash
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["features"]
+    assert [o.name for o in sess.get_outputs()] == ["outputE", "outputM"]
+    table = toy_jets(4096, seed=9)
+    x = np.stack([table[f] for f in model.features], axis=1).astype(np.float32)
+    for n in (1, 7, 4096):
+        r_e, r_m = sess.run(None, {"features": x[:n]})
+        t_e, t_m = model.predict_responses(x[:n].astype(np.float64))
+        np.testing.assert_allclose(r_e, t_e, rtol=1e-5)
+        np.testing.assert_allclose(r_m, t_m, rtol=1e-5)
+    # the sidecar form: normalisation outside the graph, as ATLAS's runtime does it
+    side = json.loads((tmp_path / "model.sidecar.json").read_text())
+    assert [i["name"] for i in side["inputs"]] == list(model.features)
+    scale = np.array([i["NormScale"] for i in side["inputs"]], dtype=np.float32)
+    offset = np.array([i["NormOffset"] for i in side["inputs"]], dtype=np.float32)
+    plain = ort.InferenceSession(str(tmp_path / side["onnx_file"]), providers=["CPUExecutionProvider"])
+    p_e, p_m = plain.run(None, {"features": x[:7] * scale + offset})
+    np.testing.assert_allclose(p_e, model.predict_responses(x[:7].astype(np.float64))[0], rtol=1e-5)
+
+
+def test_export_refuses_numerical_and_bad_suffix(model_dir, tmp_path, capsys):
+    assert main(["export", str(model_dir), "-o", str(tmp_path / "model.bin")]) == 2
+    assert "must end in .onnx" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
