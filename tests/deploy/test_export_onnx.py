@@ -52,7 +52,7 @@ def test_onnx_matches_torch_at_several_batch_sizes(model_dir, tmp_path, capsys):
     scale = np.array([i["NormScale"] for i in side["inputs"]], dtype=np.float32)
     offset = np.array([i["NormOffset"] for i in side["inputs"]], dtype=np.float32)
     plain = ort.InferenceSession(str(tmp_path / side["onnx_file"]), providers=["CPUExecutionProvider"])
-    p_e, p_m = plain.run(None, {"features": x[:7] * scale + offset})
+    p_e, _p_m = plain.run(None, {"features": x[:7] * scale + offset})
     np.testing.assert_allclose(p_e, model.predict_responses(x[:7].astype(np.float64))[0], rtol=1e-5)
 
 

@@ -5,7 +5,7 @@ from .apply import FileSummary, calibrate_file
 from .loading import load
 
 
-def export_onnx(model, out):  # noqa: ANN001, ANN201 - lazy wrapper, see deploy.onnx_export
+def export_onnx(model, out):
     """Export a DNN model to ONNX; see :func:`jetcalib.deploy.onnx_export.export_onnx`."""
     from .onnx_export import export_onnx as _export
 
