@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -65,34 +64,9 @@ def parse_method_specs(specs: list[str]) -> dict[str, Path]:
     return out
 
 
-def _artifact_kind(path: Path) -> str | None:
-    if path.suffix.lower() != ".json" or not path.is_file():
-        return None
-    try:
-        raw: Any = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        return None
-    header = raw.get("header") if isinstance(raw, dict) else None
-    return header.get("artifact") if isinstance(header, dict) else None
-
-
 def load_calibration(path: str | os.PathLike[str]) -> Calibration:
-    """Load any calibration artifact.
-
-    Uses ``jetcalib.load`` when the package provides it (the general loader); otherwise
-    dispatches itself: a ``.json`` whose header says ``numerical-calibration`` is a
-    :class:`~jetcalib.numerical.NumericalCalibration`. Anything else: :class:`InputError`.
-    """
+    """Load any calibration artifact through :func:`jetcalib.load` (DNN model directory or
+    numerical ``.json``); refuses anything else with one clear line."""
     import jetcalib
 
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: calibration artifact not found")
-    general = getattr(jetcalib, "load", None)
-    if callable(general):
-        return general(p)
-    if _artifact_kind(p) == "numerical-calibration":
-        from ..numerical import NumericalCalibration
-
-        return NumericalCalibration.load(p)
-    raise InputError(f"{p}: unknown calibration artifact (expected a numerical-calibration .json)")
+    return jetcalib.load(Path(path))
