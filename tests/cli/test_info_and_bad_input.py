@@ -149,19 +149,6 @@ def test_column_map_from_option_and_file(tmp_path, capsys):
     assert code == 2 and "expected NAME=BRANCH" in one_error_line(err)
 
 
-def test_stub_command_says_not_available(capsys):
-    import importlib.util
-
-    from jetcalib.cli import COMMAND_MODULES
-
-    stubs = [c for c in COMMAND_MODULES
-             if importlib.util.find_spec(f"jetcalib.cli.{c}") is None]
-    if not stubs:
-        pytest.skip("every command is implemented")
-    code, _, err = run(capsys, stubs[0])
-    assert code == 3 and "not yet available" in one_error_line(err)
-
-
 def test_help_lists_commands(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0

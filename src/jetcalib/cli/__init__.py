@@ -4,20 +4,16 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 
 from ._app import app, err_console
 
-#: One module per command, each registering itself on ``app`` when imported. A stage whose
-#: module is not there yet is registered by :mod:`.stubs` as "not yet available".
+#: One module per command, each registering itself on ``app`` when imported.
 COMMAND_MODULES = ("info", "generate", "numerical", "train", "calibrate", "evaluate", "export", "demo")
 
 for _name in COMMAND_MODULES:
-    if importlib.util.find_spec(f"{__name__}.{_name}") is not None:
-        importlib.import_module(f"{__name__}.{_name}")
-from . import stubs as _stubs  # noqa: E402, F401  (must come last)
+    importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = ["app", "main"]
 

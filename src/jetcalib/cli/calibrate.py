@@ -26,7 +26,9 @@ def calibrate(
     map_: MapOption = None,
     map_file: MapFileOption = None,
 ) -> None:
-    """Add e_cal, pt_cal, m_cal (GeV) and calib_flag to every jet, keeping every existing column.
+    """Apply a DNN or numerical calibration to jet tables.
+
+    Adds e_cal, pt_cal, m_cal (GeV) and calib_flag to every jet, keeping every existing column.
 
     Streams each file chunk by chunk and writes each output atomically. A bad file among many is
     reported and skipped; the good ones are still written (exit code 4 at the end).

@@ -49,7 +49,9 @@ def demo(
                                          help="Multiply every sample size (1 = a few minutes).")] = 1.0,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="DNN training epochs.")] = 30,
 ) -> None:
-    """Run generate -> numerical fit -> train -> evaluate on a small built-in sample and print a
+    """Run the whole chain on a small built-in sample and print the comparison.
+
+    Runs generate -> numerical fit -> train -> evaluate and prints a
     table of resolution and closure per method in three pT regions. Re-running reuses finished
     samples and models (delete OUT to start afresh)."""
     out.mkdir(parents=True, exist_ok=True)

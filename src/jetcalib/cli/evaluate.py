@@ -33,7 +33,9 @@ def evaluate(
     map_: MapOption = None,
     map_file: MapFileOption = None,
 ) -> None:
-    """Closure (median, mode) and resolution vs pT, E, η, m, m/pT, μ, NPV and process for every
+    """Compare calibrations on a test sample: HTML report and summary.json.
+
+    Closure (median, mode) and resolution vs pT, E, η, m, m/pT, μ, NPV and process for every
     method, ratios to the baseline, 2-D resolution-ratio maps in (pT, m), W/Z and top mass
     peaks. Writes report.html (self-contained), summary.json and binned_metrics.parquet/.csv.
     """

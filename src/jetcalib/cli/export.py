@@ -15,7 +15,9 @@ def export(
     model: Annotated[Path, typer.Argument(help="DNN model directory (jetcalib train).", show_default=False)],
     out: Annotated[Path, typer.Option("-o", "--out", help="ONNX file to write (.onnx).", show_default=False)],
 ) -> None:
-    """Write OUT.onnx: input 'features' float32 [N, 21] (raw inputs, model order), outputs
+    """Export a trained DNN to ONNX, with the normalisation inside the graph.
+
+    Writes OUT.onnx: input 'features' float32 [N, 21] (raw inputs, model order), outputs
     'outputE' and 'outputM' (responses). Also OUT.nonorm.onnx and OUT.sidecar.json, the form
     ATLAS's deployed calibration reads: per-feature NormScale/NormOffset applied outside the
     graph. Checked with onnx.checker."""

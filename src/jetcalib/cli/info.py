@@ -27,7 +27,7 @@ def info(
     map_: MapOption = None,
     map_file: MapFileOption = None,
 ) -> None:
-    """Print schema version, row count, columns and provenance of each FILE.
+    """Describe jet tables: schema version, rows, columns, provenance.
 
     Reads only file metadata (plus one streaming pass with --stats): memory stays small for
     files of any size. A bad file is reported in one line; the others are still shown.
