@@ -55,6 +55,13 @@ def test_missing_file(tmp_path, capsys):
     assert "nope.parquet" in line and "file not found" in line
 
 
+def test_brackets_in_message_are_printed_not_eaten_as_markup(tmp_path, capsys):
+    # regression: rich treated "[b]" in a file name as a style tag and dropped it
+    code, _, err = run(capsys, "info", tmp_path / "jets[b].parquet")
+    assert code == 2
+    assert "jets[b].parquet: file not found" in one_error_line(err)
+
+
 def test_unknown_format(tmp_path, capsys):
     path = tmp_path / "jets.csv"
     path.write_text("a,b\n1,2\n")

@@ -7,7 +7,7 @@ import importlib
 import os
 import sys
 
-from ._app import app, err_console
+from ._app import app, err_console, print_error
 
 #: One module per command, each registering itself on ``app`` when imported.
 COMMAND_MODULES = ("info", "generate", "numerical", "train", "calibrate", "evaluate", "export", "demo")
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except JetcalibError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        print_error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted: nothing half-written was kept")

@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-__all__ = ["MapFileOption", "MapOption", "TreeOption", "app", "column_map", "console", "err_console"]
+__all__ = [
+    "MapFileOption",
+    "MapOption",
+    "TreeOption",
+    "app",
+    "column_map",
+    "console",
+    "err_console",
+    "print_error",
+    "skip_or_raise",
+]
 
 app = typer.Typer(
     name="jetcalib",
@@ -46,6 +56,22 @@ TreeOption = Annotated[
     str | None,
     typer.Option("--tree", help="TTree name in ROOT files (default: 'jets' or the only TTree)."),
 ]
+
+
+def print_error(message: object) -> None:
+    """The one ``error:`` line every command prints for a user's mistake."""
+    from rich.markup import escape
+
+    # escaped: messages carry paths and shapes such as "[N, 21]" that rich would eat as markup
+    err_console.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, markup=True)
+
+
+def skip_or_raise(exc: Exception, n_inputs: int, note: str = "") -> None:
+    """With one input, re-raise (the command fails with exit 2); with several, print the
+    error line and let the caller skip that input and go on (exit 4 at the end)."""
+    if n_inputs == 1:
+        raise exc
+    print_error(f"{exc}{note}")
 
 
 def column_map(options: list[str] | None, file: Path | None):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import MapFileOption, MapOption, TreeOption, app, column_map, console, err_console
+from ._app import MapFileOption, MapOption, TreeOption, app, column_map, console, skip_or_raise
 
 
 @app.command()
@@ -64,9 +64,7 @@ def calibrate(
                 s = calibrate_file(cal, src, dst, calibration_source=str(calibration),
                                    column_map=cmap, tree=tree, step_rows=chunk_rows)
         except InputError as exc:
-            if len(targets) == 1:
-                raise
-            err_console.print(f"[bold red]error:[/] {exc} (skipped)")
+            skip_or_raise(exc, len(targets), " (skipped)")
             failures += 1
             continue
         total_jets += s.jets

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import MapFileOption, MapOption, TreeOption, app, column_map, console, err_console
+from ._app import MapFileOption, MapOption, TreeOption, app, column_map, console, skip_or_raise
 
 
 @app.command()
@@ -50,9 +50,7 @@ def info(
                 f.require(REQUIRED_FOR[check] if check else ())
                 summary = _stream_stats(f) if stats else None
         except InputError as exc:
-            if len(files) == 1:
-                raise
-            err_console.print(f"[bold red]error:[/] {exc}")
+            skip_or_raise(exc, len(files))
             failures += 1
             continue
         where = f" (TTree '{f.tree_name}')" if f.tree_name else ""
