@@ -13,15 +13,16 @@ from ._version import __version__
 from .errors import ArtifactError, InputError, JetcalibError, NotAvailableError, PartialFailure
 
 
-def load(path):
-    """Load a calibration artifact (DNN model directory or numerical ``.json``).
+def load(path, *, runtime=None, threads=None, method=None):
+    """Load a calibration artifact (DNN model directory or its ``.onnx`` export, numerical
+    ``.json`` or its correctionlib export); ``runtime="auto"`` runs a DNN on onnxruntime.
 
     ``jetcalib.load("model/").calibrate(table)`` returns ``e_cal``, ``pt_cal``, ``m_cal``
     (GeV) and ``calib_flag``. See :func:`jetcalib.deploy.load`.
     """
     from .deploy.loading import load as _load
 
-    return _load(path)
+    return _load(path, runtime=runtime, threads=threads, method=method)
 
 
 __all__ = [

@@ -15,13 +15,6 @@ from jetcalib.io import read_table, write_table
 from jetcalib.numerical import NumericalCalibration
 
 
-@pytest.fixture(scope="module")
-def numcal_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cal") / "numcal.json"
-    NumericalCalibration.fit(make_toy(60_000, seed=1)).save(path)
-    return path
-
-
 def test_load_dispatches_and_refuses(numcal_path, tmp_path):
     cal = jetcalib.load(numcal_path)
     assert isinstance(cal, NumericalCalibration)

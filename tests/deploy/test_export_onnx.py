@@ -5,22 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from jetcalib.cli import main
-from jetcalib.dnn import DNNConfig, train
 from jetcalib.dnn.toys import toy_jets
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("model") / "model"
-    cfg = DNNConfig.from_dict({
-        "network": {"width": 32, "n_blocks": 2, "mass_residual_width": 8},
-        "training": {"epochs": 1, "batch_size": 1024, "threads": 2},
-    })
-    train(toy_jets(4000, seed=5), out, cfg)
-    return out
 
 
 def test_onnx_matches_torch_at_several_batch_sizes(model_dir, tmp_path, capsys):

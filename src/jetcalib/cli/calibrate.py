@@ -2,24 +2,54 @@
 
 from __future__ import annotations
 
+import math
+import os
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from ._app import MapFileOption, MapOption, TreeOption, app, column_map, console, skip_or_raise
+from ._app import (
+    MapFileOption,
+    MapOption,
+    TreeOption,
+    app,
+    column_map,
+    console,
+    print_error,
+)
 
 
 @app.command()
 def calibrate(
     calibration: Annotated[Path, typer.Argument(
-        help="A DNN model directory (jetcalib train) or a numerical calibration .json "
-        "(jetcalib numerical fit).", show_default=False)],
+        help="A DNN model directory (jetcalib train) or its .onnx export (jetcalib export), a "
+        "numerical calibration .json (jetcalib numerical fit) or its correctionlib .json "
+        "(--correctionlib).", show_default=False)],
     inputs: Annotated[list[Path], typer.Argument(help="Jet tables (.parquet or .root) to calibrate.",
                                                  show_default=False)],
     out: Annotated[Path, typer.Option(
         "-o", "--out", help="Output file (one input), or directory (one output per input, same "
         "file name).", show_default=False)],
+    runtime: Annotated[Literal["auto", "onnxruntime", "torch", "correctionlib", "numpy"], typer.Option(
+        "--runtime",
+        help="Evaluator: auto = onnxruntime for a DNN (exported in memory), numpy for a numerical "
+        "calibration, correctionlib for its correctionlib file; torch = PyTorch eager; "
+        "correctionlib also runs a numerical calibration .json.")] = "auto",
+    method: Annotated[Literal["dnn", "numerical"] | None, typer.Option(
+        "--method",
+        help="Refuse a calibration of the other method (a guard for scripts).",
+        show_default=False)] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, help="Local processes calibrating files in parallel.")] = 1,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Address of a running dask.distributed scheduler (e.g. "
+        "tcp://host:8786): files become tasks on its workers, which must see the same paths.",
+        show_default=False)] = None,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="Threads per worker for onnxruntime/torch "
+        "[default: cores / workers; 1 with --scheduler]", show_default=False)] = None,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1000,
                                             help="Rows per chunk: bounds the memory.")] = 200_000,
     tree: TreeOption = None,
@@ -30,16 +60,19 @@ def calibrate(
 
     Adds e_cal, pt_cal, m_cal (GeV) and calib_flag to every jet, keeping every existing column.
 
-    Streams each file chunk by chunk and writes each output atomically. A bad file among many is
-    reported and skipped; the good ones are still written (exit code 4 at the end).
+    Streams each file chunk by chunk and writes each output atomically.
+    With --workers or --scheduler several files are calibrated at once (same outputs as one process).
+    A bad file among many is reported and skipped; the good ones are still written (exit code 4 at the end).
     Flags: 0 calibrated, 1 non-finite input, 2 m <= 0, 3 mass above energy (mass follows E),
     4 bad prediction, 5 out of range, 6 mass below the method's threshold (mass follows E).
     """
-    from ..deploy import calibrate_file, load
+    from ..deploy import calibrate_many, load
     from ..errors import InputError, PartialFailure
     from ..io import detect_format
 
-    cal = load(calibration)
+    if threads is None:
+        threads = 1 if scheduler else max(1, (os.cpu_count() or 1) // workers)
+    cal = load(calibration, runtime=runtime, threads=threads, method=method)
     cmap = column_map(map_, map_file)
     if len(inputs) == 1 and out.suffix.lower() in (".parquet", ".pq", ".root"):
         targets = [(inputs[0], out)]
@@ -57,24 +90,31 @@ def calibrate(
         detect_format(dst, sniff=False)
     failures = 0
     total_jets = total_flagged = 0
-    total_s = 0.0
-    for src, dst in targets:
-        try:
-            with console.status(f"calibrating {src}"):
-                s = calibrate_file(cal, src, dst, calibration_source=str(calibration),
-                                   column_map=cmap, tree=tree, step_rows=chunk_rows)
-        except InputError as exc:
-            skip_or_raise(exc, len(targets), " (skipped)")
-            failures += 1
-            continue
-        total_jets += s.jets
-        total_flagged += s.flagged
-        total_s += s.seconds
-        flags = ", ".join(f"flag {k}: {v}" for k, v in sorted(s.flag_counts.items()) if k != 0)
-        console.print(f"{src} -> {dst}: {s.jets:,} jets, {s.flagged:,} flagged"
-                      f"{' (' + flags + ')' if flags else ''}, {s.jets_per_second:,.0f} jets/s")
+    peak: dict[int, float] = {}  # worker pid -> its peak memory (MB)
+    start = time.perf_counter()
+    where = f"on {scheduler}" if scheduler else f"with {workers} workers" if workers > 1 else ""
+    with console.status(f"calibrating {len(targets)} file{'s' if len(targets) > 1 else ''} {where}"):
+        for src, dst, s in calibrate_many(cal, targets, workers=workers, scheduler=scheduler,
+                                          threads=threads, calibration_source=str(calibration),
+                                          column_map=cmap, tree=tree, step_rows=chunk_rows):
+            if isinstance(s, InputError):
+                if len(targets) == 1:
+                    raise s
+                print_error(f"{s} (skipped)")
+                failures += 1
+                continue
+            total_jets += s.jets
+            total_flagged += s.flagged
+            if math.isfinite(s.peak_rss_mb):
+                peak[s.pid] = max(peak.get(s.pid, 0.0), s.peak_rss_mb)
+            flags = ", ".join(f"flag {k}: {v}" for k, v in sorted(s.flag_counts.items()) if k != 0)
+            console.print(f"{src} -> {dst}: {s.jets:,} jets, {s.flagged:,} flagged"
+                          f"{' (' + flags + ')' if flags else ''}, {s.jets_per_second:,.0f} jets/s")
+    wall = time.perf_counter() - start
     if len(targets) > 1:
+        mem = f", peak memory per worker {max(peak.values()):,.0f} MB" if peak else ""
         console.print(f"total: {total_jets:,} jets in {len(targets) - failures} files, "
-                      f"{total_flagged:,} flagged, {total_jets / max(total_s, 1e-9):,.0f} jets/s")
+                      f"{total_flagged:,} flagged, {total_jets / max(wall, 1e-9):,.0f} jets/s "
+                      f"({wall:.1f} s wall){mem}")
     if failures:
         raise PartialFailure(f"{failures} of {len(targets)} inputs failed and were skipped")

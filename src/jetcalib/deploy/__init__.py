@@ -1,8 +1,11 @@
-"""Deployment: loading any calibration artifact, applying it to many files at scale, and
+"""Deployment: loading any calibration artifact on the runtime asked (onnxruntime, torch,
+correctionlib, numpy), applying it to many files at scale (local processes or dask), and
 exporting the DNN to ONNX (``export_onnx`` imports torch and onnx when called)."""
 
 from .apply import FileSummary, calibrate_file
-from .loading import load
+from .loading import RUNTIMES, load
+from .parallel import calibrate_many
+from .runtimes import CorrectionlibCalibration, OnnxCalibration
 
 
 def export_onnx(model, out):
@@ -12,4 +15,13 @@ def export_onnx(model, out):
     return _export(model, out)
 
 
-__all__ = ["FileSummary", "calibrate_file", "export_onnx", "load"]
+__all__ = [
+    "RUNTIMES",
+    "CorrectionlibCalibration",
+    "FileSummary",
+    "OnnxCalibration",
+    "calibrate_file",
+    "calibrate_many",
+    "export_onnx",
+    "load",
+]

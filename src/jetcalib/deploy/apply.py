@@ -19,7 +19,7 @@ from ..io import (
     open_jets,
 )
 
-__all__ = ["FileSummary", "calibrate_file"]
+__all__ = ["FileSummary", "calibrate_file", "peak_rss_mb"]
 
 
 @dataclass
@@ -32,6 +32,8 @@ class FileSummary:
     flagged: int  #: jets whose calib_flag is not 0
     flag_counts: dict[int, int]
     seconds: float
+    pid: int = 0  #: the process that calibrated it
+    peak_rss_mb: float = float("nan")  #: that process's peak resident memory so far (MB)
 
     @property
     def jets_per_second(self) -> float:
@@ -86,5 +88,20 @@ def calibrate_file(
     return FileSummary(
         input=str(in_path), output=str(out_path), jets=jets,
         flagged=sum(k for v, k in counts.items() if v != 0), flag_counts=counts,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - start, pid=os.getpid(), peak_rss_mb=peak_rss_mb(),
     )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (``VmHWM``; NaN where /proc is missing).
+
+    Not ``ru_maxrss``: that survives fork+exec, so a spawned worker would report its parent's
+    peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")

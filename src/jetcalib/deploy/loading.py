@@ -1,4 +1,4 @@
-"""``jetcalib.load``: open any calibration artifact by what it says it is."""
+"""``jetcalib.load``: open any calibration artifact by what it says it is, on the runtime asked."""
 
 from __future__ import annotations
 
@@ -9,21 +9,63 @@ from typing import Any
 
 from ..errors import ArtifactError, InputError
 
-__all__ = ["load"]
+__all__ = ["RUNTIMES", "load"]
+
+#: ``None``: the artifact's own object; ``"auto"``: the fastest deployment runtime for it
+#: (onnxruntime for a DNN, the native object otherwise). The others force one evaluator.
+RUNTIMES = ("auto", "onnxruntime", "torch", "correctionlib", "numpy")
+#: Which runtimes fit which kind of artifact (first: the ``"auto"`` choice).
+_FITS = {
+    "dnn-model": ("onnxruntime", "torch"),
+    "onnx": ("onnxruntime",),
+    "numerical-calibration": ("numpy", "correctionlib"),
+    "correctionlib": ("correctionlib",),
+}
+_METHOD = {"dnn-model": "dnn", "onnx": "dnn", "numerical-calibration": "numerical",
+           "correctionlib": "numerical"}
 
 
-def _header_kind(path: Path) -> str | None:
+def _read_json(path: Path) -> Any:
     try:
-        raw: Any = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+
+
+def _header_kind(raw: Any) -> str | None:
     header = raw.get("header") if isinstance(raw, dict) else None
     return header.get("artifact") if isinstance(header, dict) else None
 
 
-def load(path: str | os.PathLike[str]) -> Any:
-    """Load a calibration artifact: a DNN model directory (``artifact.json`` inside) or a
-    numerical-calibration ``.json``.
+def _kind(p: Path) -> tuple[str | None, str | None]:
+    """(kind of artifact among ``_FITS`` or None, what its header says)."""
+    from .runtimes import is_correction_set
+
+    if p.is_dir():
+        if not (p / "artifact.json").is_file():
+            raise ArtifactError(f"{p}: not a jetcalib model directory (no artifact.json)")
+        said = _header_kind(_read_json(p / "artifact.json"))
+        return ("dnn-model" if said == "dnn-model" else None), said
+    if p.suffix.lower() == ".onnx":
+        return "onnx", None
+    raw = _read_json(p)
+    if is_correction_set(raw):
+        return "correctionlib", None
+    said = _header_kind(raw)
+    return ("numerical-calibration" if said == "numerical-calibration" else None), said
+
+
+def load(path: str | os.PathLike[str], *, runtime: str | None = None,
+         threads: int | None = None, method: str | None = None) -> Any:
+    """Load a calibration artifact: a DNN model directory (``artifact.json`` inside), an
+    ``.onnx`` export, a numerical-calibration ``.json`` or its correctionlib export.
+
+    ``runtime``: ``None`` gives the artifact's own object (``DNNCalibration``,
+    ``NumericalCalibration``; an ``.onnx`` or correctionlib file its runtime object);
+    ``"auto"`` the fastest for deployment (onnxruntime for a DNN); ``"onnxruntime"``,
+    ``"torch"``, ``"correctionlib"`` or ``"numpy"`` force one (an InputError if it cannot run
+    this artifact). ``threads``: onnxruntime intra-op threads (``None``: one per core).
+    ``method`` (``"dnn"``/``"numerical"``): refuse an artifact of the other method.
 
     The returned object follows the calibration protocol: ``required_columns`` and
     ``calibrate(table) -> {e_cal, pt_cal, m_cal, calib_flag}`` (GeV). Refuses anything else,
@@ -32,22 +74,45 @@ def load(path: str | os.PathLike[str]) -> Any:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: calibration artifact not found")
-    if p.is_dir():
-        if not (p / "artifact.json").is_file():
-            raise ArtifactError(f"{p}: not a jetcalib model directory (no artifact.json)")
-        kind = _header_kind(p / "artifact.json")
-        if kind == "dnn-model":
-            from ..dnn import DNNCalibration
+    if runtime is not None and runtime not in RUNTIMES:
+        raise InputError(f"unknown runtime {runtime!r} (one of {', '.join(RUNTIMES)})")
+    kind, said = _kind(p)
+    if kind is None:
+        found = f"its header says {said!r}; " if said else ""
+        raise ArtifactError(
+            f"{p}: not a jetcalib calibration artifact ({found}expected a numerical-calibration "
+            ".json, its correctionlib export, a dnn-model directory or an .onnx export)"
+        )
+    if method is not None and _METHOD[kind] != method:
+        raise InputError(f"{p}: a {_METHOD[kind]} calibration, not {method}")
+    fits = _FITS[kind]
+    if runtime == "auto":
+        runtime = fits[0]
+    if runtime is not None and runtime not in fits:
+        raise InputError(f"{p}: runtime {runtime} cannot run a {kind} artifact "
+                         f"(use {' or '.join(fits)})")
+    if kind == "dnn-model":
+        from ..dnn import DNNCalibration
 
-            return DNNCalibration.load(p)
-    else:
-        kind = _header_kind(p)
-        if kind == "numerical-calibration":
-            from ..numerical import NumericalCalibration
+        model = DNNCalibration.load(p)
+        if runtime == "onnxruntime":
+            from .runtimes import OnnxCalibration
 
-            return NumericalCalibration.load(p)
-    found = f"its header says {kind!r}; " if kind else ""
-    raise ArtifactError(
-        f"{p}: not a jetcalib calibration artifact ({found}expected a numerical-calibration "
-        ".json or a dnn-model directory)"
-    )
+            return OnnxCalibration.from_dnn(model, source=str(p), threads=threads)
+        return model
+    if kind == "onnx":
+        from .runtimes import OnnxCalibration
+
+        return OnnxCalibration.from_file(p, threads=threads)
+    if kind == "correctionlib":
+        from .runtimes import CorrectionlibCalibration
+
+        return CorrectionlibCalibration.from_file(p)
+    from ..numerical import NumericalCalibration
+
+    cal = NumericalCalibration.load(p)
+    if runtime == "correctionlib":
+        from .runtimes import CorrectionlibCalibration
+
+        return CorrectionlibCalibration.from_numerical(cal, source=str(p))
+    return cal

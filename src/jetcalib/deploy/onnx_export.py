@@ -13,7 +13,7 @@ import numpy as np
 
 from ..io import atomic_path
 
-__all__ = ["export_onnx"]
+__all__ = ["export_onnx", "onnx_bytes"]
 
 #: ONNX opset: old enough for every onnxruntime in use, new enough for LayerNorm as one op.
 OPSET = 17
@@ -39,49 +39,69 @@ def _wrapped(model: Any) -> Any:
     return _Exported().eval()
 
 
+def _metadata(model: Any, normalisation: str) -> dict[str, str]:
+    """Metadata properties that make an ``.onnx`` file self-describing: what jetcalib needs to
+    calibrate with it without the model directory (and without torch)."""
+    return {"features": json.dumps(list(model.features)),
+            "content_hash": model.header.content_hash,
+            "jetcalib_version": model.header.jetcalib_version,
+            "mass_min_reco": repr(float(model.config.mass_min_reco)),
+            "outputs": "outputE = r_E = E_reco/E_true, outputM = r_m = m_reco/m_true",
+            "normalisation": normalisation}
+
+
+def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
+    """The serialised ONNX graph of ``model`` (see :func:`export_onnx`), checked with
+    ``onnx.checker``. Used both for the files and for in-memory export (``--runtime
+    onnxruntime`` on a model directory)."""
+    import io
+
+    import onnx
+    import torch
+
+    wrapped = _wrapped(model)
+    module = wrapped if normalisation_inside else _identity_norm(wrapped)
+    buf = io.BytesIO()
+    # dynamo=False: torch 2.13's default dynamo exporter needs onnxscript (NOTES.md);
+    # the legacy exporter and its internals raise DeprecationWarnings about themselves only.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module, (torch.zeros(2, len(model.features)),), buf, dynamo=False,
+                          input_names=["features"], output_names=["outputE", "outputM"],
+                          dynamic_axes={"features": {0: "N"}, "outputE": {0: "N"},
+                                        "outputM": {0: "N"}},
+                          opset_version=OPSET)
+    proto = onnx.load_from_string(buf.getvalue())
+    meta = _metadata(model, "inside" if normalisation_inside else "outside")
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
 def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``out`` (.onnx) and ``<out stem>.sidecar.json``; returns both paths.
 
     Graph: input ``features`` float32 [N, F] (dynamic N, raw inputs in ``model.features``
     order); outputs ``outputE``, ``outputM`` (responses r̂_E, r̂_m, > 0). Metadata properties:
-    ``features`` (JSON list), ``content_hash`` and ``jetcalib_version`` of the source model.
+    ``features`` (JSON list), ``content_hash`` and ``jetcalib_version`` of the source model,
+    ``mass_min_reco`` (GeV; the mass is calibrated only above it), ``normalisation``.
     The sidecar lists input names with ``NormScale``/``NormOffset`` per feature for runtimes
     that normalise outside the graph (their graph is then fed x·NormScale + NormOffset: use the
     same ``.onnx`` with identity normalisation, written as ``<stem>.nonorm.onnx``).
     """
-    import onnx
-    import torch
-
     out = Path(out)
     if out.suffix != ".onnx":
         from ..errors import InputError
 
         raise InputError(f"{out}: the ONNX file name must end in .onnx")
-    wrapped = _wrapped(model)
-    n_features = len(model.features)
     paths = {"onnx": out, "nonorm": out.with_suffix(".nonorm.onnx"),
              "sidecar": out.with_suffix(".sidecar.json")}
-    meta = {"features": json.dumps(list(model.features)),
-            "content_hash": model.header.content_hash,
-            "jetcalib_version": model.header.jetcalib_version,
-            "outputs": "outputE = r_E = E_reco/E_true, outputM = r_m = m_reco/m_true"}
-    for key, module in (("onnx", wrapped), ("nonorm", _identity_norm(wrapped))):
+    for key in ("onnx", "nonorm"):
+        data = onnx_bytes(model, normalisation_inside=key == "onnx")
         with atomic_path(paths[key]) as tmp:
-            # dynamo=False: torch 2.13's default dynamo exporter needs onnxscript (NOTES.md);
-            # the legacy exporter and its internals raise DeprecationWarnings about themselves only.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                torch.onnx.export(module, (torch.zeros(2, n_features),), str(tmp), dynamo=False,
-                                  input_names=["features"], output_names=["outputE", "outputM"],
-                                  dynamic_axes={"features": {0: "N"}, "outputE": {0: "N"},
-                                                "outputM": {0: "N"}},
-                                  opset_version=OPSET)
-            proto = onnx.load(str(tmp))
-            for k, v in {**meta, "normalisation": "inside" if key == "onnx" else "outside"}.items():
-                entry = proto.metadata_props.add()
-                entry.key, entry.value = k, v
-            onnx.checker.check_model(proto)
-            onnx.save(proto, str(tmp))
+            tmp.write_bytes(data)
     sidecar = {
         "onnx_file": paths["nonorm"].name,
         "outputs": ["outputE", "outputM"],

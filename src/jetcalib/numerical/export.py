@@ -9,6 +9,8 @@ bilinear arithmetic, so correctionlib's evaluator reproduces jetcalib to ~1e-12)
     R_m at the JES-calibrated energy and mass (e_jes = e_reco/R_E, m_jes = m_reco/R_E);
     calibrated m = m_jes / R_m, applied only where e_jes > the stored threshold (180 GeV by
     default) and only if the result stays below e_jes (else keep m_jes).
+``jms_min_energy()``
+    that threshold (GeV), a constant with no inputs.
 
 ``eta`` is the detector η, energies and masses in GeV; inputs must be positive and finite.
 """
@@ -146,6 +148,12 @@ def to_correctionlib(cal: NumericalCalibration) -> dict[str, Any]:
     corrections = [_jes(cal)]
     if cal.jms is not None:
         corrections.append(_jms(cal))
+        # the threshold as a number (no inputs), so that an evaluator need not parse a description
+        corrections.append(cs.Correction(
+            name="jms_min_energy", version=1, inputs=[], data=float(cal.jms.min_energy),
+            description="GeV; jms_response applies only where e_jes is above this",
+            output=cs.Variable(name="min_energy", type="real", description="GeV"),
+        ))
     cset = cs.CorrectionSet(
         schema_version=2,
         description=f"jetcalib numerical calibration (central value: {cal.config.central}); "

@@ -1,0 +1,294 @@
+"""Deployment runtimes: a calibration applied without its training framework.
+
+* :class:`OnnxCalibration` runs the DNN with onnxruntime (the default of ``jetcalib
+  calibrate``): from an exported ``.onnx`` file (feature order, content hash and mass threshold
+  read from its metadata properties, so torch is never imported) or from a model directory
+  exported in memory.
+* :class:`CorrectionlibCalibration` evaluates the numerical calibration with correctionlib: from
+  the JSON ``jetcalib numerical fit --correctionlib`` writes, or converted in memory.
+
+Both follow the calibration protocol (``required_columns``, ``calibrate(table)``) and give the
+same flags and fallbacks as the native objects: they reuse :func:`~jetcalib.features.input_flags`
+and :func:`~jetcalib.features.apply_responses`; only the response evaluation differs. Both are
+picklable (the session is rebuilt lazily in the receiving process), so that worker processes
+and dask workers receive them once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArtifactError, InputError
+from ..features import apply_responses, as_columns, feature_matrix, input_flags
+from ..io import INPUT_FEATURES, ArtifactHeader
+
+__all__ = ["CorrectionlibCalibration", "OnnxCalibration"]
+
+#: Rows per onnxruntime call: bounds the activations' memory (width 256: ~70 MB per layer).
+ONNX_BATCH = 65_536
+#: Kinematic columns the DNN calibration reads besides the features (as ``DNNCalibration``).
+_KINEMATICS = ("e_reco", "m_reco", "eta_reco")
+
+
+class OnnxCalibration:
+    """A DNN calibration evaluated by an onnxruntime ``InferenceSession`` (CPU).
+
+    ``model`` is the serialised graph written by ``jetcalib export`` (input ``features``
+    float32 [N, F] raw, outputs ``outputE``/``outputM`` responses, normalisation inside).
+    ``threads``: onnxruntime intra-op threads (``None``: one per core); execution is sequential
+    (the graph is a chain, inter-op parallelism only adds threads).
+    """
+
+    method = "dnn"
+
+    def __init__(self, model: bytes, *, source: str = "<memory>", threads: int | None = None) -> None:
+        self._model = bytes(model)
+        self.source = source
+        self.threads = threads
+        self._session: Any = None
+        self._lock = threading.Lock()
+        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
+            features = json.loads(meta["features"])
+            self.mass_min_reco = float(meta["mass_min_reco"])
+            content_hash = meta.get("content_hash", "")
+        except (KeyError, ValueError) as exc:
+            raise ArtifactError(f"{source}: not an ONNX file written by jetcalib export (metadata "
+                                f"property {exc} missing or unreadable; re-export the model)") from None
+        if meta.get("normalisation", "inside") != "inside":
+            raise ArtifactError(f"{source}: this graph expects normalised inputs (the .nonorm.onnx "
+                                "form); calibrate with the .onnx that has the normalisation inside")
+        unknown = [f for f in features if f not in INPUT_FEATURES]
+        if not features or unknown:
+            raise ArtifactError(f"{source}: metadata lists unknown features {unknown}")
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if ([i.name for i in inputs] != ["features"] or inputs[0].shape[-1] != len(features)
+                or [o.name for o in outputs] != ["outputE", "outputM"]):
+            raise ArtifactError(f"{source}: graph is not features [N, {len(features)}] -> "
+                                "outputE, outputM")
+        self.header = ArtifactHeader(artifact="dnn-model", format_version="onnx",
+                                     features=features, content_hash=content_hash,
+                                     jetcalib_version=meta.get("jetcalib_version", "unknown"))
+
+    # --- construction --------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, threads: int | None = None) -> OnnxCalibration:
+        """Open an ``.onnx`` file written by ``jetcalib export``."""
+        p = Path(path)
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{p}: cannot read ({exc.strerror})") from None
+        return cls(data, source=str(p), threads=threads)
+
+    @classmethod
+    def from_dnn(cls, model: Any, *, source: str = "<memory>", threads: int | None = None) -> OnnxCalibration:
+        """Export a loaded :class:`~jetcalib.dnn.DNNCalibration` in memory (imports torch)."""
+        from .onnx_export import onnx_bytes
+
+        return cls(onnx_bytes(model), source=source, threads=threads)
+
+    # --- the session, rebuilt lazily after unpickling -------------------------------------
+    @property
+    def session(self) -> Any:
+        with self._lock:  # dask runs several tasks per worker process in threads
+            if self._session is None:
+                import onnxruntime as ort
+
+                opts = ort.SessionOptions()
+                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+                opts.inter_op_num_threads = 1
+                if self.threads:
+                    opts.intra_op_num_threads = int(self.threads)
+                try:
+                    self._session = ort.InferenceSession(self._model, opts,
+                                                         providers=["CPUExecutionProvider"])
+                except Exception as exc:  # onnxruntime's own error types: not a valid graph
+                    raise ArtifactError(f"{self.source}: onnxruntime cannot load it "
+                                        f"({str(exc).splitlines()[0]})") from None
+            return self._session
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"model": self._model, "source": self.source, "threads": self.threads,
+                "mass_min_reco": self.mass_min_reco, "header": self.header}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._model = state["model"]
+        self.source, self.threads = state["source"], state["threads"]
+        self.mass_min_reco, self.header = state["mass_min_reco"], state["header"]
+        self._session, self._lock = None, threading.Lock()
+
+    # --- the calibration protocol --------------------------------------------------------
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(self.header.features)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(_KINEMATICS + self.features))
+
+    def predict_responses(self, features: np.ndarray, *, batch_size: int = ONNX_BATCH) -> tuple[np.ndarray, np.ndarray]:
+        """Responses ``(r̂_E, r̂_m)``, ``float64[N]`` each, for raw features ``[N, F]`` in the
+        model's order; rows with a non-finite feature get NaN (as ``DNNCalibration``)."""
+        x = np.asarray(features)
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise InputError(f"features have shape {x.shape}, this model reads [N, {len(self.features)}] "
+                             f"({', '.join(self.features)})")
+        r_e = np.full(x.shape[0], np.nan)
+        r_m = np.full(x.shape[0], np.nan)
+        good = np.flatnonzero(np.all(np.isfinite(x), axis=1))
+        xg = np.ascontiguousarray(x[good], dtype=np.float32)
+        sess = self.session
+        for start in range(0, good.size, batch_size):
+            out_e, out_m = sess.run(None, {"features": xg[start : start + batch_size]})
+            sl = good[start : start + batch_size]
+            r_e[sl], r_m[sl] = out_e, out_m
+        return r_e, r_m
+
+    def calibrate(self, table: Any) -> dict[str, np.ndarray]:
+        """``e_cal, pt_cal, m_cal`` (GeV) and ``calib_flag``: the same rules as
+        :meth:`jetcalib.dnn.DNNCalibration.calibrate`, responses from onnxruntime."""
+        cols = as_columns(table, _KINEMATICS, what="jet table")
+        try:
+            x = feature_matrix(table, self.features, what="jet table")
+        except InputError as exc:
+            raise InputError(
+                f"{exc}; the model does not match the table (it reads {len(self.features)} "
+                f"features: {', '.join(self.features)})"
+            ) from None
+        flag = input_flags(cols["e_reco"], cols["m_reco"], cols["eta_reco"], x)
+        r_e, r_m = self.predict_responses(np.where(flag[:, None] == 0, x, np.nan))
+        m = np.asarray(cols["m_reco"], dtype=np.float64)
+        return apply_responses(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, flag,
+                               calibrate_mass=m > self.mass_min_reco)
+
+    def __repr__(self) -> str:
+        return f"OnnxCalibration({self.source!r}, {len(self.features)} features, threads={self.threads})"
+
+
+# --- correctionlib ---------------------------------------------------------------------------
+_MIN_ENERGY_IN_DESCRIPTION = re.compile(r"E_JES > ([0-9.eE+-]+) GeV")
+
+
+def _columns(table: Any) -> dict[str, np.ndarray]:
+    """float64 kinematics; ``eta`` (detector) and ``eta_reco`` each derived from the other
+    when only one is stored, as the numerical calibration does."""
+    cols = as_columns(table, CorrectionlibCalibration.required_columns, what="jet table")
+    return {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
+
+
+def is_correction_set(raw: Any) -> bool:
+    """Whether parsed JSON looks like a correctionlib ``CorrectionSet`` (schema v2)."""
+    return isinstance(raw, dict) and "schema_version" in raw and "corrections" in raw
+
+
+class CorrectionlibCalibration:
+    """The numerical calibration evaluated by correctionlib from its exported JSON.
+
+    Needs ``jes_response(eta, e_reco)``; ``jms_response(eta, e_jes, m_jes)`` is optional
+    (without it the mass follows the energy, as a JES-only :class:`NumericalCalibration`).
+    The JMS energy threshold is read from the ``jms_min_energy`` correction (no inputs), or
+    from ``jms_response``'s description for files written before it existed.
+    """
+
+    method = "numerical"
+    #: as :class:`~jetcalib.numerical.NumericalCalibration`: detector η and the jet's η
+    required_columns: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco", "eta")
+
+    def __init__(self, text: str, *, source: str = "<memory>") -> None:
+        self._text = text
+        self.source = source
+        self._load()
+
+    def _load(self) -> None:
+        import correctionlib
+
+        try:
+            cset = correctionlib.CorrectionSet.from_string(self._text)
+        except Exception as exc:  # correctionlib's validation (pydantic or its C++ parser)
+            raise ArtifactError(f"{self.source}: not a valid correctionlib file "
+                                f"({str(exc).splitlines()[0]})") from None
+        names = set(cset.keys())
+        if "jes_response" not in names:
+            raise ArtifactError(f"{self.source}: correctionlib file without jes_response "
+                                f"(has {', '.join(sorted(names)) or 'nothing'}); expected the "
+                                "export of jetcalib numerical fit --correctionlib")
+        self._jes = cset["jes_response"]
+        self._jms = cset["jms_response"] if "jms_response" in names else None
+        self.min_energy = math.inf
+        if "jms_min_energy" in names:
+            self.min_energy = float(cset["jms_min_energy"].evaluate())
+        elif self._jms is not None:
+            found = _MIN_ENERGY_IN_DESCRIPTION.search(self._jms.description or "")
+            if found is None:
+                raise ArtifactError(f"{self.source}: jms_response without its energy threshold "
+                                    "(no jms_min_energy correction)")
+            self.min_energy = float(found.group(1))
+        raw = json.loads(self._text)
+        desc = raw.get("description", "") if isinstance(raw, dict) else ""
+        found_hash = re.search(r"source hash (\S+)", desc or "")
+        self.header = ArtifactHeader(artifact="numerical-calibration", format_version="correctionlib",
+                                     features=list(self.required_columns),
+                                     content_hash=found_hash.group(1) if found_hash else "")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> CorrectionlibCalibration:
+        p = Path(path)
+        try:
+            return cls(p.read_text(), source=str(p))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{p}: cannot read ({exc})") from None
+
+    @classmethod
+    def from_numerical(cls, cal: Any, *, source: str = "<memory>") -> CorrectionlibCalibration:
+        """Convert a :class:`~jetcalib.numerical.NumericalCalibration` in memory."""
+        from ..numerical import to_correctionlib
+
+        return cls(json.dumps(to_correctionlib(cal)), source=source)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # correctionlib's C++ objects do not pickle: ship the JSON, parse it again
+        return {"text": self._text, "source": self.source}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._text, self.source = state["text"], state["source"]
+        self._load()
+
+    def responses(self, table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(r_E, r_m, calibrate_mass)`` per jet, as :meth:`NumericalCalibration.responses`;
+        NaN where an input is unusable (correctionlib is only asked about sane jets)."""
+        cols = _columns(table)
+        e, m, eta_det = cols["e_reco"], cols["m_reco"], cols["eta"]
+        r_e = np.full(e.shape, np.nan)
+        r_m = np.full(e.shape, np.nan)
+        cal_mass = np.zeros(e.shape, dtype=bool)
+        ok = np.isfinite(e) & (e > 0) & np.isfinite(m) & (m > 0) & np.isfinite(eta_det)
+        r_e[ok] = self._jes.evaluate(eta_det[ok], e[ok])
+        if self._jms is None:
+            return r_e, r_e.copy(), cal_mass
+        ok &= np.isfinite(r_e) & (r_e > 0)
+        e_jes, m_jes = e[ok] / r_e[ok], m[ok] / r_e[ok]
+        r_m[ok] = r_e[ok] * self._jms.evaluate(eta_det[ok], e_jes, m_jes)
+        cal_mass[ok] = e_jes > self.min_energy
+        return r_e, r_m, cal_mass
+
+    def calibrate(self, table: Any) -> dict[str, np.ndarray]:
+        """``e_cal, pt_cal, m_cal`` (GeV) and ``calib_flag``: the rules of
+        :meth:`NumericalCalibration.calibrate`, responses from correctionlib."""
+        cols = _columns(table)
+        e, m, eta_reco = cols["e_reco"], cols["m_reco"], cols["eta_reco"]
+        r_e, r_m, cal_mass = self.responses(table)
+        flag = input_flags(e, m, eta_reco)
+        return apply_responses(e, m, eta_reco, r_e, r_m, flag, calibrate_mass=cal_mass)
+
+    def __repr__(self) -> str:
+        return f"CorrectionlibCalibration({self.source!r}, JMS {'yes' if self._jms else 'no'})"
