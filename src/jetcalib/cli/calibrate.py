@@ -109,12 +109,13 @@ def calibrate(
                 peak[s.pid] = max(peak.get(s.pid, 0.0), s.peak_rss_mb)
             flags = ", ".join(f"flag {k}: {v}" for k, v in sorted(s.flag_counts.items()) if k != 0)
             console.print(f"{src} -> {dst}: {s.jets:,} jets, {s.flagged:,} flagged"
-                          f"{' (' + flags + ')' if flags else ''}, {s.jets_per_second:,.0f} jets/s")
+                          f"{' (' + flags + ')' if flags else ''}, {s.jets_per_second:,.0f} jets/s",
+                          soft_wrap=True)  # one line per file, whatever the terminal width
     wall = time.perf_counter() - start
     if len(targets) > 1:
         mem = f", peak memory per worker {max(peak.values()):,.0f} MB" if peak else ""
         console.print(f"total: {total_jets:,} jets in {len(targets) - failures} files, "
                       f"{total_flagged:,} flagged, {total_jets / max(wall, 1e-9):,.0f} jets/s "
-                      f"({wall:.1f} s wall){mem}")
+                      f"({wall:.1f} s wall){mem}", soft_wrap=True)
     if failures:
         raise PartialFailure(f"{failures} of {len(targets)} inputs failed and were skipped")

@@ -66,6 +66,7 @@ def calibrate_many(
     column_map: ColumnMap | None = None,
     tree: str | None = None,
     step_rows: int = DEFAULT_CHUNK_ROWS,
+    connect_timeout_s: float = 20.0,
 ) -> Iterator[Outcome]:
     """Calibrate every ``(input, output)`` of ``targets``; yields ``(input, output, result)``
     as files finish, ``result`` being the :class:`FileSummary` or the :class:`InputError` that
@@ -74,11 +75,12 @@ def calibrate_many(
     ``workers`` > 1: that many local processes; ``scheduler``: the address of a running
     ``dask.distributed`` scheduler (``workers`` is then ignored). ``threads``: torch threads per
     local worker (onnxruntime's are set on the calibration object itself).
+    ``connect_timeout_s``: how long to try reaching the scheduler.
     """
     options = {"calibration_source": calibration_source, "column_map": column_map,
                "tree": tree, "step_rows": step_rows}
     if scheduler:
-        yield from _on_dask(calibration, targets, scheduler, options)
+        yield from _on_dask(calibration, targets, scheduler, options, connect_timeout_s)
     elif workers <= 1 or len(targets) <= 1:
         for src, dst in targets:
             yield src, dst, _one(calibration, src, dst, options)
@@ -105,13 +107,13 @@ def _on_pool(calibration: Any, targets: Sequence[Target], workers: int, threads:
 
 
 def _on_dask(calibration: Any, targets: Sequence[Target], scheduler: str,
-             options: dict[str, Any]) -> Iterator[Outcome]:
+             options: dict[str, Any], timeout_s: float) -> Iterator[Outcome]:
     try:
         from distributed import Client, as_completed
     except ImportError:
         raise InputError("--scheduler needs dask.distributed (pip install distributed)") from None
     try:
-        client = Client(scheduler, timeout="20s", set_as_default=False)
+        client = Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise InputError(f"cannot reach the dask scheduler at {scheduler} ({exc})") from None
     with client:
@@ -126,7 +128,7 @@ def _on_dask(calibration: Any, targets: Sequence[Target], scheduler: str,
             where[fut.key] = (src, dst)
             futures.append(fut)
         try:
-            for fut in as_completed(futures):
+            for fut in as_completed(futures, loop=client.loop):  # not the default client
                 src, dst = where[fut.key]
                 yield src, dst, fut.result()
         finally:  # Ctrl-C: do not leave the queued files running on a shared cluster
