@@ -1,0 +1,206 @@
+"""Inference speed on one set of jets: the DNN on onnxruntime and on PyTorch eager, the numerical
+calibration on jetcalib (numpy) and on correctionlib, and the bound for this CPU.
+
+    nice -n 10 .venv/bin/python benchmarks/inference.py [--model DIR] [--jets 1000000]
+        [--batches 1024,4096,16384,65536] [--threads 2,1] [--explore]
+
+Without --model it trains a default-config network (width 256, 6 residual blocks) for one epoch on
+20k toy jets: the weights do not matter for speed, the architecture does. The numerical
+calibration is fitted on 200k toy jets.
+
+The bound: the network's matmul FLOPs per jet (2 × multiply-accumulates of every weight matrix,
+each weight being used once per jet: annotation MLPs, stem, trunk, heads, mass path; element-wise
+work such as SiLU and LayerNorm is not counted) against the float32 matmul rate measured here with
+the same number of threads (torch.matmul of [B, 256] × [256, 256], the trunk's shape), i.e. the
+jets/s a perfect runtime would reach if the dense layers were all it had to do.
+Timings: best of --repeat passes over all jets (the CPU is shared; the best pass is the least
+disturbed one). --threads takes a list: the bound and both DNN runtimes are measured for each
+count (on a loaded machine 2 threads can be slower than 1: an intra-op pool waits at every
+operator for its slowest thread); the end-to-end figures use the first count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def best_rate(fn, n_items: int, repeat: int) -> float:
+    """Items per second of the fastest of ``repeat`` calls of ``fn()``."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return n_items / best
+
+
+def matmul_flops_per_jet(model) -> tuple[int, dict[str, int]]:
+    """2 × MACs per jet of every weight matrix (biases and LayerNorm parameters excluded)."""
+    parts: dict[str, int] = {}
+    for name, p in model.net.named_parameters():
+        if p.ndim >= 2 or name.endswith("annotation.w1"):  # w1: [F, hidden], one MAC each
+            key = name.split(".")[0]
+            parts[key] = parts.get(key, 0) + 2 * p.numel()
+    return sum(parts.values()), parts
+
+
+def matmul_rate(threads: int, batch: int, width: int, repeat: int) -> float:
+    """Measured float32 FLOP/s of [batch, width] @ [width, width] with ``threads`` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a = torch.randn(batch, width)
+    w = torch.randn(width, width)
+    out = torch.empty(batch, width)
+    n_iter = max(1, int(2e9 / (2 * batch * width * width)))  # ~2 GFLOP per timing
+    with torch.inference_mode():
+        torch.matmul(a, w, out=out)
+
+        def run() -> None:
+            for _ in range(n_iter):
+                torch.matmul(a, w, out=out)
+
+        return best_rate(run, n_iter * 2 * batch * width * width, repeat)
+
+
+def session(model_bytes: bytes, threads: int, level: str = "all", sequential: bool = True):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = {
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[level]
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL if sequential else ort.ExecutionMode.ORT_PARALLEL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="DNN model directory (default: train one on toy jets)")
+    ap.add_argument("--jets", type=int, default=1_000_000)
+    ap.add_argument("--batches", default="1024,4096,16384,65536")
+    ap.add_argument("--threads", default="2,1", help="comma-separated thread counts")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--explore", action="store_true",
+                    help="also time onnxruntime variants (optimisation level, parallel mode) at batch 4096")
+    args = ap.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    threads = thread_counts[0]
+
+    import torch
+
+    torch.set_num_threads(threads)
+    import onnxruntime as ort
+
+    import jetcalib
+    from jetcalib.deploy import CorrectionlibCalibration, OnnxCalibration
+    from jetcalib.deploy.onnx_export import _wrapped, onnx_bytes
+    from jetcalib.dnn import DNNConfig, train
+    from jetcalib.dnn.toys import toy_jets
+    from jetcalib.features import feature_matrix
+    from jetcalib.numerical import NumericalCalibration
+
+    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, onnxruntime {ort.__version__}, "
+          f"{os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f}")
+    tmp = tempfile.TemporaryDirectory()
+    if args.model:
+        model_dir = Path(args.model)
+    else:
+        model_dir = Path(tmp.name) / "model"
+        cfg = DNNConfig.from_dict({"training": {"epochs": 1, "threads": threads}})
+        t0 = time.perf_counter()
+        train(toy_jets(20_000, seed=1), model_dir, cfg)
+        print(f"trained a default-config model on 20k toy jets, 1 epoch: {time.perf_counter() - t0:.0f} s")
+    model = jetcalib.load(model_dir)
+    print(f"network: width {model.config.network.width}, {model.config.network.n_blocks} blocks, "
+          f"{sum(p.numel() for p in model.net.parameters()):,} parameters")
+
+    table = toy_jets(args.jets, seed=2)
+    x = np.ascontiguousarray(feature_matrix(table, model.features))
+    n = len(x)
+    print(f"{n:,} toy jets, {x.shape[1]} features")
+
+    flops, parts = matmul_flops_per_jet(model)
+    width = model.config.network.width
+    print(f"\nmatmul FLOPs per jet: {flops / 1e6:.3f} M "
+          f"({', '.join(f'{k} {v / 1e3:.0f}k' for k, v in parts.items())})")
+    data = onnx_bytes(model)
+    wrapped = _wrapped(model)  # the exported graph as a torch module: the same work
+    xt = torch.from_numpy(x)
+
+    def ort_pass(s, b: int):
+        def run() -> None:
+            for i in range(0, n, b):
+                s.run(None, {"features": x[i : i + b]})
+        return run
+
+    def torch_pass(b: int):
+        def run() -> None:
+            with torch.inference_mode():
+                for i in range(0, n, b):
+                    wrapped(xt[i : i + b])
+        return run
+
+    for th in thread_counts:
+        # --- the bound for this thread count -------------------------------------------------
+        rate = matmul_rate(th, 4096, width, args.repeat + 1)
+        bound = rate / flops
+        print(f"\n== {th} thread{'s' if th > 1 else ''} ==")
+        print(f"float32 matmul [4096, {width}] x [{width}, {width}]: {rate / 1e9:.1f} GFLOP/s "
+              f"-> bound {bound:,.0f} jets/s")
+        # --- DNN: onnxruntime vs torch eager, the same graph (normalisation inside, exp) ---
+        torch.set_num_threads(th)
+        sess = session(data, th)
+        with torch.inference_mode():
+            t_e, _ = wrapped(xt[:4096])
+        o_e, _ = sess.run(None, {"features": x[:4096]})
+        print(f"onnxruntime vs torch, 4096 jets: max relative difference "
+              f"{np.max(np.abs(o_e / t_e.numpy() - 1)):.1e}")
+        print(f"{'batch':>7} {'onnxruntime':>14} {'torch eager':>14} {'ORT/torch':>10} {'ORT/bound':>10}")
+        results = {}
+        for b in batches:
+            r_ort = best_rate(ort_pass(sess, b), n, args.repeat)
+            r_torch = best_rate(torch_pass(b), n, args.repeat)
+            results[b] = (r_ort, r_torch)
+            print(f"{b:>7} {r_ort:>12,.0f}/s {r_torch:>12,.0f}/s {r_ort / r_torch:>9.2f}x "
+                  f"{100 * r_ort / bound:>9.0f}%", flush=True)
+        for b in batches:
+            if b >= 4096:
+                print(f"ORT at {100 * results[b][0] / bound:.0f} % of bound at batch {b}, {th} threads "
+                      f"({'faster' if results[b][0] > results[b][1] else 'SLOWER'} than torch eager)")
+        if args.explore:
+            print("onnxruntime variants at batch 4096:")
+            for level in ("basic", "extended", "all"):
+                for seq in (True, False):
+                    r = best_rate(ort_pass(session(data, th, level, seq), 4096), n, args.repeat)
+                    print(f"  optimisation {level:<8} {'sequential' if seq else 'parallel':<10} "
+                          f"{r:>12,.0f}/s ({100 * r / bound:.0f} % of bound)", flush=True)
+
+    torch.set_num_threads(threads)
+    # --- end to end: calibrate(table) with flags and kinematics ------------------------------
+    print(f"\nend to end, calibrate(table) on all jets (flags, kinematics, float64 outputs), "
+          f"{threads} threads:")
+    ort_cal = OnnxCalibration(data, threads=threads)
+    for name, cal in (("DNN, onnxruntime", ort_cal), ("DNN, torch eager", model)):
+        print(f"  {name:<28} {best_rate(lambda c=cal: c.calibrate(table), n, args.repeat):>12,.0f} jets/s")
+    num = NumericalCalibration.fit(toy_jets(200_000, seed=3))
+    cl = CorrectionlibCalibration.from_numerical(num)
+    for name, cal in (("numerical, jetcalib (numpy)", num), ("numerical, correctionlib", cl)):
+        print(f"  {name:<28} {best_rate(lambda c=cal: c.calibrate(table), n, args.repeat):>12,.0f} jets/s")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
