@@ -35,6 +35,15 @@ def train(
     seed: Annotated[int | None, typer.Option("--seed", help="Override training.seed.", show_default=False)] = None,
     dump_config: Annotated[bool, typer.Option("--dump-config", help="Print the effective config as YAML and exit.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Processes (CPU) or GPUs per node; "
+                                         "> 1 trains data-parallel (DDP). Under torchrun/srun: the "
+                                         "processes per node.")] = 1,
+    num_nodes: Annotated[int, typer.Option("--num-nodes", min=1, help="Nodes of a multi-node DDP run "
+                                           "(torchrun --nnodes / SLURM).")] = 1,
+    strategy: Annotated[str, typer.Option("--strategy", help="auto (ddp when devices x nodes > 1), ddp, "
+                                          "ddp_spawn or ddp_fork.")] = "auto",
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="torch deterministic algorithms: "
+                                                "bit-identical reruns and resumes on a CPU.")] = False,
     tree: TreeOption = None,
     map_: MapOption = None,
     map_file: MapFileOption = None,
@@ -42,6 +51,8 @@ def train(
     """Train the DNN calibration of jet energy and mass (SPEC §4–5).
 
     Selects jets with pT_true > 150 GeV and |eta_true| < 2, holds out a validation split, fits the input normalisation, weights the spectrum flat in (ln E_true, ln m_true/E_true), pre-trains with L1 then trains with the mode-seeking LGK loss, checkpoints every epoch, stops early on the validation loss, and writes a verified model artifact (artifact.json + weights.pt) to OUT. Runs on the CPU unless a GPU is present.
+
+    --devices N --num-nodes M trains with DDP; training.batch_size stays the global batch. Launch with torchrun or srun (see README), or let Lightning start the N local processes itself.
 
     Example: jetcalib train --data train.parquet -o model/
     """
@@ -66,14 +77,22 @@ def train(
 
     cmap = column_map(map_, map_file)
     needed = list(dict.fromkeys(list(TRAIN_COLUMNS) + cfg.features))
+    # Under DDP every rank runs this command; only rank 0 talks. Lightning reads the rank from
+    # the launcher's environment at import and sets the global rank once the group is up.
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
     with open_jets(data, tree=tree, column_map=cmap) as f:
         f.require(needed)
-        console.print(f"reading {f.num_rows:,} jets from {data}")
+        if rank_zero_only.rank == 0:
+            console.print(f"reading {f.num_rows:,} jets from {data}")
         table = f.read(needed)
         meta = f.metadata
     provenance = {"path": str(data), "rows": len(table[needed[0]]),
                   "metadata": meta.model_dump(mode="json") if meta is not None else None}
-    model = fit(table, out, cfg, resume=resume, progress=not quiet, provenance=[provenance])
+    model = fit(table, out, cfg, resume=resume, progress=not quiet, provenance=[provenance],
+                devices=devices, num_nodes=num_nodes, strategy=strategy, deterministic=deterministic)
+    if rank_zero_only.rank != 0:
+        return
     s = model.summary
     console.print(
         f"[green]trained[/] on {s['n_train']:,} jets (+{s['n_val']:,} validation) in "

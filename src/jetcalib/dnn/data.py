@@ -13,36 +13,84 @@ from ..errors import InputError
 from ..features import Normalisation, as_columns, feature_matrix, flatten_weights
 from .config import DNNConfig
 
-__all__ = ["TRAIN_COLUMNS", "EpochBatchSampler", "PreparedData", "prepare_training_data"]
+__all__ = ["TRAIN_COLUMNS", "EpochBatchSampler", "PreparedData", "ShardedTensors", "prepare_training_data"]
 
 #: Truth and reco columns training reads besides the features.
 TRAIN_COLUMNS = ("e_true", "pt_true", "eta_true", "m_true", "e_reco", "m_reco")
 
 
+def _rank_and_world() -> tuple[int, int]:
+    """(global rank, world size) of this process: (0, 1) unless a process group is running."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 class EpochBatchSampler:
-    """Yields index tensors of whole batches: a permutation seeded by (seed, epoch).
+    """Yields ``(batch, shard)`` index tensors: ``batch`` is a whole *global* batch of a
+    permutation seeded by (seed, epoch), ``shard`` this process's contiguous part of it.
 
     Deterministic per epoch (Lightning calls :meth:`set_epoch`), so a run resumed from a
-    checkpoint sees exactly the batches an uninterrupted run would have seen.
+    checkpoint sees exactly the batches an uninterrupted run would have seen. Under DDP
+    (``use_distributed_sampler=False``) every rank draws the same permutation and takes its
+    own ``1/world`` of each global batch of ``batch_size`` jets, so N processes step through
+    the same batches as one process does. ``rank``/``world_size`` default to those of the
+    running ``torch.distributed`` process group, read when an epoch starts (the group does
+    not exist yet when the sampler is built).
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, *, shuffle: bool = True) -> None:
+    def __init__(self, n: int, batch_size: int, seed: int, *, shuffle: bool = True,
+                 rank: int | None = None, world_size: int | None = None) -> None:
         self.n, self.batch_size, self.seed, self.shuffle = n, batch_size, seed, shuffle
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
+        # Global batches: the same count on every rank, as DDP's lock-step needs.
         return (self.n + self.batch_size - 1) // self.batch_size
 
-    def __iter__(self) -> Iterator[torch.Tensor]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        rank, world = _rank_and_world()
+        rank = rank if self.rank is None else self.rank
+        world = world if self.world_size is None else self.world_size
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
             order = torch.randperm(self.n, generator=g)
         else:
             order = torch.arange(self.n)
-        yield from order.split(self.batch_size)
+        for batch in order.split(self.batch_size):
+            # Contiguous shards differing by at most one jet; a rank may get an empty shard
+            # of a short last batch, which contributes nothing to the (global) loss.
+            yield batch, batch.tensor_split(world)[rank]
+
+
+class ShardedTensors:
+    """Map-style dataset over in-memory training tensors, indexed by one ``(batch, shard)``
+    item of :class:`EpochBatchSampler` (use with ``DataLoader(batch_size=None)``).
+
+    Returns this rank's rows of ``(x, log_r_e, log_r_m, weight, mass_mask)`` followed by
+    ``totals = [Σ weight, Σ weight·mass_mask]`` over the whole global batch (float32 [2]):
+    the denominators of the weighted losses. Every rank holds all tensors, so the totals
+    need no communication, and normalising each rank's sum by them makes the DDP-averaged
+    gradient equal the one-process gradient of the global batch.
+    """
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...]) -> None:
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return int(self.tensors[0].shape[0])
+
+    def __getitem__(self, item: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        batch, shard = item
+        w, mask = self.tensors[3][batch], self.tensors[4][batch]
+        totals = torch.stack([w.sum(), (w * mask).sum()])
+        return (*(t[shard] for t in self.tensors), totals)
 
 
 @dataclass

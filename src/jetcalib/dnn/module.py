@@ -10,14 +10,15 @@ import lightning as L
 import torch
 
 from .config import DNNConfig
-from .losses import annealed_width, masked_weighted_mean, pointwise_loss
+from .losses import annealed_width, pointwise_loss
 from .network import CalibrationNet
 
 __all__ = ["CalibrationModule", "StopAfter", "Throughput"]
 
 
 class CalibrationModule(L.LightningModule):
-    """Trains ``net`` on batches ``(x, log_r_e, log_r_m, weight, mass_mask)``."""
+    """Trains ``net`` on batches ``(x, log_r_e, log_r_m, weight, mass_mask, totals)`` from
+    :class:`~jetcalib.dnn.data.ShardedTensors` (``totals``: the global batch's weight sums)."""
 
     def __init__(self, net: CalibrationNet, cfg: DNNConfig) -> None:
         super().__init__()
@@ -37,32 +38,54 @@ class CalibrationModule(L.LightningModule):
             h_start=lc.h_start, h_end=lc.h_end,
         )
 
-    def _loss(self, batch: tuple[torch.Tensor, ...], kind: str, h: float) -> tuple[torch.Tensor, ...]:
-        x, log_r_e, log_r_m, w, mass_mask = batch
+    def _sums(self, batch: tuple[torch.Tensor, ...], kind: str, h: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weighted loss sums of this rank's rows: Σ w·L_E and Σ w·mask·L_m (no division)."""
+        x, log_r_e, log_r_m, w, mass_mask = batch[:5]
         pred_e, pred_m = self.net(x)
         alpha = self.cfg.loss.alpha
-        loss_e = masked_weighted_mean(pointwise_loss(kind, pred_e - log_r_e, h, alpha), w)
-        loss_m = masked_weighted_mean(pointwise_loss(kind, pred_m - log_r_m, h, alpha), w, mass_mask)
-        return loss_e + self.cfg.loss.mass_weight * loss_m, loss_e, loss_m
+        sum_e = (w * pointwise_loss(kind, pred_e - log_r_e, h, alpha)).sum()
+        sum_m = (w * mass_mask * pointwise_loss(kind, pred_m - log_r_m, h, alpha)).sum()
+        return sum_e, sum_m
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         epoch = self.current_epoch
-        loss, _, _ = self._loss(batch, self.loss_kind(epoch), self.kernel_width(epoch))
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=batch[0].shape[0])
+        sum_e, sum_m = self._sums(batch, self.loss_kind(epoch), self.kernel_width(epoch))
+        # Denominators are the GLOBAL batch's weight sums (see ShardedTensors), and DDP averages
+        # gradients over ranks, hence × world: the step equals one process's step on the whole
+        # global batch. With one process this is Σw·L/Σw over the batch, as before; a batch of
+        # only light jets gives a zero mass term instead of NaN (clamp).
+        totals = batch[5]
+        world = self.trainer.world_size if self._trainer is not None else 1
+        loss_e = sum_e / totals[0].clamp_min(1e-12)
+        loss_m = sum_m / totals[1].clamp_min(1e-12)
+        loss = (loss_e + self.cfg.loss.mass_weight * loss_m) * world
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=batch[0].shape[0], sync_dist=True)
         return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums = torch.zeros(4, dtype=torch.float64, device=self.device)
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         # Always the final loss (LGK at h_end): a monitor that does not change with the epoch's
         # schedule, so early stopping and "best" compare like with like.
         lc = self.cfg.loss
-        loss, loss_e, loss_m = self._loss(batch, lc.kind, lc.h_end)
-        n = batch[0].shape[0]
-        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=n)
-        self.log("val_loss_e", loss_e, on_epoch=True, batch_size=n)
-        self.log("val_loss_m", loss_m, on_epoch=True, batch_size=n)
+        sum_e, sum_m = self._sums(batch, lc.kind, lc.h_end)
+        w, mass_mask = batch[3], batch[4]
+        self._val_sums += torch.stack([sum_e, w.sum(), sum_m, (w * mass_mask).sum()]).double()
+
+    def on_validation_epoch_end(self) -> None:
+        # The exact weighted mean over the whole validation set, summed over the ranks' shards:
+        # every rank then logs the same value, so early stopping and "best" agree everywhere.
+        s = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
+        loss_e = s[0] / s[1].clamp_min(1e-12)
+        loss_m = s[2] / s[3].clamp_min(1e-12)
+        loss = loss_e + self.cfg.loss.mass_weight * loss_m
+        for name, value in (("val_loss", loss), ("val_loss_e", loss_e), ("val_loss_m", loss_m)):
+            # sync_dist of equal values changes nothing; it keeps Lightning from warning under DDP.
+            self.log(name, value.float(), on_epoch=True, prog_bar=name == "val_loss", sync_dist=True)
 
     def on_train_epoch_start(self) -> None:
-        self.log("kernel_h", self.kernel_width(self.current_epoch), on_epoch=True, on_step=False)
+        self.log("kernel_h", self.kernel_width(self.current_epoch), on_epoch=True, on_step=False, sync_dist=True)
 
     def configure_optimizers(self) -> Any:
         t = self.cfg.training
@@ -94,9 +117,11 @@ class Throughput(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dt = time.perf_counter() - self._t0
-        self.jets += self._n
+        # All ranks' jets (under DDP each rank sees only its shard of every batch).
+        n = int(trainer.strategy.reduce(torch.tensor(float(self._n), dtype=torch.float64, device=pl_module.device), reduce_op="sum").item())
+        self.jets += n
         self.seconds += dt
-        pl_module.log("jets_per_s", self._n / max(dt, 1e-9), prog_bar=True, on_epoch=True)
+        pl_module.log("jets_per_s", n / max(dt, 1e-9), prog_bar=True, on_epoch=True, sync_dist=True)
 
 
 class StopAfter(L.Callback):

@@ -1,5 +1,12 @@
 """Fitting the DNN calibration with PyTorch Lightning: seeded, checkpointed every epoch,
-resumable, early-stopped on the validation loss, CPU by default and GPU when present."""
+resumable, early-stopped on the validation loss, CPU by default and GPU when present, and
+data-parallel (DDP) over several processes, GPUs or nodes.
+
+Under DDP every rank holds the whole (small, in-memory) training table and prepares it
+identically (selection, split, normalisation, weights are deterministic functions of the data
+and the seed), then trains on its shard of each global batch (:class:`EpochBatchSampler`).
+Only global rank 0 writes checkpoints, logs and the artifact.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +21,19 @@ import numpy as np
 from ..errors import InputError
 from ..io import ArtifactHeader
 from .config import DNNConfig
-from .data import EpochBatchSampler, PreparedData, prepare_training_data
+from .data import EpochBatchSampler, PreparedData, ShardedTensors, prepare_training_data
 from .model import ARTIFACT_KIND, FORMAT_VERSION, DNNCalibration
 
-__all__ = ["CHECKPOINT_DIR", "train"]
+__all__ = ["CHECKPOINT_DIR", "STRATEGIES", "train"]
 
 #: Sub-directory of the model directory holding Lightning checkpoints (``last.ckpt``, ``best.ckpt``).
 CHECKPOINT_DIR = "checkpoints"
+
+#: Accepted ``strategy`` values. ``auto``: one device, or ``ddp`` when devices × nodes > 1.
+#: ``ddp``: the processes come from a launcher (torchrun, SLURM's srun) or, if there is none,
+#: Lightning starts them by re-running the current command. ``ddp_spawn``/``ddp_fork``: for
+#: calling :func:`train` from a notebook or another program that cannot be re-run.
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork")
 
 
 def _quiet_lightning() -> None:
@@ -40,12 +53,51 @@ def _quiet_lightning() -> None:
 
 
 def _loader(tensors: tuple[Any, ...], batch_size: int, seed: int, shuffle: bool) -> Any:
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import DataLoader
 
     # batch_size=None + a sampler of index tensors: one fancy-indexing gather per batch from
     # the single in-memory copy, instead of N per-sample __getitem__ calls and a collate.
     sampler = EpochBatchSampler(tensors[0].shape[0], batch_size, seed, shuffle=shuffle)
-    return DataLoader(TensorDataset(*tensors), sampler=sampler, batch_size=None)
+    return DataLoader(ShardedTensors(tensors), sampler=sampler, batch_size=None)  # type: ignore[arg-type]
+
+
+def _parallel(devices: int, num_nodes: int, strategy: str) -> tuple[int, int, str]:
+    """Checked (devices, num_nodes, strategy) for the Trainer."""
+    if strategy not in STRATEGIES:
+        raise InputError(f"--strategy: unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if devices < 1 or num_nodes < 1:
+        raise InputError(f"--devices/--num-nodes: must be >= 1, got {devices} and {num_nodes}")
+    _check_launcher(devices, num_nodes)
+    if strategy == "auto" and devices * num_nodes > 1:
+        strategy = "ddp"
+    return devices, num_nodes, strategy
+
+
+def _check_launcher(devices: int, num_nodes: int) -> None:
+    """Refuse devices × nodes that disagree with the processes torchrun / srun started, before
+    anything runs (Lightning would only find out once fitting starts, with a traceback)."""
+    import os
+
+    from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    if TorchElasticEnvironment.detect():
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1 and devices * num_nodes == 1:
+            # Each process would train alone and all would write the same directory.
+            raise InputError(f"--devices/--num-nodes: this is one of {world} processes started by "
+                             "torchrun, but --devices 1 --num-nodes 1; pass --devices (processes "
+                             f"per node) and --num-nodes so that their product is {world}")
+        env: Any = TorchElasticEnvironment()
+    elif SLURMEnvironment.detect() and devices * num_nodes > 1:
+        # A single-device run inside a many-task allocation is legitimate, so SLURM is only
+        # checked (--ntasks-per-node = devices, --nodes = num_nodes) when DDP is asked for.
+        env = SLURMEnvironment()
+    else:
+        return
+    try:
+        env.validate_settings(num_devices=devices, num_nodes=num_nodes)
+    except ValueError as exc:
+        raise InputError(f"--devices/--num-nodes: {str(exc).splitlines()[0]}") from None
 
 
 def train(
@@ -57,15 +109,30 @@ def train(
     progress: bool = True,
     provenance: list[dict[str, Any]] | None = None,
     stop_after_epochs: int | None = None,
+    devices: int = 1,
+    num_nodes: int = 1,
+    strategy: str = "auto",
+    deterministic: bool = False,
 ) -> DNNCalibration:
     """Train on a jet table (needs truth, reco and the configured features) and save the model
     artifact into ``out_dir``; returns the trained :class:`DNNCalibration`.
 
     ``resume`` continues from ``out_dir/checkpoints/last.ckpt``. ``stop_after_epochs`` ends
     this run early as an interruption would (the schedule still spans ``config.training.epochs``).
+
+    ``devices`` (processes on a CPU, GPUs on a GPU machine) per node × ``num_nodes`` > 1 trains
+    with DDP (gloo backend on CPUs, NCCL on GPUs); ``config.training.batch_size`` stays the
+    *global* batch, each rank taking ``batch_size / (devices · num_nodes)`` of it, so the result
+    equals a one-process run up to floating-point summation order. Under torchrun or SLURM the
+    launcher's world size must equal ``devices · num_nodes``. Every rank returns the model;
+    only global rank 0 writes ``out_dir``. ``deterministic`` turns on
+    ``torch.use_deterministic_algorithms`` for the fit (restored afterwards): bit-identical
+    reruns and resumes on a CPU. These run-time settings are not part of the stored config
+    (the same model can be trained or resumed on other hardware).
     """
     import lightning as L
     import torch
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
@@ -74,6 +141,7 @@ def train(
 
     cfg = config or DNNConfig()
     t = cfg.training
+    devices, num_nodes, strategy = _parallel(devices, num_nodes, strategy)
     out = Path(out_dir)
     ckpt_dir = out / CHECKPOINT_DIR
     last = ckpt_dir / "last.ckpt"
@@ -109,37 +177,56 @@ def train(
     except ImportError:
         pass
     n_batches = (data.train[0].shape[0] + t.batch_size - 1) // t.batch_size
-    trainer = L.Trainer(
-        max_epochs=t.epochs,
-        accelerator="auto",
-        devices=1,
-        callbacks=callbacks,
-        logger=loggers,
-        enable_model_summary=False,
-        enable_progress_bar=progress,
-        num_sanity_val_steps=0,
-        log_every_n_steps=max(1, min(50, n_batches)),
-        use_distributed_sampler=False,
-        default_root_dir=out,
-    )
-    t0 = time.perf_counter()
-    trainer.fit(
-        module,
-        train_dataloaders=_loader(data.train, t.batch_size, t.seed, True),
-        val_dataloaders=_loader(data.val, 65536, t.seed, False),
-        ckpt_path=str(last) if resume else None,
-    )
-    wall = time.perf_counter() - t0
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        trainer = L.Trainer(
+            max_epochs=t.epochs,
+            accelerator="auto",
+            devices=devices,
+            num_nodes=num_nodes,
+            strategy=strategy,
+            callbacks=callbacks,
+            logger=loggers,
+            enable_model_summary=False,
+            enable_progress_bar=progress,
+            num_sanity_val_steps=0,
+            log_every_n_steps=max(1, min(50, n_batches)),
+            # EpochBatchSampler shards each global batch itself (a DistributedSampler would
+            # shard the data set instead, and per-rank batches would then each be batch_size).
+            use_distributed_sampler=False,
+            # None, not False: False would switch deterministic algorithms off for a caller
+            # who had turned them on.
+            deterministic=True if deterministic else None,
+            default_root_dir=out,
+        )
+    except (ValueError, MisconfigurationException) as exc:
+        # e.g. more GPUs asked for than the machine has
+        raise InputError(f"--devices/--num-nodes/--strategy: {str(exc).splitlines()[0]}") from None
+    try:
+        t0 = time.perf_counter()
+        trainer.fit(
+            module,
+            train_dataloaders=_loader(data.train, t.batch_size, t.seed, True),
+            val_dataloaders=_loader(data.val, 65536, t.seed, False),
+            ckpt_path=str(last) if resume else None,
+        )
+        wall = time.perf_counter() - t0
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
     best = checkpoint.best_model_path
     if best and Path(best).is_file():
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
         module.load_state_dict(state)
     net = module.net.cpu()
+    # With ddp_spawn/ddp_fork training ran in child processes: this (main) process got rank
+    # 0's weights, best checkpoint path and logged metrics back, but not its loop counters or
+    # callback state, which the last checkpoint holds.
+    epochs_run, best_score, jets_per_s = _run_record(trainer, checkpoint, throughput, last)
     summary = {
-        "epochs_run": int(trainer.current_epoch),
-        "best_val_loss": float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
+        "epochs_run": epochs_run,
+        "best_val_loss": best_score,
         "train_seconds": round(wall, 2),
-        "jets_per_s": round(throughput.jets / max(throughput.seconds, 1e-9), 1),
+        "jets_per_s": jets_per_s,
         "n_train": int(data.train[0].shape[0]),
         "n_val": int(data.val[0].shape[0]),
         "n_selected": data.n_selected,
@@ -150,6 +237,24 @@ def train(
         seeds={"training": t.seed}, training_data=list(provenance or []),
     )
     model = DNNCalibration(net, cfg, data.normalisation, header, summary)
-    model.save(out)
+    if trainer.is_global_zero:
+        model.save(out)
     return model
+
+
+def _run_record(trainer: Any, checkpoint: Any, throughput: Any, last: Path) -> tuple[int, float | None, float]:
+    """(epochs run, best validation loss, training jets/s) of the finished fit."""
+    if throughput.seconds > 0:  # the fit ran in this process
+        best = checkpoint.best_model_score
+        return (int(trainer.current_epoch), float(best) if best is not None else None,
+                round(throughput.jets / throughput.seconds, 1))
+    import torch
+
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    state = next(v for k, v in ckpt["callbacks"].items() if k.startswith("ModelCheckpoint"))
+    best = state.get("best_model_score")
+    rate = trainer.callback_metrics.get("jets_per_s")
+    # The checkpoint is written at the end of epoch k with epoch = k; a finished fit has run k + 1.
+    return (int(ckpt["epoch"]) + 1, float(best) if best is not None else None,
+            round(float(rate), 1) if rate is not None else 0.0)
 
