@@ -30,21 +30,37 @@ def main(argv: list[str] | None = None) -> int:
     except JetcalibError as exc:
         print_error(exc)
         return exc.exit_code
+    except OSError as exc:
+        from ..io.files import WRITE_ERRNOS
+
+        if exc.errno not in WRITE_ERRNOS:
+            return _internal_error()
+        # a full disk, a read-only directory, a forbidden file met outside jetcalib's own
+        # readers and writers (e.g. a training checkpoint): the user's to fix, so one line
+        # naming the file, exit 2
+        where = f"{exc.filename}: " if exc.filename else ""
+        print_error(f"{where}{exc.strerror or exc}")
+        return 2
     except KeyboardInterrupt:
         err_console.print("interrupted: nothing half-written was kept")
         return 130
     except Exception:
-        if os.environ.get("JETCALIB_DEBUG"):
-            raise
-        import traceback
-
-        traceback.print_exc()
-        err_console.print(
-            "[bold red]internal error[/]: this is a bug in jetcalib; please report it with the "
-            "traceback above"
-        )
-        return 1
+        return _internal_error()
     return 0
+
+
+def _internal_error() -> int:
+    """Print the traceback of the exception being handled as a bug report; exit code 1."""
+    if os.environ.get("JETCALIB_DEBUG"):
+        raise  # re-raises the exception main is handling (only called from its except blocks)
+    import traceback
+
+    traceback.print_exc()
+    err_console.print(
+        "[bold red]internal error[/]: this is a bug in jetcalib; please report it with the "
+        "traceback above"
+    )
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,7 +58,7 @@ def evaluate(
         table = f.read(needed + optional)
     with console.status("evaluating") as status:
         summary = make_report(table, methods, out, baseline=baseline, weighted=weighted, n_boot=bootstrap,
-                              seed=seed, title=f"jetcalib evaluation of {test.name}",
+                              seed=seed, title=f"jetcalib evaluation of {test.name}", source=str(test),
                               progress=lambda msg: status.update(f"evaluating: {msg}"))
     console.print(f"wrote {out}/report.html, summary.json, binned_metrics.parquet/.csv")
     for m in summary["methods"]:

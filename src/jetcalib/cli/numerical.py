@@ -53,6 +53,7 @@ def fit(
     if output.suffix.lower() != ".json":
         raise InputError(f"-o {output}: the calibration artifact must be a .json file")
     table, meta = read_table(train, FIT_COLUMNS, tree=tree, column_map=column_map(map_, map_file))
+    table = _usable_jets(table, train)
     provenance = {"path": str(train), "rows": len(table["e_true"])}
     if meta is not None:
         provenance.update(created=meta.created, producer=meta.producer, seeds=meta.seeds[:16])
@@ -64,3 +65,27 @@ def fit(
     if correctionlib is not None:
         write_correctionlib(cal, correctionlib)
         console.print(f"wrote {correctionlib} (correctionlib schema v2: jes_response, jms_response)")
+
+
+def _usable_jets(table: dict, source: Path) -> dict:
+    """Leave out jets no calibration can use (non-finite values, m <= 0, E < m, |eta| > 4.9 at
+    reco level: the jets ``calibrate`` flags; non-finite or non-positive truth), saying how
+    many; refuse a table with none left."""
+    import numpy as np
+
+    from ..errors import InputError
+    from ..features import input_flags
+
+    flags = input_flags(table["e_reco"], table["m_reco"], table["eta_reco"],
+                        np.column_stack([table["eta"], table["e_true"], table["m_true"]]))
+    with np.errstate(invalid="ignore"):
+        good = (flags == 0) & (table["e_true"] > 0) & (table["m_true"] >= 0)
+    n_bad = int(good.size - good.sum())
+    if n_bad == 0:
+        return table
+    if not good.any():
+        raise InputError(f"{source}: none of the {good.size:,} jets is usable (non-finite values, "
+                         "m <= 0, E < m or |eta| > 4.9 in every row)")
+    console.print(f"left out {n_bad:,} of {good.size:,} jets with non-finite values, m <= 0, E < m "
+                  "or |eta| > 4.9")
+    return {k: v[good] for k, v in table.items()}

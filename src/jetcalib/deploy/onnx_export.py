@@ -3,6 +3,7 @@ deployed calibration reads (normalisation outside the graph, SPEC.md §9)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
@@ -98,6 +99,19 @@ def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
         raise InputError(f"{out}: the ONNX file name must end in .onnx")
     paths = {"onnx": out, "nonorm": out.with_suffix(".nonorm.onnx"),
              "sidecar": out.with_suffix(".sidecar.json")}
+    try:
+        _write_all(model, paths)
+    except BaseException:
+        # the three files are one export: none is kept if the last one could not be written
+        # (full disk, Ctrl-C), so that a half export never looks complete
+        for p in paths.values():
+            with contextlib.suppress(OSError):
+                p.unlink()
+        raise
+    return paths
+
+
+def _write_all(model: Any, paths: dict[str, Path]) -> None:
     for key in ("onnx", "nonorm"):
         data = onnx_bytes(model, normalisation_inside=key == "onnx")
         with atomic_path(paths[key]) as tmp:
@@ -113,7 +127,6 @@ def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
     }
     with atomic_path(paths["sidecar"]) as tmp:
         tmp.write_text(json.dumps(sidecar, indent=2))
-    return paths
 
 
 def _identity_norm(wrapped: Any) -> Any:

@@ -4,6 +4,7 @@ self-contained ``report.html`` (figures embedded as base64 PNG)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import json
@@ -31,6 +32,8 @@ __all__ = ["MAP_M_EDGES", "MAP_PT_EDGES", "make_report", "resolution_map"]
 
 MAP_PT_EDGES = np.array([200, 300, 500, 800, 1300, 3000.0])  #: GeV
 MAP_M_EDGES = np.array([30, 50, 80, 130, 220, 400.0])  #: GeV
+#: Files a report directory holds (removed again when writing the report fails half-way).
+REPORT_FILES = ("binned_metrics.parquet", "binned_metrics.csv", "summary.json", "report.html")
 
 
 def resolution_map(
@@ -120,13 +123,71 @@ def make_report(
     seed: int = 0,
     title: str = "jetcalib evaluation",
     progress: Callable[[str], None] | None = None,
+    source: str = "test table",
 ) -> dict:
     """Evaluate ``methods`` (plus ``uncalibrated``) on ``table`` and write the report into
     ``out_dir``: ``report.html``, ``summary.json``, ``binned_metrics.parquet/.csv``.
 
     ``baseline`` (default: ``numerical`` if given, else the first method, else
     ``uncalibrated``) is the denominator of every ratio. Returns the summary dict.
+    Refuses (:class:`InputError`, naming ``source``) a table in which no jet can be evaluated;
+    if writing fails half-way, the files already written are removed.
     """
+    def step(msg: str) -> None:
+        if progress is not None:
+            progress(msg)
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a directory")
+    _check_evaluable(table, source)
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out_dir}: cannot create the report directory ({exc.strerror or exc})") from None
+    try:
+        return _make_report(table, methods, out_dir, baseline=baseline, weighted=weighted, n_boot=n_boot,
+                            seed=seed, title=title, step=step)
+    except BaseException:
+        # a report without its report.html (disk full, Ctrl-C, ...) must not look finished:
+        # remove the report's files (an older report's too: it may be half replaced already),
+        # and the directory if this run made it
+        for name in REPORT_FILES:
+            with contextlib.suppress(OSError):
+                (out_dir / name).unlink()
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
+
+
+def _check_evaluable(table: Mapping[str, np.ndarray], source: str) -> None:
+    """Refuse a table in which no jet can be evaluated (instead of empty plots, or a crash)."""
+    with np.errstate(invalid="ignore"):
+        pt = np.asarray(table["pt_true"], dtype=np.float64)
+        ok = ((pt > EVAL_MIN_PT) & (np.abs(np.asarray(table["eta_true"], dtype=np.float64)) < EVAL_ETA_MAX)
+              & np.isfinite(np.asarray(table["e_true"], dtype=np.float64))
+              & np.isfinite(np.asarray(table["e_reco"], dtype=np.float64)))
+    if not ok.any():
+        raise InputError(
+            f"{source}: no jet can be evaluated: none of the {pt.size:,} jets has finite e_reco and "
+            f"e_true with pt_true > {EVAL_MIN_PT:g} GeV and |eta_true| < {EVAL_ETA_MAX:g}"
+        )
+
+
+def _make_report(
+    table: Mapping[str, np.ndarray],
+    methods: Mapping[str, Calibration],
+    out_dir: Path,
+    *,
+    baseline: str | None,
+    weighted: bool,
+    n_boot: int,
+    seed: int,
+    title: str,
+    step: Callable[[str], None],
+) -> dict:
     from .plots import (
         closure_resolution_figure,
         mass_peak_figure,
@@ -135,17 +196,6 @@ def make_report(
         setup_style,
     )
 
-    def step(msg: str) -> None:
-        if progress is not None:
-            progress(msg)
-
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a directory")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out_dir}: cannot create the report directory ({exc.strerror or exc})") from None
     all_methods: dict[str, Calibration] = {UNCALIBRATED: Uncalibrated(), **methods}
     if baseline is None:
         baseline = "numerical" if "numerical" in methods else next(iter(methods), UNCALIBRATED)

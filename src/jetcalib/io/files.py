@@ -10,6 +10,7 @@ or interrupted write leaves nothing that looks like a valid output.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ from .schema import COLUMNS
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "DEFAULT_TREE",
+    "WRITE_ERRNOS",
     "JetFile",
     "TableWriter",
     "atomic_path",
@@ -360,6 +362,11 @@ def read_table(
 
 
 # --- writing -------------------------------------------------------------------------------------
+#: errno values of a failed write that the user has to fix (full disk, quota, read-only or
+#: forbidden location, file too large): reported as one line (exit 2), not as a bug.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -379,6 +386,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if exc.errno in WRITE_ERRNOS:  # disk full, read-only, ...: the user's to fix, not a bug
+            raise InputError(f"{target}: write failed ({exc.strerror or exc})") from None
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -465,6 +478,10 @@ class TableWriter:
                 self._open({})  # an empty table still gets a schema and metadata
             if self._writer is not None:
                 self._writer.close()
+        except OSError as close_exc:  # the last row group is flushed here: a full disk shows up now
+            err = InputError(f"{self.path}: write failed ({close_exc.strerror or close_exc})")
+            self._cm.__exit__(InputError, err, None)
+            raise err from None
         except BaseException as close_exc:
             self._cm.__exit__(type(close_exc), close_exc, close_exc.__traceback__)
             raise

@@ -177,6 +177,8 @@ def load_config(path: str | Path | None) -> SimConfig:
         raw = yaml.safe_load(p.read_text()) or {}
     except OSError as exc:
         raise InputError(f"{p}: cannot read detector config ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: detector config is not a YAML text file (not valid UTF-8)") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{p}: detector config is not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
