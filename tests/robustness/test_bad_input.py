@@ -141,6 +141,9 @@ VALUE_CASES = {
     "NaN feature": (_set_rows("c2", np.nan), CalibFlag.NON_FINITE_INPUT, None),  # c2: no numerical input
     "inf feature": (_set_rows("width", np.inf), CalibFlag.NON_FINITE_INPUT, None),
     "inf energy": (_set_rows("e_reco", np.inf), CalibFlag.NON_FINITE_INPUT, CalibFlag.NON_FINITE_INPUT),
+    # regression: E = m = inf passed through made pT = sqrt(inf - inf) warn (a traceback in tests)
+    "inf energy and mass": (_both(_set_rows("e_reco", np.inf), _set_rows("m_reco", np.inf)),
+                            CalibFlag.NON_FINITE_INPUT, CalibFlag.NON_FINITE_INPUT),
     "NaN mass": (_set_rows("m_reco", np.nan), CalibFlag.NON_FINITE_INPUT, CalibFlag.NON_FINITE_INPUT),
     "-inf eta": (_both(_set_rows("eta_reco", -np.inf), _set_rows("eta", -np.inf)),
                  CalibFlag.NON_FINITE_INPUT, CalibFlag.NON_FINITE_INPUT),
@@ -227,10 +230,10 @@ def test_table_without_one_usable_jet_is_refused(command, assets, tmp_path, caps
 
 
 def test_train_and_evaluate_run_with_some_unusable_jets(assets, tmp_path, monkeypatch, capsys):
-    import jetcalib.evaluate.report
-
     # rendering the ~20 PNGs costs ~10 s on 2 busy cores; the figures are still built
     import matplotlib.pyplot as plt
+
+    import jetcalib.evaluate.report
 
     monkeypatch.setattr(jetcalib.evaluate.report, "_png", lambda fig: plt.close(fig) or "")
     table = base_table()

@@ -45,7 +45,8 @@ def quantiles(x: np.ndarray, q: np.ndarray | list[float], weights: np.ndarray | 
     ok &= np.isfinite(w) & (w > 0)
     if not ok.any():
         return np.full(q.shape, np.nan)
-    order = np.argsort(x[ok])
+    # ties in x sorted by weight: the result then does not depend on the order of the rows
+    order = np.lexsort((w[ok], x[ok]))
     xs, ws = x[ok][order], w[ok][order]
     cdf = (np.cumsum(ws) - 0.5 * ws) / ws.sum()
     return np.interp(q, cdf, xs)
@@ -84,10 +85,16 @@ def bootstrap_error(
     n_boot: int = 50,
     seed: int = 0,
 ) -> float:
-    """Standard deviation of ``stat`` over ``n_boot`` resamples with replacement (seeded)."""
+    """Standard deviation of ``stat`` over ``n_boot`` resamples with replacement (seeded;
+    independent of the order of the rows)."""
     x = np.asarray(response, dtype=np.float64)
     if x.size < 2 or n_boot < 2:
         return float("nan")
+    # resample the sorted sample: the same jets in another row order (files read in another
+    # order, a shuffled table) then give the same error, not another draw of the noise
+    order = np.argsort(x, kind="stable") if weights is None else np.lexsort((np.asarray(weights), x))
+    x = x[order]
+    weights = None if weights is None else np.asarray(weights)[order]
     rng = np.random.default_rng(seed)
     vals = np.empty(n_boot)
     for b in range(n_boot):

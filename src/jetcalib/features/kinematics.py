@@ -19,7 +19,9 @@ def pt_from_e_m_eta(e: np.ndarray, m: np.ndarray, eta: np.ndarray) -> np.ndarray
     """pT = sqrt(E² − m²) / cosh η, in GeV (float64); 0 where m ≥ E."""
     e = np.asarray(e, dtype=np.float64)
     m = np.asarray(m, dtype=np.float64)
-    return np.sqrt(np.maximum(e * e - m * m, 0.0)) / np.cosh(np.asarray(eta, dtype=np.float64))
+    # inf − inf (a jet passed through with E = m = inf) is NaN: expected, so no RuntimeWarning
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.sqrt(np.maximum(e * e - m * m, 0.0)) / np.cosh(np.asarray(eta, dtype=np.float64))
 
 
 def input_flags(
