@@ -213,7 +213,21 @@ def _set_onnx_meta(key: str, value: str | None):
     return edit
 
 
+def _tamper_onnx_weights(path: Path) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    init = max(proto.graph.initializer, key=lambda t: int(np.prod(t.dims)))  # the largest weight
+    w = numpy_helper.to_array(init).copy()
+    w.flat[0] += 0.5
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    onnx.save(proto, str(path))
+
+
 ONNX_CASES = {
+    "tampered weights": (_tamper_onnx_weights, "content hash mismatch"),
+    "older export (no graph hash)": (_set_onnx_meta("graph_hash", None), "re-export the model"),
     "garbage": (lambda p: p.write_bytes(b"\x08\x07not an onnx graph" * 20), "onnxruntime cannot load it"),
     "truncated": (lambda p: p.write_bytes(p.read_bytes()[:2000]), "onnxruntime cannot load it"),
     "not from jetcalib export": (_set_onnx_meta("features", None), "not an ONNX file written by jetcalib export"),

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..io import atomic_path
 
-__all__ = ["export_onnx", "onnx_bytes"]
+__all__ = ["export_onnx", "graph_hash", "onnx_bytes"]
 
 #: ONNX opset: old enough for every onnxruntime in use, new enough for LayerNorm as one op.
 OPSET = 17
@@ -51,6 +51,14 @@ def _metadata(model: Any, normalisation: str) -> dict[str, str]:
             "normalisation": normalisation}
 
 
+def graph_hash(proto: Any) -> str:
+    """``sha256:<hex>`` of an ONNX ``ModelProto``'s graph (nodes, initializers, inputs and
+    outputs; not the metadata properties), serialised deterministically."""
+    from ..io import content_hash
+
+    return content_hash(proto.graph.SerializeToString(deterministic=True))
+
+
 def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
     """The serialised ONNX graph of ``model`` (see :func:`export_onnx`), checked with
     ``onnx.checker``. Used both for the files and for in-memory export (``--runtime
@@ -77,6 +85,9 @@ def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
     for k, v in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
+    # the graph's own hash (weights included): content_hash above names the source model, this
+    # one lets a reader refuse a graph modified after export (OnnxCalibration checks it)
+    proto.metadata_props.add(key="graph_hash", value=graph_hash(proto))
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
 

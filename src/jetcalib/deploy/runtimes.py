@@ -63,6 +63,7 @@ class OnnxCalibration:
         except (KeyError, ValueError) as exc:
             raise ArtifactError(f"{source}: not an ONNX file written by jetcalib export (metadata "
                                 f"property {exc} missing or unreadable; re-export the model)") from None
+        self._verify_graph(meta.get("graph_hash", ""))
         if meta.get("normalisation", "inside") != "inside":
             raise ArtifactError(f"{source}: this graph expects normalised inputs (the .nonorm.onnx "
                                 "form); calibrate with the .onnx that has the normalisation inside")
@@ -77,6 +78,20 @@ class OnnxCalibration:
         self.header = ArtifactHeader(artifact="dnn-model", format_version="onnx",
                                      features=features, content_hash=content_hash,
                                      jetcalib_version=meta.get("jetcalib_version", "unknown"))
+
+    def _verify_graph(self, stored: str) -> None:
+        """Refuse a graph modified after ``jetcalib export`` (its ``graph_hash`` property)."""
+        import onnx
+
+        from .onnx_export import graph_hash
+
+        if not stored:
+            raise ArtifactError(f"{self.source}: no graph_hash metadata property (exported by an older "
+                                "jetcalib); re-export the model with jetcalib export")
+        found = graph_hash(onnx.load_from_string(self._model))
+        if found != stored:
+            raise ArtifactError(f"{self.source}: content hash mismatch (stored {stored[:19]}..., computed "
+                                f"{found[:19]}...): the graph was modified or is corrupt")
 
     # --- construction --------------------------------------------------------------------
     @classmethod
