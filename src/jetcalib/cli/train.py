@@ -89,8 +89,16 @@ def train(
         meta = f.metadata
     provenance = {"path": str(data), "rows": len(table[needed[0]]),
                   "metadata": meta.model_dump(mode="json") if meta is not None else None}
-    model = fit(table, out, cfg, resume=resume, progress=not quiet, provenance=[provenance],
-                devices=devices, num_nodes=num_nodes, strategy=strategy, deterministic=deterministic)
+    try:
+        model = fit(table, out, cfg, resume=resume, progress=not quiet, provenance=[provenance],
+                    devices=devices, num_nodes=num_nodes, strategy=strategy, deterministic=deterministic)
+    except OSError as exc:
+        from ..io.files import WRITE_ERRNOS
+
+        if exc.errno not in WRITE_ERRNOS or exc.filename:
+            raise  # main() names the file, or it is a bug
+        # a checkpoint write on a full disk says nothing about which file: name the model
+        raise InputError(f"{out}: cannot write the model ({exc.strerror or exc})") from None
     if rank_zero_only.rank != 0:
         return
     s = model.summary
