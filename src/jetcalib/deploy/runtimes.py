@@ -253,7 +253,8 @@ class CorrectionlibCalibration:
         found_hash = re.search(r"source hash (\S+)", desc or "")
         self.header = ArtifactHeader(artifact="numerical-calibration", format_version="correctionlib",
                                      features=list(self.required_columns),
-                                     content_hash=found_hash.group(1) if found_hash else "")
+                                     content_hash=found_hash.group(1) if found_hash
+                                     and found_hash.group(1) != "unsaved" else "")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> CorrectionlibCalibration:
