@@ -10,6 +10,7 @@ Only global rank 0 writes checkpoints, logs and the artifact.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -76,8 +77,6 @@ def _parallel(devices: int, num_nodes: int, strategy: str) -> tuple[int, int, st
 def _check_launcher(devices: int, num_nodes: int) -> None:
     """Refuse devices × nodes that disagree with the processes torchrun / srun started, before
     anything runs (Lightning would only find out once fitting starts, with a traceback)."""
-    import os
-
     from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
     if TorchElasticEnvironment.detect():
@@ -178,6 +177,7 @@ def train(
         pass
     n_batches = (data.train[0].shape[0] + t.batch_size - 1) // t.batch_size
     was_deterministic = torch.are_deterministic_algorithms_enabled()
+    cublas_config = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     try:
         trainer = L.Trainer(
             max_epochs=t.epochs,
@@ -212,7 +212,10 @@ def train(
         )
         wall = time.perf_counter() - t0
     finally:
+        # Lightning sets both process-wide; a library call should not leave them behind.
         torch.use_deterministic_algorithms(was_deterministic)
+        if cublas_config is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
     best = checkpoint.best_model_path
     if best and Path(best).is_file():
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
