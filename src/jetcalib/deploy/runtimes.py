@@ -32,8 +32,10 @@ from ..io import INPUT_FEATURES, ArtifactHeader
 
 __all__ = ["CorrectionlibCalibration", "OnnxCalibration"]
 
-#: Rows per onnxruntime call: bounds the activations' memory (width 256: ~70 MB per layer).
-ONNX_BATCH = 65_536
+#: Rows per onnxruntime call. It bounds the activations onnxruntime keeps in its arena (width
+#: 256: 16 MB per tensor): peak memory per worker in benchmarks/calibrate_many.py was 988 MB
+#: with 65536 rows, 577 MB with 16384; and it is as fast as larger batches (inference.py).
+ONNX_BATCH = 16_384
 #: Kinematic columns the DNN calibration reads besides the features (as ``DNNCalibration``).
 _KINEMATICS = ("e_reco", "m_reco", "eta_reco")
 
