@@ -45,8 +45,9 @@ SCHEMA_VERSION = "1.0"
 class Column:
     """One declared column.
 
-    ``dtype`` is the dtype jetcalib writes; on reading, any real numeric dtype of the same kind
-    (float for float columns, integer for integer columns) is accepted and cast.
+    ``dtype`` is the dtype jetcalib writes; on reading, any real numeric dtype that converts to
+    it (float or integer for float columns, integer for integer columns) is accepted and cast;
+    strings and booleans are refused.
     """
 
     name: str
