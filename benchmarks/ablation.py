@@ -11,6 +11,7 @@ Without --train/--test it runs on toy data (a check of the machinery, not of the
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -70,6 +71,8 @@ def main() -> None:
               flush=True)
     lines = [
         "# DNN ablation",
+        "",
+        "Produced by `python benchmarks/" + " ".join(["ablation.py", *sys.argv[1:]]) + "`.",
         "",
         f"Train: {train_label}, at most {args.max_jets:,} jets, {args.epochs} epochs each. Test: {test_label}.",
         "Resolution = (q84 − q16)/(2·q50) of the calibrated response (SPEC §1); closure = the largest",
