@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtifactError, InputError
-from ..features import apply_responses, as_columns, feature_matrix, input_flags
+from ..features import (
+    KINEMATIC_INPUTS,
+    apply_responses,
+    as_columns,
+    calibrate_with_model,
+    input_flags,
+)
 from ..io import INPUT_FEATURES, ArtifactHeader
 
 __all__ = ["CorrectionlibCalibration", "OnnxCalibration"]
@@ -36,8 +42,6 @@ __all__ = ["CorrectionlibCalibration", "OnnxCalibration"]
 #: 256: 16 MB per tensor): peak memory per worker in benchmarks/calibrate_many.py was 988 MB
 #: with 65536 rows, 577 MB with 16384; and it is as fast as larger batches (inference.py).
 ONNX_BATCH = 16_384
-#: Kinematic columns the DNN calibration reads besides the features (as ``DNNCalibration``).
-_KINEMATICS = ("e_reco", "m_reco", "eta_reco")
 
 
 class OnnxCalibration:
@@ -151,7 +155,7 @@ class OnnxCalibration:
 
     @property
     def required_columns(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(_KINEMATICS + self.features))
+        return tuple(dict.fromkeys(KINEMATIC_INPUTS + self.features))
 
     def predict_responses(self, features: np.ndarray, *, batch_size: int = ONNX_BATCH) -> tuple[np.ndarray, np.ndarray]:
         """Responses ``(r̂_E, r̂_m)``, ``float64[N]`` each, for raw features ``[N, F]`` in the
@@ -174,19 +178,7 @@ class OnnxCalibration:
     def calibrate(self, table: Any) -> dict[str, np.ndarray]:
         """``e_cal, pt_cal, m_cal`` (GeV) and ``calib_flag``: the same rules as
         :meth:`jetcalib.dnn.DNNCalibration.calibrate`, responses from onnxruntime."""
-        cols = as_columns(table, _KINEMATICS, what="jet table")
-        try:
-            x = feature_matrix(table, self.features, what="jet table")
-        except InputError as exc:
-            raise InputError(
-                f"{exc}; the model does not match the table (it reads {len(self.features)} "
-                f"features: {', '.join(self.features)})"
-            ) from None
-        flag = input_flags(cols["e_reco"], cols["m_reco"], cols["eta_reco"], x)
-        r_e, r_m = self.predict_responses(np.where(flag[:, None] == 0, x, np.nan))
-        m = np.asarray(cols["m_reco"], dtype=np.float64)
-        return apply_responses(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, flag,
-                               calibrate_mass=m > self.mass_min_reco)
+        return calibrate_with_model(table, self.features, self.predict_responses, self.mass_min_reco)
 
     def __repr__(self) -> str:
         return f"OnnxCalibration({self.source!r}, {len(self.features)} features, threads={self.threads})"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import ArtifactError, InputError
-from ..features import Normalisation, apply_responses, as_columns, feature_matrix, input_flags
+from ..features import KINEMATIC_INPUTS, Normalisation, calibrate_with_model
 from ..io import ArtifactHeader, atomic_path, content_hash
 from .config import DNNConfig
 from .network import CalibrationNet
@@ -32,8 +32,6 @@ ARTIFACT_KIND = "dnn-model"
 FORMAT_VERSION = "1.0"
 _HEADER_FILE = "artifact.json"
 _WEIGHTS_FILE = "weights.pt"
-#: Kinematic columns ``calibrate`` needs besides the features.
-_KINEMATICS = ("e_reco", "m_reco", "eta_reco")
 
 
 def _payload_hash(weights: bytes, cfg: DNNConfig, norm: Normalisation) -> str:
@@ -70,7 +68,7 @@ class DNNCalibration:
     @property
     def required_columns(self) -> tuple[str, ...]:
         """Columns ``calibrate`` reads (derivable ones such as ``log_e`` may be absent)."""
-        return tuple(dict.fromkeys(_KINEMATICS + self.features))
+        return tuple(dict.fromkeys(KINEMATIC_INPUTS + self.features))
 
     # --- prediction ----------------------------------------------------------------------
     def predict_responses(self, features: np.ndarray, *, batch_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
@@ -99,21 +97,8 @@ class DNNCalibration:
         kinematics and get a non-zero ``calib_flag``; the mass is calibrated only where
         m_reco > ``config.mass_min_reco`` (else it follows the energy, flag 6).
         """
-        cols = as_columns(table, _KINEMATICS, what="jet table")
-        try:
-            x = feature_matrix(table, self.features, what="jet table")
-        except InputError as exc:
-            raise InputError(
-                f"{exc}; the model does not match the table (it reads {len(self.features)} "
-                f"features: {', '.join(self.features)})"
-            ) from None
-        flag = input_flags(cols["e_reco"], cols["m_reco"], cols["eta_reco"], x)
-        r_e, r_m = self.predict_responses(np.where(flag[:, None] == 0, x, np.nan))
-        m = np.asarray(cols["m_reco"], dtype=np.float64)
-        return apply_responses(
-            cols["e_reco"], m, cols["eta_reco"], r_e, r_m, flag,
-            calibrate_mass=m > self.config.mass_min_reco,
-        )
+        return calibrate_with_model(table, self.features, self.predict_responses,
+                                    self.config.mass_min_reco)
 
     # --- artifact ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -5,11 +5,19 @@ Shared by every calibration method so that they all flag and fall back the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
+from ..errors import InputError
 from ..io.schema import CalibFlag
 
-__all__ = ["ETA_MAX", "apply_responses", "input_flags", "pt_from_e_m_eta"]
+__all__ = ["ETA_MAX", "KINEMATIC_INPUTS", "apply_responses", "calibrate_with_model", "input_flags",
+           "pt_from_e_m_eta"]
+
+#: Kinematic columns every response model's ``calibrate`` reads besides its features.
+KINEMATIC_INPUTS: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco")
 
 #: Calorimeter acceptance |η| < 4.9: jets beyond it are not calibrated.
 ETA_MAX = 4.9
@@ -97,3 +105,33 @@ def apply_responses(
         "m_cal": m_cal.astype(np.float32),
         "calib_flag": out_flag,
     }
+
+
+def calibrate_with_model(
+    table: Any,
+    features: Sequence[str],
+    predict_responses: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    mass_min_reco: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """Calibrate a jet table (dict of arrays, pandas DataFrame or awkward Array) with a model
+    that maps raw features ``[N, F]`` (rows of NaN for jets not to calibrate) to responses.
+
+    One rule for every runtime (PyTorch, onnxruntime): jets with a non-finite input, m_reco ≤ 0
+    or outside |η| < 4.9 keep their reco kinematics with a non-zero ``calib_flag``; the mass is
+    calibrated only where m_reco > ``mass_min_reco`` (GeV), else it follows the energy.
+    """
+    from .table import as_columns, feature_matrix
+
+    cols = as_columns(table, KINEMATIC_INPUTS, what="jet table")
+    try:
+        x = feature_matrix(table, features, what="jet table")
+    except InputError as exc:
+        raise InputError(
+            f"{exc}; the model does not match the table (it reads {len(features)} "
+            f"features: {', '.join(features)})"
+        ) from None
+    flag = input_flags(cols["e_reco"], cols["m_reco"], cols["eta_reco"], x)
+    r_e, r_m = predict_responses(np.where(flag[:, None] == 0, x, np.nan))
+    m = np.asarray(cols["m_reco"], dtype=np.float64)
+    return apply_responses(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, flag,
+                           calibrate_mass=m > mass_min_reco)
