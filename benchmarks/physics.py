@@ -107,33 +107,30 @@ def _config(change: dict[str, dict[str, object]], epochs: int | None) -> DNNConf
     return DNNConfig.model_validate(raw)
 
 
+def pt_bins(pt: np.ndarray, r: np.ndarray, ok: np.ndarray) -> list[dict[str, float]]:
+    """Closure (median) and resolution of the response ``r`` per pT_true bin (≥ 100 jets)."""
+    rows = []
+    for lo, hi in itertools.pairwise(PT_EDGES):
+        s = ok & (pt >= lo) & (pt < hi)
+        if s.sum() >= 100:
+            rows.append({"lo": lo, "hi": hi, "n": int(s.sum()), "closure": float(np.median(r[s])),
+                         "resolution": resolution(r[s])})
+    return rows
+
+
 def energy_bins(t: dict[str, np.ndarray], cal: dict[str, np.ndarray]) -> list[dict[str, float]]:
     pt = t["pt_true"]
     ok = (np.abs(t["eta_true"]) < 2.0) & np.isfinite(cal["e_cal"])
     r = cal["e_cal"] / t["e_true"]
-    rows = []
-    for lo, hi in itertools.pairwise(PT_EDGES):
-        s = ok & (pt >= lo) & (pt < hi)
-        if s.sum() >= 100:
-            rows.append({"lo": lo, "hi": hi, "n": int(s.sum()), "closure": float(np.median(r[s])),
-                         "resolution": resolution(r[s])})
     hi_pt = ok & (pt > 500)
-    rows.append({"lo": 500, "hi": float("inf"), "n": int(hi_pt.sum()),
-                 "closure": float(np.median(r[hi_pt])), "resolution": resolution(r[hi_pt])})
-    return rows
+    return [*pt_bins(pt, r, ok), {"lo": 500, "hi": float("inf"), "n": int(hi_pt.sum()),
+                                  "closure": float(np.median(r[hi_pt])), "resolution": resolution(r[hi_pt])}]
 
 
 def mass_bins(t: dict[str, np.ndarray], cal: dict[str, np.ndarray], mrange: tuple[float, float]) -> list[dict[str, float]]:
-    pt, m_true = t["pt_true"], t["m_true"]
+    m_true = t["m_true"]
     ok = (np.abs(t["eta_true"]) < 2.0) & np.isfinite(cal["m_cal"]) & (m_true > mrange[0]) & (m_true < mrange[1])
-    r = cal["m_cal"] / np.where(m_true > 0, m_true, np.nan)
-    rows = []
-    for lo, hi in itertools.pairwise(PT_EDGES):
-        s = ok & (pt >= lo) & (pt < hi)
-        if s.sum() >= 100:
-            rows.append({"lo": lo, "hi": hi, "n": int(s.sum()), "closure": float(np.median(r[s])),
-                         "resolution": resolution(r[s])})
-    return rows
+    return pt_bins(t["pt_true"], cal["m_cal"] / np.where(m_true > 0, m_true, np.nan), ok)
 
 
 def figure(results: dict, key: str, samples: list[str], ylabel: str, path: Path) -> None:
