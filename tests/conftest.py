@@ -1,4 +1,5 @@
-"""Shared fixtures: small jet tables with every schema column, made from fixed seeds."""
+"""Shared fixtures: small jet tables with every schema column, made from fixed seeds; and the
+in-process CLI helpers of the bad-input tests."""
 
 from __future__ import annotations
 
@@ -6,6 +7,24 @@ import numpy as np
 import pytest
 
 from jetcalib.io import CALIBRATED_COLUMNS, COLUMNS
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    """Run the CLI in-process (main() maps errors to exit codes as the installed script does)."""
+    from jetcalib.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    """The single ``error:`` line of a refused command (no traceback, nothing else)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("error:"), err
+    return lines[0]
 
 
 def make_jet_table(n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:

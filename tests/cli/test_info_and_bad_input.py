@@ -4,24 +4,9 @@ problem, exit code 2, no traceback."""
 from __future__ import annotations
 
 import pytest
-from tests.conftest import make_jet_table
+from tests.conftest import make_jet_table, one_error_line, run
 
-from jetcalib.cli import main
 from jetcalib.io import DatasetMetadata, write_table
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert lines[0].startswith("error:")
-    return lines[0]
 
 
 @pytest.fixture

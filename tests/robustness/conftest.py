@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jetcalib.cli import main
-
 #: Jets in the good table every bad-input case starts from.
 N_JETS = 1500
 
@@ -24,22 +22,6 @@ def base_table(n: int = N_JETS, seed: int = 1) -> dict[str, np.ndarray]:
     from jetcalib.dnn.toys import toy_jets
 
     return {k: v for k, v in toy_jets(n, seed=seed).items() if not k.startswith("toy_")}
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    """Run the CLI in-process (main() maps errors to exit codes as the installed script does)."""
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(err: str) -> str:
-    """The single ``error:`` line of a refused command (no traceback, nothing else)."""
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert lines[0].startswith("error:"), err
-    return lines[0]
 
 
 def leftovers(directory: Path) -> list[str]:

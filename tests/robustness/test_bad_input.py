@@ -19,10 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import one_error_line, run
 
 from jetcalib.io import CalibFlag, DatasetMetadata, TableWriter, read_table, write_table
 
-from .conftest import base_table, disk_full, leftovers, one_error_line, run
+from .conftest import base_table, disk_full, leftovers
 
 
 # --- the commands that read a jet table ----------------------------------------------------------
