@@ -17,7 +17,7 @@ from ._app import (
     app,
     column_map,
     console,
-    print_error,
+    skip_or_raise,
 )
 
 
@@ -98,9 +98,7 @@ def calibrate(
                                           threads=threads, calibration_source=str(calibration),
                                           column_map=cmap, tree=tree, step_rows=chunk_rows):
             if isinstance(s, InputError):
-                if len(targets) == 1:
-                    raise s
-                print_error(f"{s} (skipped)")
+                skip_or_raise(s, len(targets), " (skipped)")
                 failures += 1
                 continue
             total_jets += s.jets
