@@ -31,6 +31,7 @@ from ..features import (
     KINEMATIC_INPUTS,
     apply_responses,
     as_columns,
+    batched_responses,
     calibrate_with_model,
     input_flags,
 )
@@ -160,20 +161,13 @@ class OnnxCalibration:
     def predict_responses(self, features: np.ndarray, *, batch_size: int = ONNX_BATCH) -> tuple[np.ndarray, np.ndarray]:
         """Responses ``(r̂_E, r̂_m)``, ``float64[N]`` each, for raw features ``[N, F]`` in the
         model's order; rows with a non-finite feature get NaN (as ``DNNCalibration``)."""
-        x = np.asarray(features)
-        if x.ndim != 2 or x.shape[1] != len(self.features):
-            raise InputError(f"features have shape {x.shape}, this model reads [N, {len(self.features)}] "
-                             f"({', '.join(self.features)})")
-        r_e = np.full(x.shape[0], np.nan)
-        r_m = np.full(x.shape[0], np.nan)
-        good = np.flatnonzero(np.all(np.isfinite(x), axis=1))
-        xg = np.ascontiguousarray(x[good], dtype=np.float32)
         sess = self.session
-        for start in range(0, good.size, batch_size):
-            out_e, out_m = sess.run(None, {"features": xg[start : start + batch_size]})
-            sl = good[start : start + batch_size]
-            r_e[sl], r_m[sl] = out_e, out_m
-        return r_e, r_m
+
+        def evaluate(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            out_e, out_m = sess.run(None, {"features": np.ascontiguousarray(rows, dtype=np.float32)})
+            return out_e, out_m
+
+        return batched_responses(features, self.features, evaluate, batch_size)
 
     def calibrate(self, table: Any) -> dict[str, np.ndarray]:
         """``e_cal, pt_cal, m_cal`` (GeV) and ``calib_flag``: the same rules as

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ArtifactError, InputError
-from ..features import KINEMATIC_INPUTS, Normalisation, calibrate_with_model
+from ..errors import ArtifactError
+from ..features import KINEMATIC_INPUTS, Normalisation, batched_responses, calibrate_with_model
 from ..io import ArtifactHeader, atomic_path, content_hash
 from .config import DNNConfig
 from .network import CalibrationNet
@@ -74,21 +74,12 @@ class DNNCalibration:
     def predict_responses(self, features: np.ndarray, *, batch_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
         """Responses ``(r̂_E, r̂_m)``, ``float64[N]`` each, for raw features ``[N, F]`` in the
         model's feature order. Rows with a non-finite feature get NaN."""
-        x = np.asarray(features)
-        if x.ndim != 2 or x.shape[1] != len(self.features):
-            raise InputError(f"features have shape {x.shape}, this model reads [N, {len(self.features)}] "
-                             f"({', '.join(self.features)})")
-        r_e = np.full(x.shape[0], np.nan)
-        r_m = np.full(x.shape[0], np.nan)
-        good = np.flatnonzero(np.all(np.isfinite(x), axis=1))
-        xn = torch.from_numpy(self.normalisation.apply(x[good]))
-        with torch.inference_mode():
-            for start in range(0, good.size, batch_size):
-                le, lm = self.net(xn[start : start + batch_size])
-                sl = good[start : start + batch_size]
-                r_e[sl] = torch.exp(le.double()).numpy()
-                r_m[sl] = torch.exp(lm.double()).numpy()
-        return r_e, r_m
+        def evaluate(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            with torch.inference_mode():
+                le, lm = self.net(torch.from_numpy(self.normalisation.apply(rows)))
+            return torch.exp(le.double()).numpy(), torch.exp(lm.double()).numpy()
+
+        return batched_responses(features, self.features, evaluate, batch_size)
 
     def calibrate(self, table: Any) -> dict[str, np.ndarray]:
         """Calibrate a jet table (dict of arrays, pandas DataFrame or awkward Array).

@@ -13,8 +13,8 @@ import numpy as np
 from ..errors import InputError
 from ..io.schema import CalibFlag
 
-__all__ = ["ETA_MAX", "KINEMATIC_INPUTS", "apply_responses", "calibrate_with_model", "input_flags",
-           "pt_from_e_m_eta"]
+__all__ = ["ETA_MAX", "KINEMATIC_INPUTS", "apply_responses", "batched_responses", "calibrate_with_model",
+           "input_flags", "pt_from_e_m_eta"]
 
 #: Kinematic columns every response model's ``calibrate`` reads besides its features.
 KINEMATIC_INPUTS: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco")
@@ -135,3 +135,26 @@ def calibrate_with_model(
     m = np.asarray(cols["m_reco"], dtype=np.float64)
     return apply_responses(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, flag,
                            calibrate_mass=m > mass_min_reco)
+
+
+def batched_responses(
+    features: np.ndarray,
+    feature_names: Sequence[str],
+    evaluate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Responses ``(r̂_E, r̂_m)``, ``float64[N]`` each, for raw features ``[N, F]``: ``evaluate``
+    (one runtime's network call on raw finite rows ``[B, F]``) runs on batches of at most
+    ``batch_size`` rows; rows with a non-finite feature get NaN without being evaluated."""
+    x = np.asarray(features)
+    if x.ndim != 2 or x.shape[1] != len(feature_names):
+        raise InputError(f"features have shape {x.shape}, this model reads [N, {len(feature_names)}] "
+                         f"({', '.join(feature_names)})")
+    r_e = np.full(x.shape[0], np.nan)
+    r_m = np.full(x.shape[0], np.nan)
+    good = np.flatnonzero(np.all(np.isfinite(x), axis=1))
+    x_good = x[good]
+    for start in range(0, good.size, batch_size):
+        rows = good[start : start + batch_size]
+        r_e[rows], r_m[rows] = evaluate(x_good[start : start + batch_size])
+    return r_e, r_m
