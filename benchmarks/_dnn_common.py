@@ -24,6 +24,16 @@ def load(path: str | None, n_toy: int, seed: int) -> tuple[dict[str, np.ndarray]
     return toy_jets(n_toy, seed=seed), f"toy data ({n_toy:,} jets, seed {seed}; NOT the simulation)"
 
 
+def load_many(paths: list[str] | None, n_toy: int, seed: int) -> tuple[dict[str, np.ndarray], str]:
+    """Several tables concatenated (columns common to all), or toy jets without ``paths``."""
+    if not paths or len(paths) == 1:
+        return load(paths[0] if paths else None, n_toy, seed)
+    tables = [load(p, n_toy, seed)[0] for p in paths]
+    common = [c for c in tables[0] if all(c in t for t in tables[1:])]
+    table = {c: np.concatenate([t[c] for t in tables]) for c in common}
+    return table, f"{' + '.join(paths)} ({len(table[common[0]]):,} jets)"
+
+
 def resolution(r: np.ndarray) -> float:
     """(q84 − q16) / (2 q50): SPEC §1's primary relative width."""
     q16, q50, q84 = np.percentile(r, [16, 50, 84])

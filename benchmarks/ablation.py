@@ -23,20 +23,25 @@ from jetcalib.dnn import DNNConfig, train
 from jetcalib.io import atomic_path
 
 #: Variant name → config changes relative to the default.
-VARIANTS: dict[str, dict[str, dict[str, object]]] = {
-    "default (LGK, annotation, mass residual, weights)": {},
+VARIANTS: dict[str, dict[str, object]] = {
+    "default (LGK, annotation, mass residual, mass-loss weights, closure)": {},
     "loss = L1 (median)": {"loss": {"kind": "l1"}},
     "loss = MSE (mean)": {"loss": {"kind": "mse"}},
     "no feature annotation": {"network": {"annotation": False}},
     "no mass residual path": {"network": {"mass_residual": False}},
     "no sample weights": {"training": {"weights": False}},
+    "weights on the energy loss too": {"training": {"energy_weights": True}},
+    "no residual closure": {"closure": "none"},
 }
 
 
-def _config(base: DNNConfig, change: dict[str, dict[str, object]]) -> DNNConfig:
+def _config(base: DNNConfig, change: dict[str, object]) -> DNNConfig:
     raw = base.model_dump()
     for section, values in change.items():
-        raw[section].update(values)
+        if isinstance(values, dict):
+            raw[section].update(values)
+        else:  # a top-level field, e.g. closure
+            raw[section] = values
     return DNNConfig.model_validate(raw)
 
 

@@ -41,10 +41,10 @@ METHOD_ORDER = ["uncalibrated", "numerical", "lightgbm", "mlp_mse", "dnn"]
 LABELS = {"uncalibrated": "uncalibrated", "numerical": "numerical inversion", "lightgbm": "LightGBM (L2)",
           "mlp_mse": "MLP, MSE loss", "dnn": "DNN (SPEC, LGK)"}
 #: The MSE MLP: the DNN's trunk and budget without the [ours] choices (annotation, mass residual
-#: path, flattening weights, mode-seeking loss) — what a plain regression would be.
-MLP_MSE_CHANGES = {"loss": {"kind": "mse", "pretrain_epochs": 0},
-                   "network": {"annotation": False, "mass_residual": False},
-                   "training": {"weights": False}}
+#: path, flattening weights, mode-seeking loss, residual closure) — what a plain regression would be.
+MLP_MSE_CHANGES: dict[str, object] = {"loss": {"kind": "mse", "pretrain_epochs": 0},
+                                      "network": {"annotation": False, "mass_residual": False},
+                                      "training": {"weights": False}, "closure": "none"}
 
 
 def resolution(r: np.ndarray) -> float:
@@ -98,10 +98,13 @@ class LightGBMCalibration:
         return apply_responses(t["e_reco"], t["m_reco"], t["eta_reco"], r_e, r_m, flag)
 
 
-def _config(change: dict[str, dict[str, object]], epochs: int | None) -> DNNConfig:
+def _config(change: dict[str, object], epochs: int | None) -> DNNConfig:
     raw = DNNConfig().model_dump()
     for section, values in change.items():
-        raw[section].update(values)
+        if isinstance(values, dict):
+            raw[section].update(values)
+        else:  # a top-level field, e.g. closure
+            raw[section] = values
     if epochs is not None:
         raw["training"]["epochs"] = epochs
     return DNNConfig.model_validate(raw)
@@ -179,7 +182,7 @@ SAMPLE_TITLES = {"dijet": "dijet jets", "dijet_mass": r"dijet jets, $m^\mathrm{t
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", required=True)
+    ap.add_argument("--train", required=True, nargs="+", help="training table(s), concatenated")
     ap.add_argument("--test", required=True)
     ap.add_argument("--wprime")
     ap.add_argument("--top")
@@ -195,14 +198,15 @@ def main() -> None:
         table, _ = read_table(Path(path))
         return {k: np.asarray(v) for k, v in table.items()}
 
-    train_t = read(args.train)
+    parts = [read(p) for p in args.train]
+    train_t = {c: np.concatenate([p[c] for p in parts]) for c in parts[0] if all(c in p for p in parts)}
     tests = {"dijet": read(args.test)}
     if args.wprime:
         tests["wz"] = read(args.wprime)
     if args.top:
         tests["top"] = read(args.top)
     n_train = int(train_selection(train_t).sum())
-    print(f"train: {args.train}: {len(train_t['e_true']):,} jets, {n_train:,} pass pT_true > 150, |eta_true| < 2")
+    print(f"train: {' + '.join(args.train)}: {len(train_t['e_true']):,} jets, {n_train:,} pass pT_true > 150, |eta_true| < 2")
     timing: dict[str, float] = {}
 
     methods: dict[str, Any] = {"uncalibrated": Uncalibrated()}
@@ -263,7 +267,7 @@ def write_markdown(out: Path, results: dict, args: argparse.Namespace, n_train: 
     present = [m for m in METHOD_ORDER if m in results["dijet"]]
     lines = ["# Physics comparison on the standard sample", "",
              "Produced by:", "", "```",
-             "python benchmarks/physics.py --train " + args.train + " --test " + args.test
+             "python benchmarks/physics.py --train " + " ".join(args.train) + " --test " + args.test
              + (f" --wprime {args.wprime}" if args.wprime else "") + (f" --top {args.top}" if args.top else "")
              + (f" --dnn {args.dnn}" if args.dnn else "") + (f" --mlp {args.mlp}" if args.mlp else ""),
              "```", "",

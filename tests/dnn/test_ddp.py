@@ -27,13 +27,13 @@ from jetcalib.features import feature_matrix
 
 WORLD = 2
 #: 1 vs 2 processes differ only in the order of floating-point sums (DDP's all-reduce of two
-#: half-batch gradients against one whole-batch gradient). Seen after 14 steps: 7e-9 on the
+#: half-batch gradients against one whole-batch gradient). Seen after 14 steps (val 15 %): 7e-9 on the
 #: weights (3e-7 without weight decay); a missing ×world in the loss gives 4e-3.
 ATOL = 5e-6
 
 
 def _config():
-    # Global batch 256 over ~1700 training jets: 7 steps per epoch, 2 epochs. One thread per
+    # Global batch 256 over ~1800 training jets: 8 steps per epoch, 2 epochs. One thread per
     # rank: the two ranks share the two cores, and a forked child must not use the parent's
     # OpenMP pool. Weight decay makes each Adam step depend on the gradient's scale (Adam
     # alone is nearly scale-free), so a wrong loss normalisation under DDP shows.
@@ -94,7 +94,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, toy_train)
     assert _max_diff(ranks[0]["state"], ranks[1]["state"]) == 0.0
     # Final weights (last checkpoint) and the saved best model both match the 1-process run.
     last = [torch.load(tmp_path / d / "checkpoints" / "last.ckpt", weights_only=False) for d in ("one", "two")]
-    assert last[0]["global_step"] == last[1]["global_step"] == 14
+    assert last[0]["global_step"] == last[1]["global_step"] == 16
     assert _max_diff(last[0]["state_dict"], last[1]["state_dict"]) < ATOL
     two = DNNCalibration.load(tmp_path / "two")  # written by rank 0, verified hash
     assert _max_diff(one.net.state_dict(), two.net.state_dict()) < ATOL
@@ -127,13 +127,13 @@ def test_sampler_shards_each_global_batch():
 
 
 def test_sharded_tensors_return_global_weight_totals():
-    w = torch.tensor([1.0, 2.0, 3.0, 4.0])
-    mask = torch.tensor([1.0, 0.0, 1.0, 1.0])
-    ds = ShardedTensors((torch.arange(4.0)[:, None], w, w, w, mask))
+    w_e = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    w_m = torch.tensor([1.0, 0.0, 3.0, 4.0])
+    ds = ShardedTensors((torch.arange(4.0)[:, None], w_e, w_e, w_e, w_m))
     batch = torch.tensor([0, 1, 2, 3])
     *rows, totals = ds[batch, batch[2:]]
     assert torch.equal(rows[0][:, 0], torch.tensor([2.0, 3.0]))
-    assert totals.tolist() == [10.0, 8.0]  # Σw and Σw·mask over the GLOBAL batch, not the shard
+    assert totals.tolist() == [10.0, 8.0]  # Σw_E and Σw_m over the GLOBAL batch, not the shard
 
 
 def test_bad_parallel_settings_are_input_errors(tmp_path, toy_train, monkeypatch):

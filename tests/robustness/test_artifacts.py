@@ -53,6 +53,10 @@ def _scale_first(*keys, factor=1.001):
     return edit
 
 
+def _scale_first_coef(doc):
+    doc["residual"]["jes"]["bins"][0]["coef"][0] *= 1.001
+
+
 def _flip_bit(path: Path, where: float = 0.5) -> None:
     """One bit of the file flipped: the smallest damage (a Parquet page without its CRC
     reads it as a different number without complaint)."""
@@ -145,10 +149,13 @@ DNN_CASES = {
     "tampered hash": (lambda d: _edit_json(d / "artifact.json", _set("header", "content_hash", "sha256:" + "f" * 64)),
                       "content hash mismatch"),
     "missing weights": (lambda d: (d / "weights.pt").unlink(), "weights file weights.pt is missing"),
-    "newer format": (lambda d: _edit_json(d / "artifact.json", _set("header", "format_version", "2.0")),
-                     "format 2.0, this jetcalib reads 1.0"),
-    "older format": (lambda d: _edit_json(d / "artifact.json", _set("header", "format_version", "0.1")),
-                     "format 0.1, this jetcalib reads 1.0"),
+    "tampered residual closure": (lambda d: _edit_json(d / "artifact.json", _scale_first_coef),
+                                  "content hash mismatch"),
+    "newer format": (lambda d: _edit_json(d / "artifact.json", _set("header", "format_version", "3.0")),
+                     "format 3.0, this jetcalib reads 2.0"),
+    # 1.0: before the residual closure (session 3); such models must be retrained
+    "older format": (lambda d: _edit_json(d / "artifact.json", _set("header", "format_version", "1.0")),
+                     "format 1.0, this jetcalib reads 2.0"),
     "newer schema": (lambda d: _edit_json(d / "artifact.json", _set("header", "schema_version", "3.1")),
                      "jet-table schema 3.1"),
     "wrong kind": (lambda d: _edit_json(d / "artifact.json", _set("header", "artifact", "numerical-calibration")),
@@ -232,6 +239,8 @@ ONNX_CASES = {
     "older export (no graph hash)": (_set_onnx_meta("graph_hash", None), "re-export the model"),
     "garbage": (lambda p: p.write_bytes(b"\x08\x07not an onnx graph" * 20), "onnxruntime cannot load it"),
     "truncated": (lambda p: p.write_bytes(p.read_bytes()[:2000]), "onnxruntime cannot load it"),
+    "edited residual closure": (_set_onnx_meta("residual_hash", "sha256:" + "0" * 64),
+                                "residual closure: its metadata was modified"),
     "not from jetcalib export": (_set_onnx_meta("features", None), "not an ONNX file written by jetcalib export"),
     "unknown features": (_set_onnx_meta("features", json.dumps(["eta", "colour"])), "unknown features"),
     "normalisation outside (nonorm form)": (_set_onnx_meta("normalisation", "outside"), "expects normalised inputs"),

@@ -13,8 +13,9 @@ from ._app import MapFileOption, MapOption, TreeOption, app, column_map, console
 @app.command()
 def train(
     data: Annotated[
-        Path | None,
-        typer.Option("--data", help="Training jet table (.parquet or .root) with truth, reco and the 21 inputs.",
+        list[Path] | None,
+        typer.Option("--data", help="Training jet table (.parquet or .root) with truth, reco and the 21 inputs; "
+                     "repeat to train on several (e.g. --data a.parquet --data b.parquet).",
                      show_default=False),
     ] = None,
     out: Annotated[
@@ -50,9 +51,11 @@ def train(
 ) -> None:
     """Train the DNN calibration of jet energy and mass (SPEC §4–5).
 
-    Selects jets with pT_true > 150 GeV and |eta_true| < 2, holds out a validation split, fits the input normalisation, weights the spectrum flat in (ln E_true, ln m_true/E_true), pre-trains with L1 then trains with the mode-seeking LGK loss, checkpoints every epoch, stops early on the validation loss, and writes a verified model artifact (artifact.json + weights.pt) to OUT. Runs on the CPU unless a GPU is present.
+    Selects jets with pT_true > 150 GeV and |eta_true| < 2, holds out a validation split, fits the input normalisation, weights the mass loss flat in (ln E_true, ln m_true/E_true), pre-trains with L1 then trains with the mode-seeking LGK loss, checkpoints every epoch, stops early on the validation loss, fits the residual closure (numerical inversion of the network-calibrated training jets), and writes a verified model artifact (artifact.json + weights.pt) to OUT. Runs on the CPU unless a GPU is present.
 
     --devices N --num-nodes M trains with DDP; training.batch_size stays the global batch. Launch with torchrun or srun (see README), or let Lightning start the N local processes itself.
+
+    Several --data tables are concatenated in the order given; tables generated with a common seed (the same events twice) are refused.
 
     Example: jetcalib train --data train.parquet -o model/
     """
@@ -66,10 +69,12 @@ def train(
     if dump_config:
         console.print(cfg.dump_yaml(), end="", markup=False)
         return
-    if data is None:
+    if not data:
         raise InputError("--data: a training table is required (or use --dump-config)")
     if out is None:
         raise InputError("-o/--out: a model directory is required")
+
+    import numpy as np
 
     from ..dnn.data import TRAIN_COLUMNS
     from ..dnn.training import train as fit
@@ -81,16 +86,27 @@ def train(
     # the launcher's environment at import and sets the global rank once the group is up.
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    with open_jets(data, tree=tree, column_map=cmap) as f:
-        f.require(needed)
-        if rank_zero_only.rank == 0:
-            console.print(f"reading {f.num_rows:,} jets from {data}")
-        table = f.read(needed)
-        meta = f.metadata
-    provenance = {"path": str(data), "rows": len(table[needed[0]]),
-                  "metadata": meta.model_dump(mode="json") if meta is not None else None}
+    parts, provenance, seen_seeds = [], [], {}
+    for path in data:
+        if any(Path(p["path"]).resolve() == path.resolve() for p in provenance):
+            raise InputError(f"--data: {path} is given twice")
+        with open_jets(path, tree=tree, column_map=cmap) as f:
+            f.require(needed)
+            if rank_zero_only.rank == 0:
+                console.print(f"reading {f.num_rows:,} jets from {path}")
+            part = f.read(needed)
+            meta = f.metadata
+        for s in (meta.seeds if meta is not None else []):
+            if s in seen_seeds:
+                raise InputError(f"--data: {path} and {seen_seeds[s]} were generated with a common seed "
+                                 f"({s}): the same events would be counted twice")
+            seen_seeds[s] = path
+        parts.append(part)
+        provenance.append({"path": str(path), "rows": len(part[needed[0]]),
+                           "metadata": meta.model_dump(mode="json") if meta is not None else None})
+    table = parts[0] if len(parts) == 1 else {c: np.concatenate([p[c] for p in parts]) for c in needed}
     try:
-        model = fit(table, out, cfg, resume=resume, progress=not quiet, provenance=[provenance],
+        model = fit(table, out, cfg, resume=resume, progress=not quiet, provenance=provenance,
                     devices=devices, num_nodes=num_nodes, strategy=strategy, deterministic=deterministic)
     except OSError as exc:
         from ..io.files import WRITE_ERRNOS

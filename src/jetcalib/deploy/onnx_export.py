@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import atomic_path
+from ..io import atomic_path, content_hash
 
 __all__ = ["export_onnx", "graph_hash", "onnx_bytes"]
 
@@ -43,19 +43,24 @@ def _wrapped(model: Any) -> Any:
 def _metadata(model: Any, normalisation: str) -> dict[str, str]:
     """Metadata properties that make an ``.onnx`` file self-describing: what jetcalib needs to
     calibrate with it without the model directory (and without torch)."""
-    return {"features": json.dumps(list(model.features)),
+    meta = {"features": json.dumps(list(model.features)),
             "content_hash": model.header.content_hash,
             "jetcalib_version": model.header.jetcalib_version,
             "mass_min_reco": repr(float(model.config.mass_min_reco)),
             "outputs": "outputE = r_E = E_reco/E_true, outputM = r_m = m_reco/m_true",
             "normalisation": normalisation}
+    if model.residual is not None:
+        # The residual closure is a numerical calibration (polynomials and grids), applied by
+        # jetcalib after the graph; its hash lets OnnxCalibration refuse an edited one.
+        payload = model.residual.to_payload()
+        meta["residual"] = json.dumps(payload, allow_nan=False)
+        meta["residual_hash"] = content_hash(payload)
+    return meta
 
 
 def graph_hash(proto: Any) -> str:
     """``sha256:<hex>`` of an ONNX ``ModelProto``'s graph (nodes, initializers, inputs and
     outputs; not the metadata properties), serialised deterministically."""
-    from ..io import content_hash
-
     return content_hash(proto.graph.SerializeToString(deterministic=True))
 
 
@@ -93,7 +98,8 @@ def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
 
 
 def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``out`` (.onnx) and ``<out stem>.sidecar.json``; returns both paths.
+    """Write ``out`` (.onnx), ``<stem>.nonorm.onnx``, ``<stem>.sidecar.json`` and, for a model
+    with a residual closure, ``<stem>.residual.corr.json``; returns the paths by role.
 
     Graph: input ``features`` float32 [N, F] (dynamic N, raw inputs in ``model.features``
     order); outputs ``outputE``, ``outputM`` (responses r̂_E, r̂_m, > 0). Metadata properties:
@@ -102,6 +108,9 @@ def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
     The sidecar lists input names with ``NormScale``/``NormOffset`` per feature for runtimes
     that normalise outside the graph (their graph is then fed x·NormScale + NormOffset: use the
     same ``.onnx`` with identity normalisation, written as ``<stem>.nonorm.onnx``).
+    A residual closure (``DNNConfig.closure``) is not part of the graph: ``jetcalib`` reads it
+    from the metadata properties ``residual``/``residual_hash``; other runtimes evaluate the
+    correctionlib file named in the sidecar after the graph, as its ``residual_rule`` says.
     """
     out = Path(out)
     if out.suffix != ".onnx":
@@ -110,10 +119,12 @@ def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
         raise InputError(f"{out}: the ONNX file name must end in .onnx")
     paths = {"onnx": out, "nonorm": out.with_suffix(".nonorm.onnx"),
              "sidecar": out.with_suffix(".sidecar.json")}
+    if model.residual is not None:
+        paths["residual"] = out.with_suffix(".residual.corr.json")
     try:
         _write_all(model, paths)
     except BaseException:
-        # the three files are one export: none is kept if the last one could not be written
+        # the files are one export: none is kept if the last one could not be written
         # (full disk, Ctrl-C), so that a half export never looks complete
         for p in paths.values():
             with contextlib.suppress(OSError):
@@ -136,6 +147,15 @@ def _write_all(model: Any, paths: dict[str, Path]) -> None:
         "mass_min_GeV": float(model.config.mass_min_reco),
         "content_hash": model.header.content_hash,
     }
+    if "residual" in paths:
+        from ..numerical import write_correctionlib
+
+        write_correctionlib(model.residual, paths["residual"])
+        sidecar["residual_correctionlib"] = paths["residual"].name
+        sidecar["residual_rule"] = (
+            "after the network: E1 = E/outputE, m1 = m/outputM; then the residual, as the numerical "
+            "calibration: R_E = jes_response(eta, E1), E2 = E1/R_E, m_jes = m1/R_E; where "
+            "E2 > jms_min_energy(), m2 = m_jes/jms_response(eta, E2, m_jes), else m2 = m_jes")
     with atomic_path(paths["sidecar"]) as tmp:
         tmp.write_text(json.dumps(sidecar, indent=2))
 

@@ -35,7 +35,8 @@ from ..features import (
     calibrate_with_model,
     input_flags,
 )
-from ..io import INPUT_FEATURES, ArtifactHeader
+from ..io import INPUT_FEATURES, ArtifactHeader, content_hash
+from ..numerical import NumericalCalibration
 
 __all__ = ["CorrectionlibCalibration", "OnnxCalibration"]
 
@@ -71,6 +72,7 @@ class OnnxCalibration:
             raise ArtifactError(f"{source}: not an ONNX file written by jetcalib export (metadata "
                                 f"property {exc} missing or unreadable; re-export the model)") from None
         self._verify_graph(meta.get("graph_hash", ""))
+        self.residual = self._residual(meta)
         if meta.get("normalisation", "inside") != "inside":
             raise ArtifactError(f"{source}: this graph expects normalised inputs (the .nonorm.onnx "
                                 "form); calibrate with the .onnx that has the normalisation inside")
@@ -99,6 +101,19 @@ class OnnxCalibration:
         if found != stored:
             raise ArtifactError(f"{self.source}: content hash mismatch (stored {stored[:19]}..., computed "
                                 f"{found[:19]}...): the graph was modified or is corrupt")
+
+    def _residual(self, meta: dict[str, str]) -> NumericalCalibration | None:
+        """The residual closure stored in the metadata (a NumericalCalibration), or None."""
+        if "residual" not in meta:
+            return None
+        try:
+            payload = json.loads(meta["residual"])
+        except ValueError:
+            raise ArtifactError(f"{self.source}: metadata property 'residual' is not JSON") from None
+        if content_hash(payload) != meta.get("residual_hash"):
+            raise ArtifactError(f"{self.source}: content hash mismatch of the residual closure: "
+                                "its metadata was modified after jetcalib export")
+        return NumericalCalibration.from_payload(payload, source=self.source)
 
     # --- construction --------------------------------------------------------------------
     @classmethod
@@ -141,12 +156,13 @@ class OnnxCalibration:
 
     def __getstate__(self) -> dict[str, Any]:
         return {"model": self._model, "source": self.source, "threads": self.threads,
-                "mass_min_reco": self.mass_min_reco, "header": self.header}
+                "mass_min_reco": self.mass_min_reco, "header": self.header, "residual": self.residual}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._model = state["model"]
         self.source, self.threads = state["source"], state["threads"]
         self.mass_min_reco, self.header = state["mass_min_reco"], state["header"]
+        self.residual = state["residual"]
         self._session, self._lock = None, threading.Lock()
 
     # --- the calibration protocol --------------------------------------------------------
@@ -171,8 +187,10 @@ class OnnxCalibration:
 
     def calibrate(self, table: Any) -> dict[str, np.ndarray]:
         """``e_cal, pt_cal, m_cal`` (GeV) and ``calib_flag``: the same rules as
-        :meth:`jetcalib.dnn.DNNCalibration.calibrate`, responses from onnxruntime."""
-        return calibrate_with_model(table, self.features, self.predict_responses, self.mass_min_reco)
+        :meth:`jetcalib.dnn.DNNCalibration.calibrate`, responses from onnxruntime, then the
+        residual closure if the model has one."""
+        return calibrate_with_model(table, self.features, self.predict_responses, self.mass_min_reco,
+                                    None if self.residual is None else self.residual.responses)
 
     def __repr__(self) -> str:
         return f"OnnxCalibration({self.source!r}, {len(self.features)} features, threads={self.threads})"

@@ -73,8 +73,8 @@ class ShardedTensors:
     """Map-style dataset over in-memory training tensors, indexed by one ``(batch, shard)``
     item of :class:`EpochBatchSampler` (use with ``DataLoader(batch_size=None)``).
 
-    Returns this rank's rows of ``(x, log_r_e, log_r_m, weight, mass_mask)`` followed by
-    ``totals = [Σ weight, Σ weight·mass_mask]`` over the whole global batch (float32 [2]):
+    Returns this rank's rows of ``(x, log_r_e, log_r_m, weight_e, weight_m)`` followed by
+    ``totals = [Σ weight_e, Σ weight_m]`` over the whole global batch (float32 [2]):
     the denominators of the weighted losses. Every rank holds all tensors, so the totals
     need no communication, and normalising each rank's sum by them makes the DDP-averaged
     gradient equal the one-process gradient of the global batch.
@@ -88,8 +88,7 @@ class ShardedTensors:
 
     def __getitem__(self, item: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         batch, shard = item
-        w, mask = self.tensors[3][batch], self.tensors[4][batch]
-        totals = torch.stack([w.sum(), (w * mask).sum()])
+        totals = torch.stack([self.tensors[3][batch].sum(), self.tensors[4][batch].sum()])
         return (*(t[shard] for t in self.tensors), totals)
 
 
@@ -97,8 +96,11 @@ class ShardedTensors:
 class PreparedData:
     """Normalised tensors for training and validation, and what produced them.
 
-    Each of ``train``/``val`` is ``(x [N, F], log_r_e [N], log_r_m [N], weight [N],
-    mass_mask [N])``, all float32 (the mask as 0/1).
+    Each of ``train``/``val`` is ``(x [N, F], log_r_e [N], log_r_m [N], weight_e [N],
+    weight_m [N])``, all float32: the per-jet weights of the energy and the mass loss.
+    ``weight_m`` is 0 where the mass loss is masked (m_true ≤ ``mass_min_true``); with
+    ``training.weights`` it carries the flattening weights, which ``weight_e`` carries only
+    with ``training.energy_weights`` (else 1).
     """
 
     train: tuple[torch.Tensor, ...]
@@ -145,13 +147,16 @@ def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> Pr
     log_r_m = np.where(mass_ok, np.log(np.where(mass_ok, r_m, 1.0)), 0.0)
     tensors: dict[str, tuple[torch.Tensor, ...]] = {}
     for name, sel in parts.items():
+        ones = np.ones(sel.size, dtype=np.float32)
         w = (
             flatten_weights(cols["e_true"][sel], cols["m_true"][sel], bins=t.weight_bins, cap=t.weight_cap)
             if t.weights
-            else np.ones(sel.size, dtype=np.float32)
+            else ones
         )
+        w_e = w if t.energy_weights else ones
+        w_m = w * mass_ok[sel]
         tensors[name] = tuple(
             torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-            for a in (norm.apply(x[sel]), np.log(r_e[sel]), log_r_m[sel], w, mass_ok[sel])
+            for a in (norm.apply(x[sel]), np.log(r_e[sel]), log_r_m[sel], w_e, w_m)
         )
     return PreparedData(tensors["train"], tensors["val"], norm, int(idx.size), n_total)

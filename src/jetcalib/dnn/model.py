@@ -3,11 +3,13 @@
 Artifact layout (one directory)::
 
     MODEL_DIR/artifact.json   header (ArtifactHeader, kind "dnn-model"), config, normalisation,
+                              residual closure (numerical-calibration payload or null),
                               training summary
     MODEL_DIR/weights.pt      torch.save of the network's state_dict
 
-``content_hash`` covers the bytes of ``weights.pt``, the config and the normalisation; loading
-recomputes it and refuses a modified or mismatched artifact.
+``content_hash`` covers the bytes of ``weights.pt``, the config, the normalisation and the
+residual; loading recomputes it and refuses a modified or mismatched artifact.
+Format 2.0 added the residual closure (``DNNConfig.closure``); 1.x models must be retrained.
 """
 
 from __future__ import annotations
@@ -23,26 +25,29 @@ import torch
 from ..errors import ArtifactError
 from ..features import KINEMATIC_INPUTS, Normalisation, batched_responses, calibrate_with_model
 from ..io import ArtifactHeader, atomic_path, content_hash
+from ..numerical import NumericalCalibration
 from .config import DNNConfig
 from .network import CalibrationNet
 
 __all__ = ["ARTIFACT_KIND", "FORMAT_VERSION", "DNNCalibration"]
 
 ARTIFACT_KIND = "dnn-model"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "2.0"
 _HEADER_FILE = "artifact.json"
 _WEIGHTS_FILE = "weights.pt"
 
 
-def _payload_hash(weights: bytes, cfg: DNNConfig, norm: Normalisation) -> str:
-    return content_hash(weights, cfg.model_dump(mode="json"), norm.to_dict())
+def _payload_hash(weights: bytes, cfg: DNNConfig, norm: Normalisation, residual: dict[str, Any] | None) -> str:
+    return content_hash(weights, cfg.model_dump(mode="json"), norm.to_dict(), residual)
 
 
 class DNNCalibration:
     """A trained network with its normalisation and config (the calibration protocol).
 
     ``calibrate(table)`` → ``e_cal, pt_cal, m_cal, calib_flag``; ``predict_responses(x)``
-    → ``(r̂_E, r̂_m)``.
+    → ``(r̂_E, r̂_m)``, the network's alone. ``residual``: the closure stage applied after the
+    network by ``calibrate`` (``DNNConfig.closure``), a numerical calibration of the
+    DNN-calibrated jets, or None.
     """
 
     def __init__(
@@ -52,9 +57,11 @@ class DNNCalibration:
         normalisation: Normalisation,
         header: ArtifactHeader | None = None,
         summary: dict[str, Any] | None = None,
+        residual: NumericalCalibration | None = None,
     ) -> None:
         if list(normalisation.features) != list(config.features):
             raise ArtifactError("normalisation and config list different features")
+        self.residual = residual
         self.net = net.eval()
         self.config = config
         self.normalisation = normalisation
@@ -86,10 +93,12 @@ class DNNCalibration:
 
         Jets with a non-finite input, m_reco ≤ 0 or outside |η| < 4.9 keep their reco
         kinematics and get a non-zero ``calib_flag``; the mass is calibrated only where
-        m_reco > ``config.mass_min_reco`` (else it follows the energy, flag 6).
+        m_reco > ``config.mass_min_reco`` (else it follows the energy, flag 6). The residual
+        closure, if any, follows the network.
         """
         return calibrate_with_model(table, self.features, self.predict_responses,
-                                    self.config.mass_min_reco)
+                                    self.config.mass_min_reco,
+                                    None if self.residual is None else self.residual.responses)
 
     # --- artifact ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -100,16 +109,18 @@ class DNNCalibration:
         with atomic_path(d / _WEIGHTS_FILE) as tmp:
             torch.save(self.net.state_dict(), tmp)
         weights = (d / _WEIGHTS_FILE).read_bytes()
+        residual = None if self.residual is None else self.residual.to_payload()
         header = self.header.model_copy(
             update={
                 "features": list(self.features),
-                "content_hash": _payload_hash(weights, self.config, self.normalisation),
+                "content_hash": _payload_hash(weights, self.config, self.normalisation, residual),
             }
         )
         doc = {
             "header": header.model_dump(mode="json"),
             "config": self.config.model_dump(mode="json"),
             "normalisation": self.normalisation.to_dict(),
+            "residual": residual,
             "summary": self.summary,
         }
         with atomic_path(d / _HEADER_FILE) as tmp:
@@ -141,7 +152,9 @@ class DNNCalibration:
         if not (d / _WEIGHTS_FILE).is_file():
             raise ArtifactError(f"{src}: weights file {_WEIGHTS_FILE} is missing")
         weights = (d / _WEIGHTS_FILE).read_bytes()
-        header.verify_hash(_payload_hash(weights, cfg, norm), src)
+        raw_residual = doc.get("residual")
+        header.verify_hash(_payload_hash(weights, cfg, norm, raw_residual), src)
+        residual = None if raw_residual is None else NumericalCalibration.from_payload(raw_residual, source=src)
         if header.features != cfg.features or list(norm.features) != cfg.features:
             raise ArtifactError(f"{src}: header, config and normalisation list different features")
         net = CalibrationNet(len(cfg.features), cfg.network)
@@ -153,5 +166,5 @@ class DNNCalibration:
         except Exception as exc:  # weights that do not fit the stored config
             raise ArtifactError(f"{src}: weights do not match the stored network config "
                                 f"({str(exc).splitlines()[0]})") from None
-        return cls(net, cfg, norm, header, doc.get("summary"))
+        return cls(net, cfg, norm, header, doc.get("summary"), residual)
 

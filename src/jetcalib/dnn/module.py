@@ -17,7 +17,7 @@ __all__ = ["CalibrationModule", "StopAfter", "Throughput"]
 
 
 class CalibrationModule(L.LightningModule):
-    """Trains ``net`` on batches ``(x, log_r_e, log_r_m, weight, mass_mask, totals)`` from
+    """Trains ``net`` on batches ``(x, log_r_e, log_r_m, weight_e, weight_m, totals)`` from
     :class:`~jetcalib.dnn.data.ShardedTensors` (``totals``: the global batch's weight sums)."""
 
     def __init__(self, net: CalibrationNet, cfg: DNNConfig) -> None:
@@ -39,12 +39,13 @@ class CalibrationModule(L.LightningModule):
         )
 
     def _sums(self, batch: tuple[torch.Tensor, ...], kind: str, h: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Weighted loss sums of this rank's rows: Σ w·L_E and Σ w·mask·L_m (no division)."""
-        x, log_r_e, log_r_m, w, mass_mask = batch[:5]
+        """Weighted loss sums of this rank's rows: Σ w_E·L_E and Σ w_m·L_m (no division; w_m
+        is 0 where the mass loss is masked)."""
+        x, log_r_e, log_r_m, w_e, w_m = batch[:5]
         pred_e, pred_m = self.net(x)
         alpha = self.cfg.loss.alpha
-        sum_e = (w * pointwise_loss(kind, pred_e - log_r_e, h, alpha)).sum()
-        sum_m = (w * mass_mask * pointwise_loss(kind, pred_m - log_r_m, h, alpha)).sum()
+        sum_e = (w_e * pointwise_loss(kind, pred_e - log_r_e, h, alpha)).sum()
+        sum_m = (w_m * pointwise_loss(kind, pred_m - log_r_m, h, alpha)).sum()
         return sum_e, sum_m
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
@@ -70,8 +71,7 @@ class CalibrationModule(L.LightningModule):
         # schedule, so early stopping and "best" compare like with like.
         lc = self.cfg.loss
         sum_e, sum_m = self._sums(batch, lc.kind, lc.h_end)
-        w, mass_mask = batch[3], batch[4]
-        self._val_sums += torch.stack([sum_e, w.sum(), sum_m, (w * mass_mask).sum()]).double()
+        self._val_sums += torch.stack([sum_e, batch[3].sum(), sum_m, batch[4].sum()]).double()
 
     def on_validation_epoch_end(self) -> None:
         # The exact weighted mean over the whole validation set, summed over the ranks' shards:

@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +25,10 @@ from .config import DNNConfig
 from .data import EpochBatchSampler, PreparedData, ShardedTensors, prepare_training_data
 from .model import ARTIFACT_KIND, FORMAT_VERSION, DNNCalibration
 
-__all__ = ["CHECKPOINT_DIR", "STRATEGIES", "train"]
+if TYPE_CHECKING:
+    from ..numerical import NumericalCalibration
+
+__all__ = ["CHECKPOINT_DIR", "STRATEGIES", "fit_closure", "train"]
 
 #: Sub-directory of the model directory holding Lightning checkpoints (``last.ckpt``, ``best.ckpt``).
 CHECKPOINT_DIR = "checkpoints"
@@ -156,8 +159,8 @@ def train(
 
     data: PreparedData = prepare_training_data(table, cfg)
     net = CalibrationNet(len(cfg.features), cfg.network)
-    _, le, lm, _, mask = data.train
-    net.set_output_bias(float(le.median()), float(lm[mask > 0].median()) if mask.sum() > 0 else 0.0)
+    _, le, lm, _, w_m = data.train
+    net.set_output_bias(float(le.median()), float(lm[w_m > 0].median()) if (w_m > 0).any() else 0.0)
     module = CalibrationModule(net, cfg)
 
     throughput = Throughput()
@@ -240,9 +243,33 @@ def train(
         seeds={"training": t.seed}, training_data=list(provenance or []),
     )
     model = DNNCalibration(net, cfg, data.normalisation, header, summary)
+    if cfg.closure == "numerical":
+        # Every rank fits it (deterministic and cheap) so that every rank returns the same model.
+        model.residual, model.summary["closure_jets"] = fit_closure(model, table)
     if trainer.is_global_zero:
         model.save(out)
     return model
+
+
+def fit_closure(model: DNNCalibration, table: Mapping[str, np.ndarray]) -> tuple[NumericalCalibration, int]:
+    """The residual closure of ``model`` (``DNNConfig.closure = "numerical"``) and the jets it
+    was fitted on: the numerical inversion of SPEC §6 fitted on the network-calibrated jets of
+    the training selection (calib_flag 0), with the jet η as detector η (the residual is applied
+    to calibrated jets, which carry only that η)."""
+    from ..features import as_columns
+    from ..numerical import NumericalCalibration
+
+    t = model.config.training
+    truth = {k: np.asarray(v, dtype=np.float64)
+             for k, v in as_columns(table, ("e_true", "m_true", "pt_true", "eta_true"), what="training table").items()}
+    network_only = DNNCalibration(model.net, model.config, model.normalisation)
+    cal = network_only.calibrate(table)
+    eta = np.asarray(as_columns(table, ("eta_reco",), what="training table")["eta_reco"], dtype=np.float64)
+    keep = (cal["calib_flag"] == 0) & (truth["pt_true"] > t.pt_true_min) & (np.abs(truth["eta_true"]) < t.abs_eta_true_max)
+    fit_table = {"e_true": truth["e_true"][keep], "m_true": truth["m_true"][keep],
+                 "e_reco": cal["e_cal"][keep].astype(np.float64), "m_reco": cal["m_cal"][keep].astype(np.float64),
+                 "eta_reco": eta[keep], "eta": eta[keep]}
+    return NumericalCalibration.fit(fit_table), int(keep.sum())
 
 
 def _run_record(trainer: Any, checkpoint: Any, throughput: Any, last: Path) -> tuple[int, float | None, float]:

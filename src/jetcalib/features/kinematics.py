@@ -5,7 +5,7 @@ Shared by every calibration method so that they all flag and fall back the same 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,8 +13,13 @@ import numpy as np
 from ..errors import InputError
 from ..io.schema import CalibFlag
 
-__all__ = ["ETA_MAX", "KINEMATIC_INPUTS", "apply_responses", "batched_responses", "calibrate_with_model",
-           "input_flags", "pt_from_e_m_eta"]
+__all__ = ["ETA_MAX", "KINEMATIC_INPUTS", "ResidualResponses", "apply_responses", "batched_responses",
+           "calibrate_with_model", "input_flags", "pt_from_e_m_eta", "with_residual"]
+
+#: A second calibration stage applied after a model's responses: reco-like columns ``e_reco``,
+#: ``m_reco``, ``eta_reco``, ``eta`` (the model-calibrated jets) → ``(R_E, R_m, mass_ok)``,
+#: R_m including R_E, as :meth:`jetcalib.numerical.NumericalCalibration.responses`.
+ResidualResponses = Callable[[Mapping[str, np.ndarray]], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 #: Kinematic columns every response model's ``calibrate`` reads besides its features.
 KINEMATIC_INPUTS: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco")
@@ -107,14 +112,43 @@ def apply_responses(
     }
 
 
+def with_residual(
+    e_reco: np.ndarray,
+    m_reco: np.ndarray,
+    eta_reco: np.ndarray,
+    response_e: np.ndarray,
+    response_m: np.ndarray,
+    residual: ResidualResponses,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Total responses of a model followed by a residual stage, ``float64[N]`` each.
+
+    The residual sees the model-calibrated jet (E/r̂_E, m/r̂_m, η) and returns (R_E, R_m,
+    mass_ok); the totals are r̂_E·R_E and r̂_m·R_m, or r̂_m·R_E where the residual leaves the
+    mass alone (mass_ok False: the residual then scales the whole four-vector). Rows with a
+    non-finite or non-positive response keep it (NaN there is the caller's flag).
+    """
+    r_e = np.asarray(response_e, dtype=np.float64).copy()
+    r_m = np.asarray(response_m, dtype=np.float64).copy()
+    ok = np.isfinite(r_e) & (r_e > 0) & np.isfinite(r_m) & (r_m > 0)
+    stage = {"e_reco": np.asarray(e_reco, dtype=np.float64)[ok] / r_e[ok],
+             "m_reco": np.asarray(m_reco, dtype=np.float64)[ok] / r_m[ok]}
+    stage["eta_reco"] = stage["eta"] = np.asarray(eta_reco, dtype=np.float64)[ok]
+    res_e, res_m, mass_ok = residual(stage)
+    r_e[ok] *= res_e
+    r_m[ok] *= np.where(mass_ok, res_m, res_e)
+    return r_e, r_m
+
+
 def calibrate_with_model(
     table: Any,
     features: Sequence[str],
     predict_responses: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     mass_min_reco: float = 0.0,
+    residual: ResidualResponses | None = None,
 ) -> dict[str, np.ndarray]:
     """Calibrate a jet table (dict of arrays, pandas DataFrame or awkward Array) with a model
-    that maps raw features ``[N, F]`` (rows of NaN for jets not to calibrate) to responses.
+    that maps raw features ``[N, F]`` (rows of NaN for jets not to calibrate) to responses,
+    optionally followed by a ``residual`` stage (:func:`with_residual`).
 
     One rule for every runtime (PyTorch, onnxruntime): jets with a non-finite input, m_reco ≤ 0
     or outside |η| < 4.9 keep their reco kinematics with a non-zero ``calib_flag``; the mass is
@@ -133,6 +167,8 @@ def calibrate_with_model(
     flag = input_flags(cols["e_reco"], cols["m_reco"], cols["eta_reco"], x)
     r_e, r_m = predict_responses(np.where(flag[:, None] == 0, x, np.nan))
     m = np.asarray(cols["m_reco"], dtype=np.float64)
+    if residual is not None:
+        r_e, r_m = with_residual(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, residual)
     return apply_responses(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, flag,
                            calibrate_mass=m > mass_min_reco)
 

@@ -120,7 +120,9 @@ class NumericalCalibration:
         return apply_responses(e, m, eta_reco, r_e, r_m, flag, calibrate_mass=cal_mass)
 
     # --- storage ------------------------------------------------------------------------------
-    def _payload(self) -> dict[str, Any]:
+    def to_payload(self) -> dict[str, Any]:
+        """The calibration itself (config, JES polynomials, JMS grids) as JSON-able data, without
+        the header: what :meth:`save` hashes and writes, and what another artifact embeds."""
         return {
             "config": self.config.model_dump(mode="json"),
             "jes": self.jes.to_dict(),
@@ -129,7 +131,7 @@ class NumericalCalibration:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the artifact (JSON with header and hashed payload) atomically."""
-        payload = self._payload()
+        payload = self.to_payload()
         header = self.header.model_copy(update={"content_hash": content_hash(payload)})
         text = json.dumps({"header": header.model_dump(mode="json"), "payload": payload}, allow_nan=False)
         with atomic_path(path) as tmp:
@@ -154,12 +156,18 @@ class NumericalCalibration:
         )
         payload = raw["payload"]
         header.verify_hash(content_hash(payload), str(p))
+        return cls.from_payload(payload, header, source=str(p))
+
+    @classmethod
+    def from_payload(cls, payload: Any, header: ArtifactHeader | None = None, *,
+                     source: str = "<payload>") -> NumericalCalibration:
+        """Rebuild from :meth:`to_payload` data; :class:`ArtifactError` if it is malformed."""
         try:
             config = NumericalConfig.model_validate(payload["config"])
             jes = JESFit.from_dict(payload["jes"])
             jms = None if payload["jms"] is None else JMSFit.from_dict(payload["jms"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise ArtifactError(f"{p}: malformed numerical-calibration payload ({exc})") from None
+            raise ArtifactError(f"{source}: malformed numerical-calibration payload ({exc})") from None
         return cls(config, jes, jms, header)
 
     def __repr__(self) -> str:
