@@ -52,7 +52,8 @@ def main() -> None:
         model = train(train_t, out, cfg, progress=True)
         wall = time.perf_counter() - t0
     s = model.summary
-    print(f"\nDNN training: {wall:.0f} s wall ({wall / 60:.1f} min) incl. data preparation, "
+    what = "the fit alone, from the artifact" if args.model else "incl. data preparation"
+    print(f"\nDNN training: {wall:.0f} s wall ({wall / 60:.1f} min, {what}), "
           f"{s['epochs_run']} epochs, {s['jets_per_s']:,.0f} jets/s, {s['n_train']:,} train + "
           f"{s['n_val']:,} val jets; model in {out}")
 

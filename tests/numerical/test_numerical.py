@@ -132,3 +132,27 @@ def test_bad_config_and_tiny_table():
         NumericalCalibration.fit(make_toy(50, seed=0))
     with pytest.raises(InputError, match="no column"):
         NumericalCalibration.fit({"e_true": np.ones(3)})
+
+
+def test_jms_max_energy_limits_the_mass_step_in_numpy_and_correctionlib(tmp_path):
+    """jms_max_energy (used by the DNN's residual closure): above it the mass follows the
+    energy, flagged like below jms_min_energy, in jetcalib's evaluation and in correctionlib."""
+    import jetcalib
+
+    train, test = make_toy(60_000, seed=1), make_toy(20_000, seed=8)
+    limited = NumericalCalibration.fit(train, NumericalConfig(jms_max_energy=800.0))
+    free = NumericalCalibration.fit(train)
+    a, b = limited.calibrate(test), free.calibrate(test)
+    e_jes = test["e_reco"] / limited.jes.response(test["e_reco"], test["eta"])
+    high = e_jes >= 800.0
+    assert 0.05 < high.mean() < 0.95
+    assert np.all(a["calib_flag"][high & (b["calib_flag"] == 0)] == 6)
+    np.testing.assert_allclose(a["m_cal"][high], test["m_reco"][high] / (test["e_reco"][high] / a["e_cal"][high]),
+                               rtol=1e-5)
+    assert np.array_equal(a["m_cal"][~high], b["m_cal"][~high])
+    path = limited.save(tmp_path / "lim.json")
+    assert NumericalCalibration.load(path).jms.max_energy == 800.0
+    cl = write_correctionlib(limited, tmp_path / "lim.corr.json")
+    c = jetcalib.load(cl).calibrate(test)
+    assert np.array_equal(c["calib_flag"], a["calib_flag"])
+    np.testing.assert_allclose(c["m_cal"], a["m_cal"], rtol=1e-6)

@@ -155,7 +155,8 @@ def _write_all(model: Any, paths: dict[str, Path]) -> None:
         sidecar["residual_rule"] = (
             "after the network: E1 = E/outputE, m1 = m/outputM; then the residual, as the numerical "
             "calibration: R_E = jes_response(eta, E1), E2 = E1/R_E, m_jes = m1/R_E; where "
-            "E2 > jms_min_energy(), m2 = m_jes/jms_response(eta, E2, m_jes), else m2 = m_jes")
+            "jms_min_energy() < E2 < jms_max_energy(), m2 = m_jes/jms_response(eta, E2, m_jes), else "
+            "m2 = m_jes")
     with atomic_path(paths["sidecar"]) as tmp:
         tmp.write_text(json.dumps(sidecar, indent=2))
 

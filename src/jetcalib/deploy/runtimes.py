@@ -254,6 +254,7 @@ class CorrectionlibCalibration:
                 raise ArtifactError(f"{self.source}: jms_response without its energy threshold "
                                     "(no jms_min_energy correction)")
             self.min_energy = float(found.group(1))
+        self.max_energy = float(cset["jms_max_energy"].evaluate()) if "jms_max_energy" in names else math.inf
         raw = json.loads(self._text)
         desc = raw.get("description", "") if isinstance(raw, dict) else ""
         found_hash = re.search(r"source hash (\S+)", desc or "")
@@ -300,7 +301,7 @@ class CorrectionlibCalibration:
         ok &= np.isfinite(r_e) & (r_e > 0)
         e_jes, m_jes = e[ok] / r_e[ok], m[ok] / r_e[ok]
         r_m[ok] = r_e[ok] * self._jms.evaluate(eta_det[ok], e_jes, m_jes)
-        cal_mass[ok] = e_jes > self.min_energy
+        cal_mass[ok] = (e_jes > self.min_energy) & (e_jes < self.max_energy)
         return r_e, r_m, cal_mass
 
     def calibrate(self, table: Any) -> dict[str, np.ndarray]:

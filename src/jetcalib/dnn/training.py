@@ -28,7 +28,14 @@ from .model import ARTIFACT_KIND, FORMAT_VERSION, DNNCalibration
 if TYPE_CHECKING:
     from ..numerical import NumericalCalibration
 
-__all__ = ["CHECKPOINT_DIR", "STRATEGIES", "fit_closure", "train"]
+__all__ = ["CHECKPOINT_DIR", "CLOSURE_JMS_MAX_ENERGY", "STRATEGIES", "fit_closure", "train"]
+
+#: The residual closure's mass step (JMS) stops at this network-calibrated energy (GeV). Above
+#: it the reco mass is set by the cluster granularity, the mass response is broad and
+#: asymmetric, and its numerical inversion widens the mass resolution: on the standard sample
+#: from 0.227 to 0.308 at pT_true 1500-2000 GeV (the numerical calibration alone is worse than
+#: none there). Below it the residual brings the median mass closure from 3.3 % to 1.4 %.
+CLOSURE_JMS_MAX_ENERGY = 1500.0
 
 #: Sub-directory of the model directory holding Lightning checkpoints (``last.ckpt``, ``best.ckpt``).
 CHECKPOINT_DIR = "checkpoints"
@@ -257,7 +264,7 @@ def fit_closure(model: DNNCalibration, table: Mapping[str, np.ndarray]) -> tuple
     the training selection (calib_flag 0), with the jet η as detector η (the residual is applied
     to calibrated jets, which carry only that η)."""
     from ..features import as_columns
-    from ..numerical import NumericalCalibration
+    from ..numerical import NumericalCalibration, NumericalConfig
 
     t = model.config.training
     truth = {k: np.asarray(v, dtype=np.float64)
@@ -269,7 +276,8 @@ def fit_closure(model: DNNCalibration, table: Mapping[str, np.ndarray]) -> tuple
     fit_table = {"e_true": truth["e_true"][keep], "m_true": truth["m_true"][keep],
                  "e_reco": cal["e_cal"][keep].astype(np.float64), "m_reco": cal["m_cal"][keep].astype(np.float64),
                  "eta_reco": eta[keep], "eta": eta[keep]}
-    return NumericalCalibration.fit(fit_table), int(keep.sum())
+    config = NumericalConfig(jms_max_energy=CLOSURE_JMS_MAX_ENERGY)
+    return NumericalCalibration.fit(fit_table, config), int(keep.sum())
 
 
 def _run_record(trainer: Any, checkpoint: Any, throughput: Any, last: Path) -> tuple[int, float | None, float]:

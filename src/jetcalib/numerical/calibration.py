@@ -109,7 +109,10 @@ class NumericalCalibration:
             return r_e, r_e, np.zeros(e.shape, dtype=bool)
         e_jes, m_jes = e / r_e, m / r_e
         r_m = r_e * self.jms.response(e_jes, m_jes, eta_det)
-        return r_e, r_m, e_jes > self.jms.min_energy
+        mass_ok = e_jes > self.jms.min_energy
+        if self.jms.max_energy is not None:
+            mass_ok &= e_jes < self.jms.max_energy
+        return r_e, r_m, mass_ok
 
     def calibrate(self, table: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """``e_cal``, ``pt_cal``, ``m_cal`` (GeV) and ``calib_flag`` for each jet of ``table``."""

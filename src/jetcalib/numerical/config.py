@@ -37,6 +37,9 @@ class NumericalConfig(BaseModel):
     jms_min_entries: int = 30
     jms_min_mass: float = 10.0  #: truth mass below which jets do not enter the JMS fit (GeV)
     jms_min_energy: float = 180.0  #: JMS applied only where the JES-calibrated E exceeds this (GeV)
+    #: ... and only below this (GeV; None: no upper limit). The DNN's residual closure sets it:
+    #: see jetcalib.dnn.training.CLOSURE_JMS_MAX_ENERGY.
+    jms_max_energy: float | None = None
     jms_grid: tuple[int, int] = (24, 20)  #: reco-coordinate grid nodes in (ln E, ln(m/E))
 
     def check(self) -> NumericalConfig:

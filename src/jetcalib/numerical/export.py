@@ -154,6 +154,12 @@ def to_correctionlib(cal: NumericalCalibration) -> dict[str, Any]:
             description="GeV; jms_response applies only where e_jes is above this",
             output=cs.Variable(name="min_energy", type="real", description="GeV"),
         ))
+        if cal.jms.max_energy is not None:
+            corrections.append(cs.Correction(
+                name="jms_max_energy", version=1, inputs=[], data=float(cal.jms.max_energy),
+                description="GeV; jms_response applies only where e_jes is below this",
+                output=cs.Variable(name="max_energy", type="real", description="GeV"),
+            ))
     cset = cs.CorrectionSet(
         schema_version=2,
         description=f"jetcalib numerical calibration (central value: {cal.config.central}); "

@@ -57,6 +57,7 @@ class JMSFit:
     min_energy: float  #: GeV; below this JES-calibrated energy the mass is not calibrated
     points: list[dict[str, list[float]]]  #: the inversion points (x, y, r) per η bin
     merged: list[int]
+    max_energy: float | None = None  #: GeV; at or above this JES-calibrated energy neither (None: no limit)
 
     def response(self, e_jes: np.ndarray, m_jes: np.ndarray, eta_det: np.ndarray) -> np.ndarray:
         """R_m (shape ``[N]``) at JES-calibrated E and m (GeV). Never NaN."""
@@ -74,6 +75,7 @@ class JMSFit:
             "y_nodes": self.y_nodes.tolist(),
             "values": self.values.tolist(),
             "min_energy": self.min_energy,
+            "max_energy": self.max_energy,
             "points": self.points,
             "merged": self.merged,
         }
@@ -88,6 +90,7 @@ class JMSFit:
             min_energy=float(d["min_energy"]),
             points=list(d.get("points", [])),
             merged=list(d.get("merged", [])),
+            max_energy=None if d.get("max_energy") is None else float(d["max_energy"]),
         )
 
 
@@ -194,4 +197,5 @@ def fit_jms(
                 grid = np.full((nx, ny), float(np.median(all_r)))
         values[k] = grid
     points = [{"x": x.tolist(), "y": y.tolist(), "r": r.tolist()} for x, y, r, _ in windows]
-    return JMSFit(eta_edges, xn, yn, values, config.jms_min_energy, points, [wd[3] for wd in windows])
+    return JMSFit(eta_edges, xn, yn, values, config.jms_min_energy, points, [wd[3] for wd in windows],
+                  config.jms_max_energy)
