@@ -13,7 +13,8 @@ from ..errors import InputError
 from ..features import Normalisation, as_columns, feature_matrix, flatten_weights
 from .config import DNNConfig
 
-__all__ = ["TRAIN_COLUMNS", "EpochBatchSampler", "PreparedData", "ShardedTensors", "prepare_training_data"]
+__all__ = ["TRAIN_COLUMNS", "EpochBatchSampler", "PreparedData", "ShardedTensors", "in_training_phase_space",
+           "prepare_training_data"]
 
 #: Truth and reco columns training reads besides the features.
 TRAIN_COLUMNS = ("e_true", "pt_true", "eta_true", "m_true", "e_reco", "m_reco")
@@ -110,6 +111,13 @@ class PreparedData:
     n_total: int
 
 
+def in_training_phase_space(pt_true: np.ndarray, eta_true: np.ndarray, cfg: DNNConfig) -> np.ndarray:
+    """The truth selection of training (SPEC §2): pT_true > ``pt_true_min`` (GeV) and
+    |η_true| < ``abs_eta_true_max``; bool ``[N]``."""
+    t = cfg.training
+    return (np.asarray(pt_true) > t.pt_true_min) & (np.abs(np.asarray(eta_true)) < t.abs_eta_true_max)
+
+
 def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> PreparedData:
     """Select trainable jets, split, fit the normalisation on the training part, weight.
 
@@ -126,8 +134,7 @@ def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> Pr
         r_e = cols["e_reco"] / cols["e_true"]
         r_m = cols["m_reco"] / cols["m_true"]
     keep = (
-        (cols["pt_true"] > t.pt_true_min)
-        & (np.abs(cols["eta_true"]) < t.abs_eta_true_max)
+        in_training_phase_space(cols["pt_true"], cols["eta_true"], cfg)
         & np.all(np.isfinite(x), axis=1)
         & np.isfinite(r_e) & (r_e > 0)
         & (cols["m_reco"] > 0)

@@ -15,18 +15,23 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from ..features import as_columns
 from ..io import ArtifactHeader
+from ..numerical import NumericalCalibration, NumericalConfig
 from .config import DNNConfig
-from .data import EpochBatchSampler, PreparedData, ShardedTensors, prepare_training_data
+from .data import (
+    EpochBatchSampler,
+    PreparedData,
+    ShardedTensors,
+    in_training_phase_space,
+    prepare_training_data,
+)
 from .model import ARTIFACT_KIND, FORMAT_VERSION, DNNCalibration
-
-if TYPE_CHECKING:
-    from ..numerical import NumericalCalibration
 
 __all__ = ["CHECKPOINT_DIR", "CLOSURE_JMS_MAX_ENERGY", "STRATEGIES", "fit_closure", "train"]
 
@@ -263,19 +268,15 @@ def fit_closure(model: DNNCalibration, table: Mapping[str, np.ndarray]) -> tuple
     was fitted on: the numerical inversion of SPEC §6 fitted on the network-calibrated jets of
     the training selection (calib_flag 0), with the jet η as detector η (the residual is applied
     to calibrated jets, which carry only that η)."""
-    from ..features import as_columns
-    from ..numerical import NumericalCalibration, NumericalConfig
-
-    t = model.config.training
-    truth = {k: np.asarray(v, dtype=np.float64)
-             for k, v in as_columns(table, ("e_true", "m_true", "pt_true", "eta_true"), what="training table").items()}
+    cols = {k: np.asarray(v, dtype=np.float64) for k, v in
+            as_columns(table, ("e_true", "m_true", "pt_true", "eta_true", "eta_reco"), what="training table").items()}
     network_only = DNNCalibration(model.net, model.config, model.normalisation)
     cal = network_only.calibrate(table)
-    eta = np.asarray(as_columns(table, ("eta_reco",), what="training table")["eta_reco"], dtype=np.float64)
-    keep = (cal["calib_flag"] == 0) & (truth["pt_true"] > t.pt_true_min) & (np.abs(truth["eta_true"]) < t.abs_eta_true_max)
-    fit_table = {"e_true": truth["e_true"][keep], "m_true": truth["m_true"][keep],
+    keep = (cal["calib_flag"] == 0) & in_training_phase_space(cols["pt_true"], cols["eta_true"], model.config)
+    eta = cols["eta_reco"][keep]
+    fit_table = {"e_true": cols["e_true"][keep], "m_true": cols["m_true"][keep],
                  "e_reco": cal["e_cal"][keep].astype(np.float64), "m_reco": cal["m_cal"][keep].astype(np.float64),
-                 "eta_reco": eta[keep], "eta": eta[keep]}
+                 "eta_reco": eta, "eta": eta}
     config = NumericalConfig(jms_max_energy=CLOSURE_JMS_MAX_ENERGY)
     return NumericalCalibration.fit(fit_table, config), int(keep.sum())
 
