@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jetcalib.dnn import DNNConfig
 from jetcalib.dnn.toys import toy_jets
 from jetcalib.evaluate import mode_estimate
 from jetcalib.io import read_table
@@ -32,6 +33,18 @@ def load_many(paths: list[str] | None, n_toy: int, seed: int) -> tuple[dict[str,
     common = [c for c in tables[0] if all(c in t for t in tables[1:])]
     table = {c: np.concatenate([t[c] for t in tables]) for c in common}
     return table, f"{' + '.join(paths)} ({len(table[common[0]]):,} jets)"
+
+
+def config_with(base: DNNConfig, change: dict[str, object]) -> DNNConfig:
+    """``base`` with ``change`` applied: a dict updates that section (``{"loss": {"kind": "l1"}}``),
+    anything else replaces a top-level field (``{"closure": "none"}``)."""
+    raw = base.model_dump()
+    for section, values in change.items():
+        if isinstance(values, dict):
+            raw[section].update(values)
+        else:
+            raw[section] = values
+    return DNNConfig.model_validate(raw)
 
 
 def resolution(r: np.ndarray) -> float:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _dnn_common import figures, load
+from _dnn_common import config_with, figures, load
 
 from jetcalib.dnn import DNNConfig, train
 from jetcalib.io import atomic_path
@@ -33,16 +33,6 @@ VARIANTS: dict[str, dict[str, object]] = {
     "weights on the energy loss too": {"training": {"energy_weights": True}},
     "no residual closure": {"closure": "none"},
 }
-
-
-def _config(base: DNNConfig, change: dict[str, object]) -> DNNConfig:
-    raw = base.model_dump()
-    for section, values in change.items():
-        if isinstance(values, dict):
-            raw[section].update(values)
-        else:  # a top-level field, e.g. closure
-            raw[section] = values
-    return DNNConfig.model_validate(raw)
 
 
 def main() -> None:
@@ -62,7 +52,7 @@ def main() -> None:
     base.loss = base.loss.model_copy(update={"anneal_epochs": max(2, args.epochs * 2 // 3)})
     rows = []
     for name, change in VARIANTS.items():
-        cfg = _config(base, change)
+        cfg = config_with(base, change)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as d:
             model = train(train_t, Path(d) / "m", cfg, progress=False)

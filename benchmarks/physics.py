@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _dnn_common import config_with, load_many
 
 from jetcalib.dnn import DNNCalibration, DNNConfig, train
 from jetcalib.evaluate import Uncalibrated, fit_mass_peak
@@ -96,18 +97,6 @@ class LightGBMCalibration:
         r_e[good] = np.exp(self.models["e"].predict(x[good], num_threads=self.n_threads))
         r_m[good] = np.exp(self.models["m"].predict(x[good], num_threads=self.n_threads))
         return apply_responses(t["e_reco"], t["m_reco"], t["eta_reco"], r_e, r_m, flag)
-
-
-def _config(change: dict[str, object], epochs: int | None) -> DNNConfig:
-    raw = DNNConfig().model_dump()
-    for section, values in change.items():
-        if isinstance(values, dict):
-            raw[section].update(values)
-        else:  # a top-level field, e.g. closure
-            raw[section] = values
-    if epochs is not None:
-        raw["training"]["epochs"] = epochs
-    return DNNConfig.model_validate(raw)
 
 
 def pt_bins(pt: np.ndarray, r: np.ndarray, ok: np.ndarray) -> list[dict[str, float]]:
@@ -198,8 +187,7 @@ def main() -> None:
         table, _ = read_table(Path(path))
         return {k: np.asarray(v) for k, v in table.items()}
 
-    parts = [read(p) for p in args.train]
-    train_t = {c: np.concatenate([p[c] for p in parts]) for c in parts[0] if all(c in p for p in parts)}
+    train_t, _ = load_many(args.train, 0, 0)
     tests = {"dijet": read(args.test)}
     if args.wprime:
         tests["wz"] = read(args.wprime)
@@ -229,7 +217,10 @@ def main() -> None:
             timing[name] = float(methods[name].summary.get("train_seconds", float("nan")))
             continue
         t0 = time.perf_counter()
-        methods[name] = train(train_t, out / "models" / name, _config(change, args.epochs), progress=False)
+        cfg = config_with(DNNConfig(), change)
+        if args.epochs is not None:
+            cfg = config_with(cfg, {"training": {"epochs": args.epochs}})
+        methods[name] = train(train_t, out / "models" / name, cfg, progress=False)
         timing[name] = time.perf_counter() - t0
         print(f"{name} trained in {timing[name]:.0f} s", flush=True)
 
