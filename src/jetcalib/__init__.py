@@ -10,7 +10,7 @@ Heavy stages (simulation, training) are imported lazily: ``import jetcalib`` sta
 
 from . import io
 from ._version import __version__
-from .errors import ArtifactError, InputError, JetcalibError, NotAvailableError, PartialFailure
+from .errors import ArtifactError, InputError, JetcalibError, NotAvailableError, PartialFailure, Terminated
 
 
 def load(path, *, runtime=None, threads=None, method=None):
@@ -31,6 +31,7 @@ __all__ = [
     "JetcalibError",
     "NotAvailableError",
     "PartialFailure",
+    "Terminated",
     "__version__",
     "io",
     "load",

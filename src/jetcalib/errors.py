@@ -8,7 +8,8 @@ Exit codes of every ``jetcalib`` command:
 2     bad input or usage: missing/corrupt file, unknown format, missing column, ...
 3     the command exists but is not yet available in this version
 4     partial failure: some inputs were bad and skipped, the good ones were written
-130   interrupted (Ctrl-C); nothing half-written is left behind
+130   interrupted (Ctrl-C, SIGINT); nothing half-written is left behind
+143   terminated (SIGTERM: a batch system's time limit or preemption); as for 130
 ====  ==============================================================================
 """
 
@@ -20,6 +21,7 @@ __all__ = [
     "JetcalibError",
     "NotAvailableError",
     "PartialFailure",
+    "Terminated",
     "describe_validation_error",
 ]
 
@@ -50,6 +52,15 @@ class PartialFailure(JetcalibError):
     """Some of many inputs failed (and were reported); the others were processed."""
 
     exit_code = 4
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM was received (what SLURM and other batch systems send at a time limit or on
+    preemption). A subclass of :class:`KeyboardInterrupt`, so that every clean-up path that
+    handles Ctrl-C (temporary outputs removed, checkpoints kept for ``--resume``) handles it
+    too; the CLI exits 143 (128 + SIGTERM)."""
+
+    exit_code = 143
 
 
 def describe_validation_error(exc: Exception) -> str:

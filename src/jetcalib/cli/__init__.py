@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from ._app import app, err_console, print_error
 
@@ -20,10 +24,11 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (see :mod:`jetcalib.errors`)."""
-    from ..errors import JetcalibError
+    from ..errors import JetcalibError, Terminated
 
     try:
-        app(args=argv, prog_name="jetcalib")
+        with _sigterm_raises():
+            app(args=argv, prog_name="jetcalib")
     except SystemExit as exc:  # click's standalone mode always exits
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -41,12 +46,37 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print_error(f"{where}{exc.strerror or exc}")
         return 2
+    except Terminated:
+        err_console.print("terminated (SIGTERM): nothing half-written was kept")
+        return Terminated.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted: nothing half-written was kept")
         return 130
     except Exception:
         return _internal_error()
     return 0
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    from ..errors import Terminated
+
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While a command runs, SIGTERM unwinds the stack like Ctrl-C (as
+    :class:`~jetcalib.errors.Terminated`) instead of killing the process where it stands, so
+    temporary outputs are removed and the exit code is 143. Only the main thread may install
+    a handler; elsewhere (a thread calling ``main``) the default stays."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _internal_error() -> int:
