@@ -28,7 +28,7 @@ _METHOD = {"dnn-model": "dnn", "onnx": "dnn", "numerical-calibration": "numerica
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # nested 1e5 deep
         return None
 
 

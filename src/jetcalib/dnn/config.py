@@ -7,7 +7,6 @@ that the ablation can switch it.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,15 +118,9 @@ class DNNConfig(_Strict):
         p = Path(path)
         if not p.is_file():
             raise InputError(f"{p}: config file not found")
-        try:
-            if p.suffix.lower() in (".yaml", ".yml"):
-                import yaml
+        from .._textfiles import read_yaml_or_toml
 
-                raw = yaml.safe_load(p.read_text()) or {}
-            else:
-                raw = tomllib.loads(p.read_text())
-        except Exception as exc:  # any parse error is in the user's file
-            raise InputError(f"{p}: cannot parse config ({str(exc).splitlines()[0]})") from None
+        raw = read_yaml_or_toml(p, "config")
         return cls.from_dict(raw, source=str(p))
 
     @classmethod

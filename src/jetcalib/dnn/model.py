@@ -138,7 +138,7 @@ class DNNCalibration:
             raise ArtifactError(f"{src}: not a DNN model directory (no {_HEADER_FILE})")
         try:
             doc = json.loads((d / _HEADER_FILE).read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # nested 1e5 deep
             raise ArtifactError(f"{src}/{_HEADER_FILE}: not valid JSON ({exc})") from None
         if not isinstance(doc, dict):
             raise ArtifactError(f"{src}/{_HEADER_FILE}: not a jetcalib artifact")

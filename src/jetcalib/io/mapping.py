@@ -3,7 +3,6 @@ missing but computable from others (e.g. ``log_e`` from ``e_reco``)."""
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -69,16 +68,9 @@ class ColumnMap:
 def _read_map_file(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise InputError(f"{path}: column-map file not found")
-    text = path.read_text()
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+    from .._textfiles import read_yaml_or_toml
 
-            raw = yaml.safe_load(text)
-        else:
-            raw = tomllib.loads(text)
-    except Exception as exc:
-        raise InputError(f"{path}: cannot parse column map ({exc})") from None
+    raw = read_yaml_or_toml(path, "column map")
     if isinstance(raw, dict) and isinstance(raw.get("columns"), dict):
         raw = raw["columns"]
     if not isinstance(raw, dict) or not all(

@@ -50,7 +50,7 @@ class DatasetMetadata(BaseModel):
         """Parse and check stored metadata; refuse another schema major version."""
         try:
             raw = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:  # nested 1e5 deep
             raise ArtifactError(f"{source}: jetcalib metadata is not valid JSON ({exc})") from None
         if not isinstance(raw, dict):
             raise ArtifactError(f"{source}: jetcalib metadata is not a JSON object")

@@ -150,7 +150,7 @@ class NumericalCalibration:
             raise InputError(f"{p}: calibration file not found")
         try:
             raw = json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # nested 1e5 deep
             raise ArtifactError(f"{p}: not a JSON calibration artifact ({exc})") from None
         if not isinstance(raw, dict) or "payload" not in raw:
             raise ArtifactError(f"{p}: not a jetcalib artifact (no header/payload)")
