@@ -8,7 +8,7 @@ that the ablation can switch it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -19,7 +19,8 @@ __all__ = ["DNNConfig", "LossConfig", "NetworkConfig", "TrainingConfig"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN or ±inf in any float (a learning rate, a loss weight) trains for minutes into NaN
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class NetworkConfig(_Strict):
@@ -64,7 +65,7 @@ class TrainingConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     val_fraction: float = Field(0.1, ge=0.1, lt=0.9, description="validation split (>= 10 %)")
     patience: int = Field(6, ge=1, description="early-stopping patience in epochs")
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32, description="numpy and torch seeds take 0 <= seed < 2**32")
     max_jets: int | None = Field(None, ge=100, description="use at most this many jets")
     threads: int = Field(2, ge=1, description="torch CPU threads")
     weights: bool = Field(True, description="flatten (ln E_true, ln m_true/E_true) with weights")
@@ -74,10 +75,16 @@ class TrainingConfig(_Strict):
         "loss is weighted; the energy loss sees the generated spectrum, which the pT-hat slices "
         "already spread over 150 GeV-3 TeV; see benchmarks/results/train_dnn.txt)",
     )
-    weight_bins: tuple[int, int] = (30, 20)
+    weight_bins: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (30, 20)
     weight_cap: float = Field(20.0, ge=1, description="largest weight / mean weight")
     pt_true_min: float = Field(150.0, ge=0, description="training selection, GeV")
     abs_eta_true_max: float = Field(2.0, gt=0, description="training selection")
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingConfig:
+        if self.lr_min > self.lr:
+            raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr ({self.lr})")
+        return self
 
 
 class DNNConfig(_Strict):
