@@ -231,8 +231,8 @@ class JetFile:
                 chunk: Table = {}
                 for ours, theirs in zip(to_read, file_names, strict=True):
                     arr = raw[theirs]
-                    if ours in COLUMNS and isinstance(arr, np.ndarray):
-                        arr = arr.astype(COLUMNS[ours].numpy_dtype, copy=False)
+                    if ours in COLUMNS:
+                        arr = self._declared_column(ours, arr)
                     chunk[ours] = arr
                 derive_columns(chunk, steps)
                 yield {c: chunk[c] for c in wanted}
@@ -242,6 +242,29 @@ class JetFile:
             raise InputError(
                 f"{self.path}: cannot read data, file corrupt or truncated ({_describe_exc(exc)})"
             ) from None
+
+    def _declared_column(self, name: str, arr: Any) -> Any:
+        """A declared column cast to the schema's dtype. Nulls (Parquet from pandas or Spark)
+        are missing values: NaN in a float column, which every command then treats as a
+        non-finite input (flagged by ``calibrate``, left out and counted by the fits). An
+        integer column cannot hold NaN: it is passed through with its nulls (``calibrate``
+        keeps them), but refused where a job computes with it (``process``)."""
+        dtype = COLUMNS[name].numpy_dtype
+        if isinstance(arr, np.ndarray):
+            return arr.astype(dtype, copy=False)
+        nulls = _null_count(arr)
+        if nulls is None:  # jagged or otherwise not one number per row: the job's check decides
+            return arr
+        if dtype.kind == "f":
+            import awkward as ak
+
+            return ak.to_numpy(ak.fill_none(arr, np.nan)).astype(dtype, copy=False)
+        if name in _INTEGERS_USED:
+            label = name if self.column_map.user_name(name) == name else (
+                f"{name} (stored as {self.column_map.user_name(name)!r})")
+            raise InputError(f"{self.path}: integer column {label} has {nulls:,} missing (null) "
+                             "values; fill them or drop those rows")
+        return arr
 
     def _iter_raw(self, names: list[str], step_rows: int) -> Iterator[Table]:
         if self.format == "parquet":
@@ -324,6 +347,24 @@ def _arrow_to_array(col: Any) -> Any:
     import awkward as ak
 
     return ak.from_arrow(col)
+
+
+#: Declared integer columns some job computes with (evaluate's per-process figures).
+_INTEGERS_USED = frozenset({"process"})
+
+
+def _null_count(arr: Any) -> int | None:
+    """Missing values of a flat optional numeric awkward array; ``None`` for any other array."""
+    import awkward as ak
+
+    try:
+        layout_type = ak.type(arr).content
+    except Exception:
+        return None
+    if not isinstance(layout_type, ak.types.OptionType) or not isinstance(
+            layout_type.content, ak.types.NumpyType) or layout_type.content.primitive == "bool":
+        return None
+    return int(ak.sum(ak.is_none(arr)))
 
 
 def _awkward_to_array(ak: Any, arr: Any) -> Any:
