@@ -42,15 +42,17 @@ def calibrate(
         help="Refuse a calibration of the other method (a guard for scripts).",
         show_default=False)] = None,
     workers: Annotated[int, typer.Option(
-        "--workers", min=1, help="Local processes calibrating files in parallel.")] = 1,
+        "--workers", min=1, max=4096, help="Local processes calibrating files in parallel.")] = 1,
     scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Address of a running dask.distributed scheduler (e.g. "
         "tcp://host:8786): files become tasks on its workers, which must see the same paths.",
         show_default=False)] = None,
     threads: Annotated[int | None, typer.Option(
-        "--threads", min=1, help="Threads per worker for onnxruntime/torch "
+        "--threads", min=1, max=4096, help="Threads per worker for onnxruntime/torch "
         "[default: cores / workers; 1 with --scheduler]", show_default=False)] = None,
-    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1000,
+    # max: a chunk is held in memory whole (≈ 200 B a row); beyond int64 pyarrow fails as if
+    # the file were corrupt
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1000, max=100_000_000,
                                             help="Rows per chunk: bounds the memory.")] = 200_000,
     tree: TreeOption = None,
     map_: MapOption = None,

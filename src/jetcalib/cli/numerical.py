@@ -67,25 +67,39 @@ def fit(
         console.print(f"wrote {correctionlib} (correctionlib schema v2: jes_response, jms_response)")
 
 
+#: Above this fraction of jets with absurd truth the table is refused rather than trimmed: it
+#: is in other units (MeV) or corrupt, and a fit on the rest would not be what the user meant.
+MAX_BAD_TRUTH_FRACTION = 0.1
+
+
 def _usable_jets(table: dict, source: Path) -> dict:
-    """Leave out jets no calibration can use (non-finite values, m <= 0, E < m, |eta| > 4.9 at
-    reco level: the jets ``calibrate`` flags; non-finite or non-positive truth), saying how
-    many; refuse a table with none left."""
+    """Leave out jets no calibration can use, saying how many: at reco level the jets
+    ``calibrate`` flags (non-finite or null values, m <= 0, m > E, E > 14 TeV, |eta| > 4.9);
+    at truth level a non-finite or null value, E_true <= 0 or above 14 TeV, m_true < 0 or
+    above E_true. Refuse a table with none left, or with more than 10 % absurd truth."""
     import numpy as np
 
     from ..errors import InputError
-    from ..features import input_flags
+    from ..features import ENERGY_MAX, input_flags, out_of_range
 
     flags = input_flags(table["e_reco"], table["m_reco"], table["eta_reco"],
                         np.column_stack([table["eta"], table["e_true"], table["m_true"]]))
     with np.errstate(invalid="ignore"):
-        good = (flags == 0) & (table["e_true"] > 0) & (table["m_true"] >= 0)
+        e_t, m_t = (np.asarray(table[c], dtype=np.float64) for c in ("e_true", "m_true"))
+        bad_truth = np.isfinite(e_t) & np.isfinite(m_t) & (out_of_range(e_t, m_t) | (m_t < 0))
+    good = (flags == 0) & ~bad_truth
     n_bad = int(good.size - good.sum())
+    n_truth = int(bad_truth.sum())
+    if n_truth > MAX_BAD_TRUTH_FRACTION * good.size:
+        raise InputError(
+            f"{source}: {n_truth:,} of {good.size:,} jets have an unphysical truth (e_true <= 0 or "
+            f"above {ENERGY_MAX:g} GeV, m_true < 0 or above e_true): energies must be in GeV")
     if n_bad == 0:
         return table
     if not good.any():
         raise InputError(f"{source}: none of the {good.size:,} jets is usable (non-finite values, "
-                         "m <= 0, E < m or |eta| > 4.9 in every row)")
-    console.print(f"left out {n_bad:,} of {good.size:,} jets with non-finite values, m <= 0, E < m "
-                  "or |eta| > 4.9")
+                         "m <= 0, m > E, E > 14 TeV or |eta| > 4.9 in every row)")
+    truth = f" ({n_truth:,} of them for an unphysical truth)" if n_truth else ""
+    console.print(f"left out {n_bad:,} of {good.size:,} jets with non-finite values, m <= 0, m > E, "
+                  f"E > 14 TeV or |eta| > 4.9{truth}")
     return {k: v[good] for k, v in table.items()}

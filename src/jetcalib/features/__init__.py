@@ -2,12 +2,15 @@
 predicted responses into calibrated jets."""
 
 from .kinematics import (
+    ENERGY_MAX,
     ETA_MAX,
     KINEMATIC_INPUTS,
+    MASS_ENERGY_RTOL,
     apply_responses,
     batched_responses,
     calibrate_with_model,
     input_flags,
+    out_of_range,
     pt_from_e_m_eta,
 )
 from .normalisation import Normalisation, NormMethod
@@ -15,8 +18,10 @@ from .table import as_columns, feature_matrix
 from .weights import flatten_weights
 
 __all__ = [
+    "ENERGY_MAX",
     "ETA_MAX",
     "KINEMATIC_INPUTS",
+    "MASS_ENERGY_RTOL",
     "NormMethod",
     "Normalisation",
     "apply_responses",
@@ -26,5 +31,6 @@ __all__ = [
     "feature_matrix",
     "flatten_weights",
     "input_flags",
+    "out_of_range",
     "pt_from_e_m_eta",
 ]

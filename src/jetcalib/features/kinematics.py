@@ -13,8 +13,9 @@ import numpy as np
 from ..errors import InputError
 from ..io.schema import CalibFlag
 
-__all__ = ["ETA_MAX", "KINEMATIC_INPUTS", "ResidualResponses", "apply_responses", "batched_responses",
-           "calibrate_with_model", "input_flags", "pt_from_e_m_eta", "with_residual"]
+__all__ = ["ENERGY_MAX", "ETA_MAX", "KINEMATIC_INPUTS", "MASS_ENERGY_RTOL", "ResidualResponses",
+           "apply_responses", "batched_responses", "calibrate_with_model", "input_flags",
+           "out_of_range", "pt_from_e_m_eta", "with_residual"]
 
 #: A second calibration stage applied after a model's responses: reco-like columns ``e_reco``,
 #: ``m_reco``, ``eta_reco``, ``eta`` (the model-calibrated jets) → ``(R_E, R_m, mass_ok)``,
@@ -26,6 +27,14 @@ KINEMATIC_INPUTS: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco")
 
 #: Calorimeter acceptance |η| < 4.9: jets beyond it are not calibrated.
 ETA_MAX = 4.9
+#: Largest jet energy (GeV) taken as physical, reco or truth: the LHC's design √s. A jet
+#: carries at most the beam energy (7 TeV), so this leaves a factor 2 for mismeasurement;
+#: above it the value is a unit mistake (MeV) or corrupt, and the jet is not calibrated.
+ENERGY_MAX = 14_000.0
+#: A mass above the energy by at most this fraction (≈ 80 float32 steps) is rounding of the
+#: stored values, not physics: such a jet is treated as m = E (calibrated, flag MASS_ABOVE_ENERGY if the calibrated mass stays at or above
+#: the energy); beyond it m > E is unphysical and the jet is flagged OUT_OF_RANGE.
+MASS_ENERGY_RTOL = 1e-5
 
 
 def pt_from_e_m_eta(e: np.ndarray, m: np.ndarray, eta: np.ndarray) -> np.ndarray:
@@ -43,7 +52,9 @@ def input_flags(
     eta_reco: np.ndarray,
     features: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per-jet :class:`~jetcalib.io.CalibFlag` for inputs no method should calibrate.
+    """Per-jet :class:`~jetcalib.io.CalibFlag` for inputs no method should calibrate:
+    NON_FINITE_INPUT (NaN, inf, or a null in the file), NON_POSITIVE_MASS, OUT_OF_RANGE
+    (:func:`out_of_range`: E <= 0, E > 14 TeV, m > E beyond rounding, |η| > 4.9).
 
     ``features`` is an optional ``[N, F]`` array of the method's inputs; a non-finite entry
     flags the jet. Returns ``int8[N]``, 0 where the jet can be calibrated.
@@ -59,8 +70,19 @@ def input_flags(
     rest = flag == 0
     flag[rest & ~(m > 0)] = CalibFlag.NON_POSITIVE_MASS
     rest = flag == 0
-    flag[rest & ((e < m) | (np.abs(eta) > ETA_MAX) | ~(e > 0))] = CalibFlag.OUT_OF_RANGE
+    flag[rest & out_of_range(e, m, eta)] = CalibFlag.OUT_OF_RANGE
     return flag
+
+
+def out_of_range(e: np.ndarray, m: np.ndarray, eta: np.ndarray | None = None) -> np.ndarray:
+    """``bool[N]``: jets with finite values outside physics: E <= 0, E > :data:`ENERGY_MAX`,
+    m > E beyond :data:`MASS_ENERGY_RTOL`, or |η| > :data:`ETA_MAX` (``eta`` given)."""
+    e = np.asarray(e, dtype=np.float64)
+    m = np.asarray(m, dtype=np.float64)
+    bad = ~(e > 0) | (e > ENERGY_MAX) | (m > e * (1.0 + MASS_ENERGY_RTOL))
+    if eta is not None:
+        bad |= np.abs(np.asarray(eta, dtype=np.float64)) > ETA_MAX
+    return bad
 
 
 def apply_responses(

@@ -80,11 +80,16 @@ class CalibFlag(IntEnum):
     """
 
     OK = 0
-    NON_FINITE_INPUT = 1  #: an input feature is NaN or infinite
+    NON_FINITE_INPUT = 1  #: an input feature is NaN, infinite or missing (null in the file)
     NON_POSITIVE_MASS = 2  #: m_reco <= 0
-    MASS_ABOVE_ENERGY = 3  #: calibrated m >= calibrated E: mass kept at m_reco / r̂_E
+    #: calibrated m >= calibrated E: mass kept at m_reco / r̂_E. Also a reco jet with m = E up
+    #: to rounding (m <= E·(1 + 1e-5), ``jetcalib.features.MASS_ENERGY_RTOL``)
+    MASS_ABOVE_ENERGY = 3
     BAD_PREDICTION = 4  #: the method returned a non-finite or non-positive response
-    OUT_OF_RANGE = 5  #: outside the method's validity range (e.g. |η| > 4.9, E < m)
+    #: outside physics or the method's validity range: |η| > 4.9, E <= 0, E > 14 TeV
+    #: (``jetcalib.features.ENERGY_MAX``: a unit mistake such as MeV, or a corrupt value), or
+    #: m > E beyond rounding (an unphysical four-vector)
+    OUT_OF_RANGE = 5
     MASS_NOT_CALIBRATED = 6  #: energy calibrated, mass below the method's mass threshold
 
 
@@ -177,11 +182,18 @@ RECO_COLUMNS: tuple[str, ...] = columns_in_group("reco")
 CALIBRATED_COLUMNS: tuple[str, ...] = columns_in_group("calibrated")
 
 
-#: Columns each kind of job needs (jetcalib names; derivable ones such as ``log_e`` count).
+#: Reco kinematics every calibration reads (pT and φ are not needed: pT_cal is computed).
+_CALIBRATE_KINEMATICS: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco")
+#: Truth kinematics the training and the evaluation read (φ plays no part).
+_TRUTH_KINEMATICS: tuple[str, ...] = ("e_true", "pt_true", "eta_true", "m_true")
+
+#: Columns each kind of job needs (jetcalib names; derivable ones such as ``log_e`` count):
+#: exactly what the command reads, so that ``info --check`` asks for nothing it does not.
+#: ``evaluate`` also needs the inputs of the methods it evaluates (the 21 features for a DNN).
 REQUIRED_FOR: dict[str, tuple[str, ...]] = {
-    "calibrate": RECO_COLUMNS + INPUT_FEATURES,
-    "train": TRUTH_COLUMNS + RECO_COLUMNS + INPUT_FEATURES,
-    "evaluate": TRUTH_COLUMNS + RECO_COLUMNS,
+    "calibrate": _CALIBRATE_KINEMATICS + INPUT_FEATURES,
+    "train": _TRUTH_KINEMATICS + _CALIBRATE_KINEMATICS + INPUT_FEATURES,
+    "evaluate": _TRUTH_KINEMATICS + ("e_reco", "pt_reco", "m_reco", "eta_reco"),
 }
 
 
