@@ -240,10 +240,10 @@ ONNX_CASES = {
     "garbage": (lambda p: p.write_bytes(b"\x08\x07not an onnx graph" * 20), "onnxruntime cannot load it"),
     "truncated": (lambda p: p.write_bytes(p.read_bytes()[:2000]), "onnxruntime cannot load it"),
     "edited residual closure": (_set_onnx_meta("residual_hash", "sha256:" + "0" * 64),
-                                "residual closure: its metadata was modified"),
-    "not from jetcalib export": (_set_onnx_meta("features", None), "not an ONNX file written by jetcalib export"),
-    "unknown features": (_set_onnx_meta("features", json.dumps(["eta", "colour"])), "unknown features"),
-    "normalisation outside (nonorm form)": (_set_onnx_meta("normalisation", "outside"), "expects normalised inputs"),
+                                "'residual_hash' changed"),
+    "removed property": (_set_onnx_meta("features", None), "'features' removed"),
+    "unknown features": (_set_onnx_meta("features", json.dumps(["eta", "colour"])), "metadata was modified"),
+    "normalisation outside (nonorm form)": (_set_onnx_meta("normalisation", "outside"), "metadata was modified"),
 }
 
 
@@ -298,9 +298,15 @@ CORRLIB_CASES = {
 @pytest.mark.parametrize("case", list(CORRLIB_CASES))
 def test_correctionlib_export_refused(case, corrlib, assets, tmp_path, capsys):
     edit, words = CORRLIB_CASES[case]
+    from jetcalib.numerical.export import correctionlib_hash, stored_correctionlib_hash
+
     p = tmp_path / "c.json"
     shutil.copy(corrlib, p)
-    _edit_json(p, edit)
+
+    def edit_and_resign(doc):  # re-signed, to reach the checks behind the content hash
+        edit(doc)
+        doc["description"] = doc["description"].replace(stored_correctionlib_hash(doc), correctionlib_hash(doc))
+    _edit_json(p, edit_and_resign)
     with pytest.raises(ArtifactError, match=words):
         jetcalib.load(p)
     code, _, err = run(capsys, "calibrate", p, assets["good"], "-o", tmp_path / "o.parquet")
@@ -317,7 +323,8 @@ def test_correctionlib_export_loads_and_matches(corrlib, assets):
 # --- jet tables (Parquet and ROOT) with jetcalib_metadata ---------------------------------------------
 def _rewrite_parquet_metadata(path: Path, text: str) -> None:
     t = pq.read_table(path)
-    pq.write_table(t.replace_schema_metadata({"jetcalib_metadata": text}), path)
+    # with checksums, as jetcalib writes: without them the table is refused as rewritten
+    pq.write_table(t.replace_schema_metadata({"jetcalib_metadata": text}), path, write_page_checksum=True)
 
 
 def _rewrite_root_metadata(path: Path, text: str) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..io import atomic_path, content_hash
 
-__all__ = ["export_onnx", "graph_hash", "onnx_bytes"]
+__all__ = ["METADATA_HASH", "export_onnx", "graph_hash", "metadata_hashes", "onnx_bytes"]
 
 #: ONNX opset: old enough for every onnxruntime in use, new enough for LayerNorm as one op.
 OPSET = 17
@@ -59,9 +59,28 @@ def _metadata(model: Any, normalisation: str) -> dict[str, str]:
 
 
 def graph_hash(proto: Any) -> str:
-    """``sha256:<hex>`` of an ONNX ``ModelProto``'s graph (nodes, initializers, inputs and
-    outputs; not the metadata properties), serialised deterministically."""
-    return content_hash(proto.graph.SerializeToString(deterministic=True))
+    """``sha256:<hex>`` of what an ONNX ``ModelProto`` computes: its graph (nodes, initializers,
+    inputs and outputs), opset imports, model-local functions and IR version, serialised
+    deterministically; not the metadata properties (see :func:`metadata_hashes`)."""
+    import onnx
+
+    core = onnx.ModelProto(ir_version=proto.ir_version)
+    core.graph.CopyFrom(proto.graph)
+    core.opset_import.extend(proto.opset_import)
+    core.functions.extend(proto.functions)
+    return content_hash(core.SerializeToString(deterministic=True))
+
+
+#: The metadata property holding the hash of every other property.
+METADATA_HASH = "metadata_hash"
+
+
+def metadata_hashes(props: dict[str, str]) -> dict[str, str]:
+    """``{key: sha256 of its value}`` for every metadata property but ``metadata_hash``: stored
+    as that property (JSON), so that a reader refuses an edited, added or removed property and
+    names it. Every property is covered, as any may change results (features: the input order;
+    mass_min_reco: where the mass is calibrated; normalisation; residual: the closure)."""
+    return {k: content_hash(v.encode()) for k, v in sorted(props.items()) if k != METADATA_HASH}
 
 
 def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
@@ -93,6 +112,8 @@ def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
     # the graph's own hash (weights included): content_hash above names the source model, this
     # one lets a reader refuse a graph modified after export (OnnxCalibration checks it)
     proto.metadata_props.add(key="graph_hash", value=graph_hash(proto))
+    props = {p.key: p.value for p in proto.metadata_props}
+    proto.metadata_props.add(key=METADATA_HASH, value=json.dumps(metadata_hashes(props)))
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
 
@@ -104,7 +125,8 @@ def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
     Graph: input ``features`` float32 [N, F] (dynamic N, raw inputs in ``model.features``
     order); outputs ``outputE``, ``outputM`` (responses r̂_E, r̂_m, > 0). Metadata properties:
     ``features`` (JSON list), ``content_hash`` and ``jetcalib_version`` of the source model,
-    ``mass_min_reco`` (GeV; the mass is calibrated only above it), ``normalisation``.
+    ``mass_min_reco`` (GeV; the mass is calibrated only above it), ``normalisation``,
+    ``graph_hash`` (:func:`graph_hash`) and ``metadata_hash`` (:func:`metadata_hashes`).
     The sidecar lists input names with ``NormScale``/``NormOffset`` per feature for runtimes
     that normalise outside the graph (their graph is then fed x·NormScale + NormOffset: use the
     same ``.onnx`` with identity normalisation, written as ``<stem>.nonorm.onnx``).
@@ -150,7 +172,7 @@ def _write_all(model: Any, paths: dict[str, Path]) -> None:
     if "residual" in paths:
         from ..numerical import write_correctionlib
 
-        write_correctionlib(model.residual, paths["residual"])
+        write_correctionlib(model.residual, paths["residual"], residual_of=model.header.content_hash)
         sidecar["residual_correctionlib"] = paths["residual"].name
         sidecar["residual_rule"] = (
             "after the network: E1 = E/outputE, m1 = m/outputM; then the residual, as the numerical "

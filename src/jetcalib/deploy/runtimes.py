@@ -63,7 +63,8 @@ class OnnxCalibration:
         self.threads = threads
         self._session: Any = None
         self._lock = threading.Lock()
-        meta = self.session.get_modelmeta().custom_metadata_map
+        _ = self.session  # refuses what onnxruntime cannot load, with its reason
+        meta = self._verified_metadata()
         try:
             features = json.loads(meta["features"])
             self.mass_min_reco = float(meta["mass_min_reco"])
@@ -71,11 +72,12 @@ class OnnxCalibration:
         except (KeyError, ValueError) as exc:
             raise ArtifactError(f"{source}: not an ONNX file written by jetcalib export (metadata "
                                 f"property {exc} missing or unreadable; re-export the model)") from None
-        self._verify_graph(meta.get("graph_hash", ""))
         self.residual = self._residual(meta)
         if meta.get("normalisation", "inside") != "inside":
             raise ArtifactError(f"{source}: this graph expects normalised inputs (the .nonorm.onnx "
                                 "form); calibrate with the .onnx that has the normalisation inside")
+        if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+            raise ArtifactError(f"{source}: metadata property 'features' is not a list of names")
         unknown = [f for f in features if f not in INPUT_FEATURES]
         if not features or unknown:
             raise ArtifactError(f"{source}: metadata lists unknown features {unknown}")
@@ -88,19 +90,48 @@ class OnnxCalibration:
                                      features=features, content_hash=content_hash,
                                      jetcalib_version=meta.get("jetcalib_version", "unknown"))
 
-    def _verify_graph(self, stored: str) -> None:
-        """Refuse a graph modified after ``jetcalib export`` (its ``graph_hash`` property)."""
+    def _verified_metadata(self) -> dict[str, str]:
+        """The metadata properties, after refusing a graph or any property modified after
+        ``jetcalib export`` (the ``graph_hash`` and ``metadata_hash`` properties)."""
         import onnx
 
-        from .onnx_export import graph_hash
+        from .onnx_export import METADATA_HASH, graph_hash, metadata_hashes
 
-        if not stored:
+        try:
+            proto = onnx.load_from_string(self._model)
+        except Exception as exc:  # protobuf's DecodeError and onnx's own: not a valid graph
+            raise ArtifactError(f"{self.source}: not a readable ONNX file ({str(exc).splitlines()[0]})") from None
+        keys = [p.key for p in proto.metadata_props]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:  # which value a runtime would use is not defined
+            raise ArtifactError(f"{self.source}: metadata property {twice[0]!r} appears more than once: "
+                                "the metadata was modified after jetcalib export")
+        meta = {p.key: p.value for p in proto.metadata_props}
+        if not meta.get("graph_hash"):
             raise ArtifactError(f"{self.source}: no graph_hash metadata property (exported by an older "
                                 "jetcalib); re-export the model with jetcalib export")
-        found = graph_hash(onnx.load_from_string(self._model))
-        if found != stored:
-            raise ArtifactError(f"{self.source}: content hash mismatch (stored {stored[:19]}..., computed "
-                                f"{found[:19]}...): the graph was modified or is corrupt")
+        if METADATA_HASH not in meta:
+            raise ArtifactError(f"{self.source}: no {METADATA_HASH} metadata property (exported by an "
+                                "older jetcalib, its metadata unprotected); re-export the model with "
+                                "jetcalib export")
+        try:
+            stored = json.loads(meta[METADATA_HASH])
+        except ValueError:
+            stored = None
+        if not isinstance(stored, dict):
+            raise ArtifactError(f"{self.source}: metadata property {METADATA_HASH!r} is unreadable: "
+                                "the metadata was modified after jetcalib export")
+        found = metadata_hashes(meta)
+        for key in sorted(set(stored) | set(found)):
+            if stored.get(key) != found.get(key):
+                what = ("added" if key not in stored else "removed" if key not in found else "changed")
+                raise ArtifactError(f"{self.source}: metadata property {key!r} {what} after jetcalib "
+                                    "export (content hash mismatch): the metadata was modified")
+        computed = graph_hash(proto)
+        if computed != meta["graph_hash"]:
+            raise ArtifactError(f"{self.source}: content hash mismatch (stored {meta['graph_hash'][:19]}..., "
+                                f"computed {computed[:19]}...): the graph was modified or is corrupt")
+        return meta
 
     def _residual(self, meta: dict[str, str]) -> NumericalCalibration | None:
         """The residual closure stored in the metadata (a NumericalCalibration), or None."""
@@ -233,6 +264,7 @@ class CorrectionlibCalibration:
     def _load(self) -> None:
         import correctionlib
 
+        raw = self._verified_document()
         try:
             cset = correctionlib.CorrectionSet.from_string(self._text)
         except Exception as exc:  # correctionlib's validation (pydantic or its C++ parser)
@@ -255,13 +287,44 @@ class CorrectionlibCalibration:
                                     "(no jms_min_energy correction)")
             self.min_energy = float(found.group(1))
         self.max_energy = float(cset["jms_max_energy"].evaluate()) if "jms_max_energy" in names else math.inf
-        raw = json.loads(self._text)
-        desc = raw.get("description", "") if isinstance(raw, dict) else ""
+        desc = raw.get("description", "")
         found_hash = re.search(r"source hash (\S+)", desc or "")
         self.header = ArtifactHeader(artifact="numerical-calibration", format_version="correctionlib",
                                      features=list(self.required_columns),
                                      content_hash=found_hash.group(1) if found_hash
                                      and found_hash.group(1) != "unsaved" else "")
+
+    def _verified_document(self) -> dict[str, Any]:
+        """The parsed JSON, after refusing a file that jetcalib did not export, one modified
+        since (its content hash), and a DNN's residual closure (not a calibration alone)."""
+        from ..numerical.export import RESIDUAL_MARK, correctionlib_hash, stored_correctionlib_hash
+
+        try:
+            raw = json.loads(self._text)
+        except (ValueError, RecursionError) as exc:
+            raise ArtifactError(f"{self.source}: not a valid correctionlib file (not JSON: {exc})") from None
+        if not is_correction_set(raw):
+            raise ArtifactError(f"{self.source}: not a valid correctionlib file (no schema_version "
+                                "and corrections)")
+        stored = stored_correctionlib_hash(raw)
+        if stored is None:
+            # jetcalib evaluates only its own exports: another file's corrections need not
+            # follow the rules (inputs, thresholds) that calibrate() applies around them
+            raise ArtifactError(f"{self.source}: correctionlib file without a jetcalib content hash: "
+                                "not exported by this jetcalib (jetcalib loads only its own exports; "
+                                "re-export it with jetcalib numerical fit --correctionlib)")
+        try:
+            computed = correctionlib_hash(raw)
+        except (ValueError, RecursionError):  # NaN or a nesting json cannot write back
+            computed = ""
+        if computed != stored:
+            raise ArtifactError(f"{self.source}: content hash mismatch (stored {stored[:19]}..., computed "
+                                f"{computed[:19]}...): the correctionlib file was modified or is corrupt")
+        if str(raw.get("description", "")).startswith(RESIDUAL_MARK):
+            raise ArtifactError(f"{self.source}: the residual closure of a DNN model (the step after the "
+                                "network), not a calibration by itself; calibrate with the model's "
+                                ".onnx export or its model directory")
+        return raw
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> CorrectionlibCalibration:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ArtifactError, InputError
 from .mapping import ColumnMap, derivation_plan, derive_columns
 from .metadata import METADATA_KEY, DatasetMetadata
 from .schema import COLUMNS
@@ -116,9 +116,29 @@ class JetFile:
         try:
             self._metadata = (None if self._raw_metadata is None
                               else DatasetMetadata.from_json(self._raw_metadata, source=str(self.path)))
+            if self._metadata is not None and self.format == "parquet":
+                self._check_page_checksums()
         except InputError:
             self.close()
             raise
+
+    def _check_page_checksums(self) -> None:
+        """Refuse a table that says jetcalib wrote it but whose pages have no CRC32: it was
+        rewritten by another tool, which kept the provenance but may have changed the data (a
+        table without jetcalib metadata is a user's own and is not asked for checksums)."""
+        from .pagecrc import pages_without_crc
+
+        try:
+            with open(self.path, "rb") as fh:
+                missing = pages_without_crc(fh, self._pq.metadata)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{self.path}: cannot read as a parquet file, corrupt or truncated "
+                             f"({_describe_exc(exc)})") from None
+        if missing:
+            raise ArtifactError(
+                f"{self.path}: has jetcalib metadata but {missing} column chunk(s) without jetcalib's "
+                "page checksums: rewritten outside jetcalib, its provenance cannot be trusted "
+                f"(regenerate it, or drop the {METADATA_KEY!r} key to use it as your own table)")
 
     # --- opening -------------------------------------------------------------------------------
     def _open_parquet(self) -> None:

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_path
+from ..io import atomic_path, content_hash
 from .calibration import NumericalCalibration
 
-__all__ = ["to_correctionlib", "write_correctionlib"]
+__all__ = ["RESIDUAL_MARK", "correctionlib_hash", "stored_correctionlib_hash", "to_correctionlib",
+           "write_correctionlib"]
 
 # u = (2·clamp(ln E, lo, hi) − (lo + hi)) / (hi − lo), the polynomial's argument; [0]=lo, [1]=hi
 _JES_U = "(2*max(min(log(x),[1]),[0])-([0]+[1]))/([1]-[0])"
@@ -141,8 +143,13 @@ def _jms(cal: NumericalCalibration) -> Any:
     )
 
 
-def to_correctionlib(cal: NumericalCalibration) -> dict[str, Any]:
-    """The calibration as a correctionlib ``CorrectionSet`` (schema v2), as a JSON-ready dict."""
+def to_correctionlib(cal: NumericalCalibration, *, residual_of: str | None = None) -> dict[str, Any]:
+    """The calibration as a correctionlib ``CorrectionSet`` (schema v2), as a JSON-ready dict.
+
+    Its description ends in ``jetcalib content hash sha256:...`` (:func:`correctionlib_hash`),
+    which :class:`~jetcalib.deploy.CorrectionlibCalibration` checks. ``residual_of``: the
+    content hash of the DNN model whose residual closure ``cal`` is; the description then says
+    so, and jetcalib refuses to calibrate with the file alone."""
     import correctionlib.schemav2 as cs
 
     corrections = [_jes(cal)]
@@ -160,18 +167,43 @@ def to_correctionlib(cal: NumericalCalibration) -> dict[str, Any]:
                 description="GeV; jms_response applies only where e_jes is below this",
                 output=cs.Variable(name="max_energy", type="real", description="GeV"),
             ))
-    cset = cs.CorrectionSet(
-        schema_version=2,
-        description=f"jetcalib numerical calibration (central value: {cal.config.central}); "
-        f"source hash {cal.header.content_hash or 'unsaved'}",
-        corrections=corrections,
-    )
-    return json.loads(cset.model_dump_json(exclude_unset=True))
+    if residual_of is None:
+        description = (f"jetcalib numerical calibration (central value: {cal.config.central}); "
+                       f"source hash {cal.header.content_hash or 'unsaved'}")
+    else:
+        description = (f"{RESIDUAL_MARK} of the DNN model {residual_of}: applied after the network "
+                       "(see the export's sidecar residual_rule), not a calibration by itself; "
+                       f"source hash {cal.header.content_hash or 'unsaved'}")
+    cset = cs.CorrectionSet(schema_version=2, description=description, corrections=corrections)
+    doc = json.loads(cset.model_dump_json(exclude_unset=True))
+    doc["description"] += f"; {_HASH_LABEL} {correctionlib_hash(doc)}"
+    return doc
 
 
-def write_correctionlib(cal: NumericalCalibration, path: str | os.PathLike[str]) -> Path:
+#: Starts the description of a DNN's residual-closure export (refused as a calibration).
+RESIDUAL_MARK = "jetcalib residual closure"
+_HASH_LABEL = "jetcalib content hash"
+_HASH_IN_DESCRIPTION = re.compile(rf"; {_HASH_LABEL} (sha256:[0-9a-f]{{64}})$")
+
+
+def correctionlib_hash(doc: dict[str, Any]) -> str:
+    """The content hash of a correctionlib document: the canonical JSON of all of it (every
+    correction, every number, the description) with its own hash left out of the description."""
+    body = dict(doc)
+    body["description"] = _HASH_IN_DESCRIPTION.sub("", str(doc.get("description", "")))
+    return content_hash(body)
+
+
+def stored_correctionlib_hash(doc: dict[str, Any]) -> str | None:
+    """The hash a jetcalib export stores at the end of its description, or None."""
+    found = _HASH_IN_DESCRIPTION.search(str(doc.get("description", "")))
+    return found.group(1) if found else None
+
+
+def write_correctionlib(cal: NumericalCalibration, path: str | os.PathLike[str], *,
+                        residual_of: str | None = None) -> Path:
     """Write :func:`to_correctionlib` to ``path`` atomically."""
-    text = json.dumps(to_correctionlib(cal))
+    text = json.dumps(to_correctionlib(cal, residual_of=residual_of))
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
