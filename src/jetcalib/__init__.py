@@ -10,7 +10,14 @@ Heavy stages (simulation, training) are imported lazily: ``import jetcalib`` sta
 
 from . import io
 from ._version import __version__
-from .errors import ArtifactError, InputError, JetcalibError, NotAvailableError, PartialFailure, Terminated
+from .errors import (
+    ArtifactError,
+    InputError,
+    JetcalibError,
+    NotAvailableError,
+    PartialFailure,
+    Terminated,
+)
 
 
 def load(path, *, runtime=None, threads=None, method=None):

@@ -84,5 +84,5 @@ def test_an_edited_residual_is_refused(trained, tmp_path):
     payload = json.loads(prop.value)
     payload["jes"]["bins"][0]["coef"][0] *= 1.01
     prop.value = json.dumps(payload)
-    with pytest.raises(ArtifactError, match="metadata property .residual. changed after jetcalib export"):
+    with pytest.raises(ArtifactError, match=r"metadata property 'residual' changed after jetcalib export"):
         OnnxCalibration(proto.SerializeToString())

@@ -9,7 +9,7 @@ import torch
 from tests.dnn.conftest import tiny_config
 
 from jetcalib.dnn import DNNCalibration, train
-from jetcalib.errors import InputError
+from jetcalib.errors import ArtifactError, InputError
 from jetcalib.features import feature_matrix
 
 
@@ -50,7 +50,7 @@ def test_resume_from_checkpoint_reproduces_an_uninterrupted_run(tmp_path, toy_tr
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert resumed.summary["epochs_run"] == full.summary["epochs_run"] == 3
     # The final weights too (the saved model is the best epoch, which could predate the cut).
-    last = [torch.load(tmp_path / d / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    last = [torch.load(tmp_path / d / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
             for d in ("full", "cut")]
     assert last[0]["net.head_e.weight"].abs().sum() > 0
     assert all(torch.allclose(last[0][k], last[1][k], atol=1e-6) for k in last[0])
@@ -65,3 +65,36 @@ def test_missing_truth_column_is_named(tmp_path, toy_train):
     table = {k: v for k, v in toy_train.items() if k != "m_true"}
     with pytest.raises(InputError, match="training table: missing column m_true"):
         train(table, tmp_path / "m", tiny_config(), progress=False)
+
+
+class _Payload:
+    """Unpickling this creates ``path``: what a crafted checkpoint would do to a victim."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_crafted_checkpoint_never_runs_code_on_resume(tmp_path, toy_train):
+    model_dir, victim = tmp_path / "m", tmp_path / "pwned"
+    (model_dir / "checkpoints").mkdir(parents=True)
+    torch.save({"state_dict": {}, "x": _Payload(str(victim))}, model_dir / "checkpoints" / "last.ckpt")
+    with pytest.raises(ArtifactError, match=r"last\.ckpt: not a readable training checkpoint"):
+        train(toy_train, model_dir, tiny_config(), resume=True, progress=False)
+    assert not victim.exists()
+
+
+def test_checkpoint_outside_the_model_directory_or_corrupt_is_refused(tmp_path, toy_train):
+    model_dir = tmp_path / "m"
+    (model_dir / "checkpoints").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere.ckpt"
+    torch.save({"state_dict": {}}, elsewhere)
+    (model_dir / "checkpoints" / "last.ckpt").symlink_to(elsewhere)
+    with pytest.raises(ArtifactError, match=r"outside .*checkpoints; refusing to load it"):
+        train(toy_train, model_dir, tiny_config(), resume=True, progress=False)
+    (model_dir / "checkpoints" / "last.ckpt").unlink()
+    (model_dir / "checkpoints" / "last.ckpt").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(ArtifactError, match="not a readable training checkpoint"):
+        train(toy_train, model_dir, tiny_config(), resume=True, progress=False)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ArtifactError, InputError
 from ..features import as_columns
 from ..io import ArtifactHeader
 from ..numerical import NumericalCalibration, NumericalConfig
@@ -161,6 +161,9 @@ def train(
     last = ckpt_dir / "last.ckpt"
     if resume and not last.is_file():
         raise InputError(f"{out}: nothing to resume (no {CHECKPOINT_DIR}/last.ckpt)")
+    if resume:
+        # Checked before Lightning touches the file: it may come from someone else.
+        _safe_checkpoint(last, ckpt_dir)
     if not resume and last.is_file():
         raise InputError(f"{out}: already holds a training run; pass --resume to continue it "
                          "or choose another output directory")
@@ -224,6 +227,8 @@ def train(
             train_dataloaders=_loader(data.train, t.batch_size, t.seed, True),
             val_dataloaders=_loader(data.val, 65536, t.seed, False),
             ckpt_path=str(last) if resume else None,
+            # never unpickle: a checkpoint a user received could run code on load
+            weights_only=True,
         )
         wall = time.perf_counter() - t0
     finally:
@@ -233,7 +238,7 @@ def train(
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
     best = checkpoint.best_model_path
     if best and Path(best).is_file():
-        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        state = _safe_checkpoint(best, ckpt_dir)["state_dict"]
         module.load_state_dict(state)
     net = module.net.cpu()
     # With ddp_spawn/ddp_fork training ran in child processes: this (main) process got rank
@@ -287,9 +292,7 @@ def _run_record(trainer: Any, checkpoint: Any, throughput: Any, last: Path) -> t
         best = checkpoint.best_model_score
         return (int(trainer.current_epoch), float(best) if best is not None else None,
                 round(throughput.jets / throughput.seconds, 1))
-    import torch
-
-    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    ckpt = _safe_checkpoint(last, last.parent)
     state = next(v for k, v in ckpt["callbacks"].items() if k.startswith("ModelCheckpoint"))
     best = state.get("best_model_score")
     rate = trainer.callback_metrics.get("jets_per_s")
@@ -297,3 +300,22 @@ def _run_record(trainer: Any, checkpoint: Any, throughput: Any, last: Path) -> t
     return (int(ckpt["epoch"]) + 1, float(best) if best is not None else None,
             round(float(rate), 1) if rate is not None else 0.0)
 
+
+
+def _safe_checkpoint(path: str | os.PathLike[str], ckpt_dir: Path) -> dict[str, Any]:
+    """Load a Lightning checkpoint of this model directory without unpickling code
+    (``weights_only=True``); refuse one that resolves (through a symlink, say) outside
+    ``ckpt_dir`` or that cannot be read, with one line naming the file."""
+    import torch
+
+    where = Path(path)
+    if not where.resolve().is_relative_to(ckpt_dir.resolve()):
+        raise ArtifactError(f"{where}: checkpoint lies outside {ckpt_dir}; refusing to load it")
+    try:
+        ckpt = torch.load(where, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArtifactError(f"{where}: not a readable training checkpoint ({first})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ArtifactError(f"{where}: not a jetcalib training checkpoint (no state_dict)")
+    return ckpt

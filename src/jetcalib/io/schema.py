@@ -193,7 +193,7 @@ _TRUTH_KINEMATICS: tuple[str, ...] = ("e_true", "pt_true", "eta_true", "m_true")
 REQUIRED_FOR: dict[str, tuple[str, ...]] = {
     "calibrate": _CALIBRATE_KINEMATICS + INPUT_FEATURES,
     "train": _TRUTH_KINEMATICS + _CALIBRATE_KINEMATICS + INPUT_FEATURES,
-    "evaluate": _TRUTH_KINEMATICS + ("e_reco", "pt_reco", "m_reco", "eta_reco"),
+    "evaluate": (*_TRUTH_KINEMATICS, "e_reco", "pt_reco", "m_reco", "eta_reco"),
 }
 
 

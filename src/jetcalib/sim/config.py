@@ -8,6 +8,7 @@ Energies in GeV, angles in rad, depths in interaction lengths λ_int.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 from typing import Annotated, Literal
@@ -103,7 +104,7 @@ class CalorimeterConfig(_Strict):
         if len(edges) != len(self.layers) + 1:
             raise ValueError(f"layer_edges_lambda needs {len(self.layers) + 1} edges for "
                              f"{len(self.layers)} layers, got {len(edges)}")
-        for a, b in zip(edges, edges[1:], strict=False):
+        for a, b in itertools.pairwise(edges):
             _ordered("layer_edges_lambda", a, b)
         _ordered("crack_barrel_endcap", *self.crack_barrel_endcap)
         _ordered("crack_forward", *self.crack_forward)
