@@ -93,7 +93,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, toy_train)
     # The replicas stay identical (DDP broadcasts, then applies the same averaged gradient).
     assert _max_diff(ranks[0]["state"], ranks[1]["state"]) == 0.0
     # Final weights (last checkpoint) and the saved best model both match the 1-process run.
-    last = [torch.load(tmp_path / d / "checkpoints" / "last.ckpt", weights_only=False) for d in ("one", "two")]
+    last = [torch.load(tmp_path / d / "checkpoints" / "last.ckpt", weights_only=True) for d in ("one", "two")]
     assert last[0]["global_step"] == last[1]["global_step"] == 16
     assert _max_diff(last[0]["state_dict"], last[1]["state_dict"]) < ATOL
     two = DNNCalibration.load(tmp_path / "two")  # written by rank 0, verified hash

@@ -136,7 +136,7 @@ def test_killed_train_resumes_to_identical_weights(tmp_path, train_file, capsys)
     last = cut_dir / "checkpoints" / "last.ckpt"
     delay = float(RNG.uniform(0.0, 2.5)) * per_epoch  # somewhere in epochs 1-4 of 8
     _kill_when(_train_args(train_file, cfg, cut_dir), last.is_file, delay)
-    killed_at = torch.load(last, weights_only=False)["epoch"]
+    killed_at = torch.load(last, weights_only=True)["epoch"]
     assert not (cut_dir / "artifact.json").exists(), f"delay {delay:.2f} s"  # no finished-looking model
 
     _run(capsys, _train_args(train_file, cfg, cut_dir, "--resume"))
@@ -144,7 +144,7 @@ def test_killed_train_resumes_to_identical_weights(tmp_path, train_file, capsys)
     why = f"(killed after epoch {killed_at}, delay {delay:.2f} s)"
     a, b = ref.net.state_dict(), cut.net.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a), f"saved (best) weights differ {why}"
-    ends = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=False) for d in (ref_dir, cut_dir)]
+    ends = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=True) for d in (ref_dir, cut_dir)]
     assert ends[0]["epoch"] == ends[1]["epoch"] and ends[0]["global_step"] == ends[1]["global_step"]
     assert all(torch.equal(ends[0]["state_dict"][k], ends[1]["state_dict"][k]) for k in ends[0]["state_dict"]), \
         f"final weights differ {why}"
