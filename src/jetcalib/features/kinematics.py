@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..io.schema import CalibFlag
+from ..io.schema import KINEMATIC_INPUTS, CalibFlag
 
 __all__ = ["ENERGY_MAX", "ETA_MAX", "KINEMATIC_INPUTS", "MASS_ENERGY_RTOL", "ResidualResponses",
            "apply_responses", "batched_responses", "calibrate_with_model", "input_flags",
@@ -21,9 +21,6 @@ __all__ = ["ENERGY_MAX", "ETA_MAX", "KINEMATIC_INPUTS", "MASS_ENERGY_RTOL", "Res
 #: ``m_reco``, ``eta_reco``, ``eta`` (the model-calibrated jets) → ``(R_E, R_m, mass_ok)``,
 #: R_m including R_E, as :meth:`jetcalib.numerical.NumericalCalibration.responses`.
 ResidualResponses = Callable[[Mapping[str, np.ndarray]], tuple[np.ndarray, np.ndarray, np.ndarray]]
-
-#: Kinematic columns every response model's ``calibrate`` reads besides its features.
-KINEMATIC_INPUTS: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco")
 
 #: Calorimeter acceptance |η| < 4.9: jets beyond it are not calibrated.
 ETA_MAX = 4.9

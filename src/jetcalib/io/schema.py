@@ -26,6 +26,7 @@ __all__ = [
     "CALIBRATED_COLUMNS",
     "COLUMNS",
     "INPUT_FEATURES",
+    "KINEMATIC_INPUTS",
     "RECO_COLUMNS",
     "REQUIRED_FOR",
     "SCHEMA_VERSION",
@@ -182,8 +183,9 @@ RECO_COLUMNS: tuple[str, ...] = columns_in_group("reco")
 CALIBRATED_COLUMNS: tuple[str, ...] = columns_in_group("calibrated")
 
 
-#: Reco kinematics every calibration reads (pT and φ are not needed: pT_cal is computed).
-_CALIBRATE_KINEMATICS: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco")
+#: Reco kinematics every calibration reads besides its features (pT and φ are not needed:
+#: pT_cal is computed from E, m and η).
+KINEMATIC_INPUTS: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco")
 #: Truth kinematics the training and the evaluation read (φ plays no part).
 _TRUTH_KINEMATICS: tuple[str, ...] = ("e_true", "pt_true", "eta_true", "m_true")
 
@@ -191,8 +193,8 @@ _TRUTH_KINEMATICS: tuple[str, ...] = ("e_true", "pt_true", "eta_true", "m_true")
 #: exactly what the command reads, so that ``info --check`` asks for nothing it does not.
 #: ``evaluate`` also needs the inputs of the methods it evaluates (the 21 features for a DNN).
 REQUIRED_FOR: dict[str, tuple[str, ...]] = {
-    "calibrate": _CALIBRATE_KINEMATICS + INPUT_FEATURES,
-    "train": _TRUTH_KINEMATICS + _CALIBRATE_KINEMATICS + INPUT_FEATURES,
+    "calibrate": KINEMATIC_INPUTS + INPUT_FEATURES,
+    "train": _TRUTH_KINEMATICS + KINEMATIC_INPUTS + INPUT_FEATURES,
     "evaluate": (*_TRUTH_KINEMATICS, "e_reco", "pt_reco", "m_reco", "eta_reco"),
 }
 
