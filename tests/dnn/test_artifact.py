@@ -37,6 +37,15 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, toy_test):
     assert np.array_equal(back.normalisation.scale, model.normalisation.scale)
 
 
+def test_same_model_saved_twice_has_the_same_bytes_and_hash(tmp_path, toy_test):
+    # Regression: torch.save named the archive's inner folder after the temporary file it wrote
+    # (.weights.pt.PID.tmp), so the content hash depended on the process id (now: a random name).
+    model = _model(toy_test)
+    a, b = model.save(tmp_path / "a"), model.save(tmp_path / "b")
+    assert (a / "weights.pt").read_bytes() == (b / "weights.pt").read_bytes()
+    assert DNNCalibration.load(a).header.content_hash == DNNCalibration.load(b).header.content_hash
+
+
 def test_tampered_weights_or_config_are_refused(tmp_path, toy_test):
     d = _model(toy_test).save(tmp_path / "m")
     w = (d / "weights.pt").read_bytes()

@@ -68,12 +68,11 @@ def test_same_seed_same_rows_and_workers_agree(tiny_cfg, sim_cache, tmp_path: Pa
 
 
 def test_resume_uses_finished_chunks(tiny_cfg, sim_cache, tmp_path: Path) -> None:
-    from jetcalib.sim.runner import _run_key
+    from jetcalib.sim.runner import _run_key, _workdir
 
     out = tmp_path / "r.parquet"
     chunks = plan_chunks("dijet", 10, 5, tiny_cfg)
-    work = tmp_path / f".r.parquet.chunks-{_run_key('dijet', 10, 5, (10.0, 20.0), tiny_cfg)}"
-    work.mkdir()
+    work = _workdir(out, _run_key("dijet", 10, 5, (10.0, 20.0), tiny_cfg))
     run_chunk(chunks[0], (10.0, 20.0), tiny_cfg.model_dump_json(), str(work))
     res = run_generation("dijet", 10, 5, (10.0, 20.0), out, tiny_cfg)
     assert res["resumed_chunks"] == 1

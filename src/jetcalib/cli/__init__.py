@@ -24,12 +24,15 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (see :mod:`jetcalib.errors`)."""
-    from ..errors import JetcalibError, Terminated
+    from ..errors import JetcalibError
 
     try:
         with _sigterm_raises():
             app(args=argv, prog_name="jetcalib")
     except SystemExit as exc:  # click's standalone mode always exits
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None:  # typer turns Ctrl-C (and so our SIGTERM) into exit 130
+            return _interrupted(interrupt)
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except JetcalibError as exc:
@@ -46,15 +49,33 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print_error(f"{where}{exc.strerror or exc}")
         return 2
-    except Terminated:
-        err_console.print("terminated (SIGTERM): nothing half-written was kept")
-        return Terminated.exit_code
-    except KeyboardInterrupt:
-        err_console.print("interrupted: nothing half-written was kept")
-        return 130
+    except KeyboardInterrupt as exc:  # Terminated (SIGTERM) too
+        return _interrupted(exc)
     except Exception:
         return _internal_error()
     return 0
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (or Terminated) an exit was raised from, if any."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return None
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    from ..errors import Terminated
+
+    if isinstance(exc, Terminated):
+        err_console.print("terminated (SIGTERM): nothing half-written was kept")
+        return Terminated.exit_code
+    err_console.print("interrupted: nothing half-written was kept")
+    return 130
 
 
 def _raise_terminated(signum: int, frame: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -71,51 +72,64 @@ def calibrate(
     from ..deploy import calibrate_many, load
     from ..errors import InputError, PartialFailure
     from ..io import detect_format
+    from ..io.files import check_output_name
 
     if threads is None:
         threads = 1 if scheduler else max(1, (os.cpu_count() or 1) // workers)
     cal = load(calibration, runtime=runtime, threads=threads, method=method)
     cmap = column_map(map_, map_file)
+    made_out = False
     if len(inputs) == 1 and out.suffix.lower() in (".parquet", ".pq", ".root"):
         targets = [(inputs[0], out)]
     else:
         if out.exists() and not out.is_dir():
             raise InputError(f"{out}: exists and is not a directory (several inputs need an output directory)")
-        out.mkdir(parents=True, exist_ok=True)
         targets = [(p, out / p.name) for p in inputs]
         names = [t.name for _, t in targets]
         if len(set(names)) != len(names):
             raise InputError("several inputs share a file name; calibrate them into separate directories")
-    for src, dst in targets:
-        if src.resolve() == dst.resolve():
-            raise InputError(f"{dst}: output would overwrite its input")
-        detect_format(dst, sniff=False)
-    failures = 0
-    total_jets = total_flagged = 0
-    peak: dict[int, float] = {}  # worker pid -> its peak memory (MB)
-    start = time.perf_counter()
-    where = f"on {scheduler}" if scheduler else f"with {workers} workers" if workers > 1 else ""
-    with console.status(f"calibrating {len(targets)} file{'s' if len(targets) > 1 else ''} {where}"):
-        for src, dst, s in calibrate_many(cal, targets, workers=workers, scheduler=scheduler,
-                                          threads=threads, calibration_source=str(calibration),
-                                          column_map=cmap, tree=tree, step_rows=chunk_rows):
-            if isinstance(s, InputError):
-                skip_or_raise(s, len(targets), " (skipped)")
-                failures += 1
-                continue
-            total_jets += s.jets
-            total_flagged += s.flagged
-            if math.isfinite(s.peak_rss_mb):
-                peak[s.pid] = max(peak.get(s.pid, 0.0), s.peak_rss_mb)
-            flags = ", ".join(f"flag {k}: {v}" for k, v in sorted(s.flag_counts.items()) if k != 0)
-            console.print(f"{src} -> {dst}: {s.jets:,} jets, {s.flagged:,} flagged"
-                          f"{' (' + flags + ')' if flags else ''}, {s.jets_per_second:,.0f} jets/s",
-                          soft_wrap=True)  # one line per file, whatever the terminal width
-    wall = time.perf_counter() - start
-    if len(targets) > 1:
-        mem = f", peak memory per worker {max(peak.values()):,.0f} MB" if peak else ""
-        console.print(f"total: {total_jets:,} jets in {len(targets) - failures} files, "
-                      f"{total_flagged:,} flagged, {total_jets / max(wall, 1e-9):,.0f} jets/s "
-                      f"({wall:.1f} s wall){mem}", soft_wrap=True)
-    if failures:
-        raise PartialFailure(f"{failures} of {len(targets)} inputs failed and were skipped")
+        made_out = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+    try:
+        for src, dst in targets:
+            check_output_name(dst)
+            if src.resolve() == dst.resolve():
+                raise InputError(f"{dst}: output would overwrite its input")
+            detect_format(dst, sniff=False)
+        failures = 0
+        total_jets = total_flagged = 0
+        peak: dict[int, float] = {}  # worker pid -> its peak memory (MB)
+        start = time.perf_counter()
+        where = f"on {scheduler}" if scheduler else f"with {workers} workers" if workers > 1 else ""
+        results = calibrate_many(cal, targets, workers=workers, scheduler=scheduler, threads=threads,
+                                 calibration_source=str(calibration), column_map=cmap, tree=tree,
+                                 step_rows=chunk_rows)
+        # closing: an interruption stops the workers now, not when the generator is collected
+        with console.status(f"calibrating {len(targets)} file{'s' if len(targets) > 1 else ''} {where}"), \
+                contextlib.closing(results):
+            for src, dst, s in results:
+                if isinstance(s, InputError):
+                    skip_or_raise(s, len(targets), " (skipped)")
+                    failures += 1
+                    continue
+                total_jets += s.jets
+                total_flagged += s.flagged
+                if math.isfinite(s.peak_rss_mb):
+                    peak[s.pid] = max(peak.get(s.pid, 0.0), s.peak_rss_mb)
+                flags = ", ".join(f"flag {k}: {v}" for k, v in sorted(s.flag_counts.items()) if k != 0)
+                console.print(f"{src} -> {dst}: {s.jets:,} jets, {s.flagged:,} flagged"
+                              f"{' (' + flags + ')' if flags else ''}, {s.jets_per_second:,.0f} jets/s",
+                              soft_wrap=True)  # one line per file, whatever the terminal width
+        wall = time.perf_counter() - start
+        if len(targets) > 1:
+            mem = f", peak memory per worker {max(peak.values()):,.0f} MB" if peak else ""
+            console.print(f"total: {total_jets:,} jets in {len(targets) - failures} files, "
+                          f"{total_flagged:,} flagged, {total_jets / max(wall, 1e-9):,.0f} jets/s "
+                          f"({wall:.1f} s wall){mem}", soft_wrap=True)
+        if failures:
+            raise PartialFailure(f"{failures} of {len(targets)} inputs failed and were skipped")
+    except BaseException:
+        if made_out:  # an output directory this run made and wrote nothing into
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise

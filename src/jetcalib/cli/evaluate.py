@@ -59,6 +59,7 @@ def evaluate(
     with console.status("evaluating") as status:
         summary = make_report(table, methods, out, baseline=baseline, weighted=weighted, n_boot=bootstrap,
                               seed=seed, title=f"jetcalib evaluation of {test.name}", source=str(test),
+                              inputs=[test, *specs.values()],
                               progress=lambda msg: status.update(f"evaluating: {msg}"))
     console.print(f"wrote {out}/report.html, summary.json, binned_metrics.parquet/.csv")
     for m in summary["methods"]:

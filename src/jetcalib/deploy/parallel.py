@@ -22,6 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from .._signals import install_worker_handlers, task, terminate_workers
 from ..errors import InputError
 from ..io import DEFAULT_CHUNK_ROWS, ColumnMap
 from .apply import FileSummary, calibrate_file
@@ -36,6 +37,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(calibration: Any, threads: int | None, options: dict[str, Any]) -> None:
+    install_worker_handlers()
     if threads and "torch" in sys.modules:  # the torch runtime: one worker must not take every core
         import torch
 
@@ -44,7 +46,8 @@ def _init_worker(calibration: Any, threads: int | None, options: dict[str, Any])
 
 
 def _run_in_worker(src: Path, dst: Path) -> FileSummary | InputError:
-    return _one(_WORKER["calibration"], src, dst, _WORKER["options"])
+    with task():
+        return _one(_WORKER["calibration"], src, dst, _WORKER["options"])
 
 
 def _one(calibration: Any, src: Path, dst: Path, options: dict[str, Any]) -> FileSummary | InputError:
@@ -101,9 +104,11 @@ def _on_pool(calibration: Any, targets: Sequence[Target], workers: int, threads:
                 for fut in done:
                     src, dst = pending.pop(fut)
                     yield src, dst, fut.result()
-        finally:  # Ctrl-C or a crash: do not start the files still queued
+        except BaseException:  # Ctrl-C, SIGTERM or a crash: stop the running files too
             for fut in pending:
                 fut.cancel()
+            terminate_workers(pool)
+            raise
 
 
 def _on_dask(calibration: Any, targets: Sequence[Target], scheduler: str,

@@ -14,6 +14,7 @@ Format 2.0 added the residual closure (``DNNConfig.closure``); 1.x models must b
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -106,9 +107,14 @@ class DNNCalibration:
         ``artifact.json`` last so that a half-written model never looks complete."""
         d = Path(path)
         d.mkdir(parents=True, exist_ok=True)
+        # Saved through a buffer: torch.save names the archive's inner folder after the file
+        # it writes, so saving to a temporary name would put that (random) name into the
+        # weights' bytes and their content hash.
+        buffer = io.BytesIO()
+        torch.save(self.net.state_dict(), buffer)
+        weights = buffer.getvalue()
         with atomic_path(d / _WEIGHTS_FILE) as tmp:
-            torch.save(self.net.state_dict(), tmp)
-        weights = (d / _WEIGHTS_FILE).read_bytes()
+            tmp.write_bytes(weights)
         residual = None if self.residual is None else self.residual.to_payload()
         header = self.header.model_copy(
             update={

@@ -10,10 +10,11 @@ Only global rank 0 writes checkpoints, logs and the artifact.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -159,11 +160,19 @@ def train(
     out = Path(out_dir)
     ckpt_dir = out / CHECKPOINT_DIR
     last = ckpt_dir / "last.ckpt"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory (a model is a directory)")
     if resume and not last.is_file():
         raise InputError(f"{out}: nothing to resume (no {CHECKPOINT_DIR}/last.ckpt)")
+    resumed: dict[str, Any] | None = None
     if resume:
         # Checked before Lightning touches the file: it may come from someone else.
-        _safe_checkpoint(last, ckpt_dir)
+        resumed = _safe_checkpoint(last, ckpt_dir)
+        _contain_checkpoint_paths(resumed, last, ckpt_dir)
+        done = int(resumed.get("epoch", -1)) + 1
+        if done > t.epochs:
+            raise InputError(f"{last}: {done} epochs already done, more than training.epochs = "
+                             f"{t.epochs}; resume with the config it was trained with")
     if not resume and last.is_file():
         raise InputError(f"{out}: already holds a training run; pass --resume to continue it "
                          "or choose another output directory")
@@ -173,10 +182,14 @@ def train(
     L.seed_everything(t.seed, workers=True, verbose=False)
 
     data: PreparedData = prepare_training_data(table, cfg)
+    if cfg.closure == "numerical":
+        _check_closure_sample(table, cfg)
     net = CalibrationNet(len(cfg.features), cfg.network)
     _, le, lm, _, w_m = data.train
     net.set_output_bias(float(le.median()), float(lm[w_m > 0].median()) if (w_m > 0).any() else 0.0)
     module = CalibrationModule(net, cfg)
+    if resumed is not None:
+        _check_same_network(resumed, module, last)
 
     throughput = Throughput()
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
@@ -198,6 +211,7 @@ def train(
     cublas_config = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     try:
         trainer = L.Trainer(
+            plugins=[_contained_checkpoint_io(ckpt_dir)],
             max_epochs=t.epochs,
             accelerator="auto",
             devices=devices,
@@ -222,14 +236,15 @@ def train(
         raise InputError(f"--devices/--num-nodes/--strategy: {str(exc).splitlines()[0]}") from None
     try:
         t0 = time.perf_counter()
-        trainer.fit(
-            module,
-            train_dataloaders=_loader(data.train, t.batch_size, t.seed, True),
-            val_dataloaders=_loader(data.val, 65536, t.seed, False),
-            ckpt_path=str(last) if resume else None,
-            # never unpickle: a checkpoint a user received could run code on load
-            weights_only=True,
-        )
+        with _interrupts_propagate():
+            trainer.fit(
+                module,
+                train_dataloaders=_loader(data.train, t.batch_size, t.seed, True),
+                val_dataloaders=_loader(data.val, 65536, t.seed, False),
+                ckpt_path=str(last) if resume else None,
+                # never unpickle: a checkpoint a user received could run code on load
+                weights_only=True,
+            )
         wall = time.perf_counter() - t0
     finally:
         # Lightning sets both process-wide; a library call should not leave them behind.
@@ -302,6 +317,10 @@ def _run_record(trainer: Any, checkpoint: Any, throughput: Any, last: Path) -> t
 
 
 
+def _inside(path: str | os.PathLike[str], directory: Path) -> bool:
+    return Path(path).resolve().is_relative_to(directory.resolve())
+
+
 def _safe_checkpoint(path: str | os.PathLike[str], ckpt_dir: Path) -> dict[str, Any]:
     """Load a Lightning checkpoint of this model directory without unpickling code
     (``weights_only=True``); refuse one that resolves (through a symlink, say) outside
@@ -309,13 +328,169 @@ def _safe_checkpoint(path: str | os.PathLike[str], ckpt_dir: Path) -> dict[str, 
     import torch
 
     where = Path(path)
-    if not where.resolve().is_relative_to(ckpt_dir.resolve()):
+    if not _inside(where, ckpt_dir):
         raise ArtifactError(f"{where}: checkpoint lies outside {ckpt_dir}; refusing to load it")
     try:
         ckpt = torch.load(where, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ArtifactError(f"{where}: not a readable training checkpoint ({first})") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise ArtifactError(f"{where}: not a jetcalib training checkpoint (no state_dict)")
     return ckpt
+
+
+_PATH_FIELDS = ("best_model_path", "kth_best_model_path", "last_model_path")
+
+
+def _contain_checkpoint_paths(ckpt: dict[str, Any], last: Path, ckpt_dir: Path) -> None:
+    """Make the file paths in ``last.ckpt``'s ``ModelCheckpoint`` state safe to resume from.
+
+    Lightning acts on them (it deletes a superseded "best" file), so each must name a file of
+    the checkpoint directory the state itself records (``dirpath``); anything else is refused.
+    They are re-rooted at ``ckpt_dir`` (rewriting ``last.ckpt`` when they differ), so a model
+    directory that was moved or copied resumes with its best-model record intact, where
+    Lightning would otherwise drop the record."""
+    import io
+
+    import torch
+
+    from ..io import atomic_path
+
+    here = os.path.realpath(ckpt_dir)  # what ModelCheckpoint stores as its dirpath
+    callbacks = ckpt.get("callbacks")
+    if not isinstance(callbacks, dict):
+        raise ArtifactError(f"{last}: not a jetcalib training checkpoint (no callback states)")
+
+    def refuse(what: str, value: Any) -> ArtifactError:
+        return ArtifactError(f"{last}: its {what} {str(value)[:200]!r} lies outside its checkpoint "
+                             "directory; refusing to resume from it")
+
+    changed = False
+    for key, state in callbacks.items():
+        if not str(key).startswith("ModelCheckpoint"):
+            continue
+        if not isinstance(state, dict) or not isinstance(state.get("dirpath"), str):
+            raise ArtifactError(f"{last}: malformed ModelCheckpoint state; refusing to resume from it")
+        old = Path(state["dirpath"])
+
+        def moved(what: str, value: Any, old: Path = old) -> str:
+            if value == "":
+                return value
+            if not isinstance(value, str) or Path(value).parent != old or Path(value).name in ("", ".", ".."):
+                raise refuse(what, value)
+            return os.path.join(here, Path(value).name)
+
+        new = dict(state, dirpath=here)
+        for field in _PATH_FIELDS:
+            if field in state:
+                new[field] = moved(field, state[field])
+        best_k = state.get("best_k_models", {})
+        if not isinstance(best_k, dict):
+            raise refuse("best_k_models", best_k)
+        new["best_k_models"] = {moved("best_k_models entry", p): v for p, v in best_k.items()}
+        def paths(st: dict[str, Any]) -> list[Any]:  # the strings alone (values hold tensors)
+            return [st.get("dirpath"), *(st.get(f) for f in _PATH_FIELDS), *st.get("best_k_models", {})]
+
+        if paths(new) != paths(state):
+            callbacks[key] = new
+            changed = True
+    if changed:
+        buffer = io.BytesIO()
+        torch.save(ckpt, buffer)
+        with atomic_path(last) as tmp:
+            tmp.write_bytes(buffer.getvalue())
+
+
+def _check_same_network(ckpt: dict[str, Any], module: Any, last: Path) -> None:
+    """Refuse to resume a checkpoint of another network configuration (other width, depth or
+    features): one line instead of Lightning's state-dict traceback."""
+    want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    have = {k: tuple(getattr(v, "shape", ())) for k, v in ckpt["state_dict"].items()}
+    if want != have:
+        differ = sorted(set(want) ^ set(have)) or sorted(k for k in want if want[k] != have[k])
+        raise InputError(f"{last}: the checkpoint holds another network ({differ[0]} differs); "
+                         "resume with the config it was trained with")
+
+
+def _check_closure_sample(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> None:
+    """Refuse, before any training, a table too small for the residual closure's numerical
+    fit (run after training on the jets of the training selection): the jet counts that fit
+    needs, JES and JMS, counted on the truth."""
+    cols = {k: np.asarray(v, dtype=np.float64) for k, v in
+            as_columns(table, ("e_true", "m_true", "pt_true", "eta_true"), what="training table").items()}
+    keep = in_training_phase_space(cols["pt_true"], cols["eta_true"], cfg) & (cols["e_true"] > 0)
+    config = NumericalConfig(jms_max_energy=CLOSURE_JMS_MAX_ENERGY)
+    n_jes = int(keep.sum())
+    massive = keep & (cols["m_true"] > config.jms_min_mass) & (cols["m_true"] < cols["e_true"])
+    n_jms = int(massive.sum())
+    hint = "use a larger sample, or closure: none in the config"
+    if n_jes < 2 * config.min_entries:
+        raise InputError(f"training table: {n_jes} jets in the training selection; the residual "
+                         f"closure fitted after training needs at least {2 * config.min_entries} ({hint})")
+    if n_jms < 4 * config.jms_min_entries:
+        raise InputError(f"training table: {n_jms} jets in the training selection with m_true > "
+                         f"{config.jms_min_mass:g} GeV; the residual closure's mass step needs at least "
+                         f"{4 * config.jms_min_entries} ({hint})")
+
+
+@contextlib.contextmanager
+def _interrupts_propagate() -> Iterator[None]:
+    """Let Ctrl-C and SIGTERM out of ``trainer.fit`` as themselves.
+
+    Lightning turns a KeyboardInterrupt (also :class:`~jetcalib.errors.Terminated`, what our
+    SIGTERM handler raises) into ``sys.exit(1)`` and leaves SIGINT ignored, and turns its own
+    SIGTERM handling into an exit with status 0: the command would end "successfully" with no
+    model. Re-raised here, they reach the CLI (exit 130 / 143); the last checkpoint stays for
+    ``--resume``."""
+    import signal
+    import threading
+
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from ..errors import Terminated
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    sigint = signal.getsignal(signal.SIGINT) if main_thread else None
+    try:
+        yield
+    except SystemExit as exc:
+        cause = exc.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            raise cause from None
+        if isinstance(exc, SIGTERMException):
+            raise Terminated() from None
+        raise
+    finally:
+        if main_thread and sigint is not None:
+            signal.signal(signal.SIGINT, sigint)
+
+
+def _contained_checkpoint_io(ckpt_dir: Path) -> Any:
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    class ContainedCheckpointIO(TorchCheckpointIO):
+        """Lightning's checkpoint I/O, made safe: a checkpoint is written whole or not at all
+        (a temporary file renamed, so an interruption never leaves a truncated ``last.ckpt``),
+        and nothing outside the checkpoint directory is ever written or removed."""
+
+        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+            import io
+
+            import torch
+
+            from ..io import atomic_path
+
+            if not _inside(path, ckpt_dir):
+                raise ArtifactError(f"{path}: checkpoint outside {ckpt_dir}; not written")
+            buffer = io.BytesIO()
+            torch.save(checkpoint, buffer)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(buffer.getvalue())
+
+        def remove_checkpoint(self, path: Any) -> None:
+            if _inside(path, ckpt_dir) and Path(path).is_file():
+                Path(path).unlink()
+
+    return ContainedCheckpointIO()

@@ -8,13 +8,19 @@ import contextlib
 import html
 import io
 import json
-from collections.abc import Callable, Mapping
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
 from ..io import atomic_path
+from ..io.files import check_output_name
 from .massfit import MASS_WINDOWS
 from .methods import UNCALIBRATED, Calibration, Uncalibrated
 from .metrics import resolution
@@ -32,7 +38,7 @@ __all__ = ["MAP_M_EDGES", "MAP_PT_EDGES", "make_report", "resolution_map"]
 
 MAP_PT_EDGES = np.array([200, 300, 500, 800, 1300, 3000.0])  #: GeV
 MAP_M_EDGES = np.array([30, 50, 80, 130, 220, 400.0])  #: GeV
-#: Files a report directory holds (removed again when writing the report fails half-way).
+#: Files a report directory holds, in the order they are moved in (report.html last).
 REPORT_FILES = ("binned_metrics.parquet", "binned_metrics.csv", "summary.json", "report.html")
 
 
@@ -124,14 +130,17 @@ def make_report(
     title: str = "jetcalib evaluation",
     progress: Callable[[str], None] | None = None,
     source: str = "test table",
+    inputs: Iterable[str | Path] = (),
 ) -> dict:
     """Evaluate ``methods`` (plus ``uncalibrated``) on ``table`` and write the report into
     ``out_dir``: ``report.html``, ``summary.json``, ``binned_metrics.parquet/.csv``.
 
     ``baseline`` (default: ``numerical`` if given, else the first method, else
     ``uncalibrated``) is the denominator of every ratio. Returns the summary dict.
-    Refuses (:class:`InputError`, naming ``source``) a table in which no jet can be evaluated;
-    if writing fails half-way, the files already written are removed.
+    Refuses (:class:`InputError`, naming ``source``) a table in which no jet can be evaluated,
+    and an ``inputs`` path that is one of the report's files. The report is written into a
+    private temporary directory inside ``out_dir`` and moved in when complete: a failure or an
+    interruption leaves ``out_dir`` as it was.
     """
     def step(msg: str) -> None:
         if progress is not None:
@@ -140,26 +149,59 @@ def make_report(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a directory")
+    check_output_name(out_dir / REPORT_FILES[-1])
+    _refuse_overwriting_inputs(out_dir, inputs)
     _check_evaluable(table, source)
     created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out_dir}: cannot create the report directory ({exc.strerror or exc})") from None
+    stage: Path | None = None
+    done = False
     try:
-        return _make_report(table, methods, out_dir, baseline=baseline, weighted=weighted, n_boot=n_boot,
-                            seed=seed, title=title, step=step)
-    except BaseException:
-        # a report without its report.html (disk full, Ctrl-C, ...) must not look finished:
-        # remove the report's files (an older report's too: it may be half replaced already),
-        # and the directory if this run made it
-        for name in REPORT_FILES:
-            with contextlib.suppress(OSError):
-                (out_dir / name).unlink()
-        if created:
+        # the report is made in a private directory of this run and moved in only when
+        # complete: an interruption removes what this run wrote and nothing else
+        try:
+            stage = Path(tempfile.mkdtemp(dir=out_dir, prefix=".jc-report-"))
+        except OSError as exc:
+            raise InputError(f"{out_dir}: cannot write the report ({exc.strerror or exc})") from None
+        summary = _make_report(table, methods, stage, baseline=baseline, weighted=weighted, n_boot=n_boot,
+                               seed=seed, title=title, step=step)
+        _move_in(stage, out_dir)
+        done = True
+        return summary
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        if created and not done:
             with contextlib.suppress(OSError):
                 out_dir.rmdir()
-        raise
+
+
+def _refuse_overwriting_inputs(out_dir: Path, inputs: Iterable[str | Path]) -> None:
+    outputs = {(out_dir / name).resolve(): name for name in REPORT_FILES}
+    for given in inputs:
+        if Path(given).resolve() in outputs:
+            raise InputError(f"{given}: is an input, and the report would overwrite it "
+                             f"({outputs[Path(given).resolve()]}); choose another --out")
+
+
+def _move_in(stage: Path, out_dir: Path) -> None:
+    """Rename the finished files into ``out_dir``, report.html last, with SIGINT and SIGTERM
+    held back meanwhile (delivered after): a report is replaced whole or not at all."""
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    in_main = threading.current_thread() is threading.main_thread()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked) if in_main else None
+    try:
+        for name in REPORT_FILES:
+            try:
+                os.replace(stage / name, out_dir / name)
+            except OSError as exc:
+                raise InputError(f"{out_dir / name}: cannot write the report ({exc.strerror or exc})") from None
+    finally:
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _check_evaluable(table: Mapping[str, np.ndarray], source: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,7 @@ __all__ = [
     "JetFile",
     "TableWriter",
     "atomic_path",
+    "check_output_name",
     "concat_tables",
     "detect_format",
     "open_jets",
@@ -437,23 +439,59 @@ def read_table(
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_output_name(path: str | os.PathLike[str]) -> None:
+    """Refuse (:class:`InputError`) an output path the file system cannot hold: a file name
+    over NAME_MAX bytes or a path over PATH_MAX, before any work is done for it."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    name_max, path_max = 255, 4096
+    with contextlib.suppress(OSError, ValueError):
+        name_max = os.pathconf(parent, "PC_NAME_MAX")
+    with contextlib.suppress(OSError, ValueError):
+        path_max = os.pathconf(parent, "PC_PATH_MAX")
+    shown = str(target) if len(str(target)) <= 120 else str(target)[:60] + "..." + str(target)[-40:]
+    if len(os.fsencode(target.name)) > name_max:
+        raise InputError(f"{shown}: cannot write, the file name is longer than {name_max} bytes")
+    if len(os.fsencode(os.path.abspath(target))) >= path_max:
+        raise InputError(f"{shown}: cannot write, the path is longer than {path_max} bytes")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    On any exception (or Ctrl-C) the temporary file is removed and ``path`` is untouched.
+    On any exception (or Ctrl-C, SIGTERM) the temporary file is removed and ``path`` is
+    untouched. The temporary file is created exclusively (``mkstemp``: O_EXCL, a random name),
+    so a file or symlink planted at a guessable name is never written through; its name is
+    short whatever the target's, so any valid output name works.
     """
     target = Path(path)
     parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"{target}: cannot write, directory {parent} does not exist")
-    tmp = parent / f".{target.name}.{os.getpid()}.tmp"
+    check_output_name(target)
     try:
-        with open(tmp, "wb"):
-            pass
+        parent_ok = parent.is_dir()
+    except OSError:
+        parent_ok = False
+    if not parent_ok:
+        raise InputError(f"{target}: cannot write, directory {parent} does not exist")
+    if target.is_dir():
+        raise InputError(f"{target}: cannot write, it is a directory")
+    try:
+        fd, name = tempfile.mkstemp(dir=parent, prefix=".jc-", suffix=".tmp")
     except OSError as exc:
         raise InputError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    tmp = Path(name)
     try:
+        try:  # mkstemp makes 0600; the output gets what a plain open() would give it
+            os.fchmod(fd, 0o666 & ~_umask())
+        finally:
+            os.close(fd)
         yield tmp
         os.replace(tmp, target)
     except OSError as exc:

@@ -3,7 +3,7 @@
 The run is split into chunks (one process slice, ≤ chunk_size events, seed derived from the
 base seed and the chunk index), so the rows do not depend on how many workers ran them.
 Finished chunks are saved in a work directory beside the output
-(``.<out name>.chunks-<run hash>/``); a re-run of the same command **resumes automatically**
+(``.<out name>.chunks-<hash>/``, private to the user); a re-run of the same command **resumes automatically**
 from them. The output is merged in chunk order and written atomically; the work directory
 is then removed.
 """
@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import DatasetMetadata, TableWriter, atomic_path
+from ..io.files import check_output_name
 from .config import SimConfig
 from .generator import PROCESSES, n_slices, process_settings
 from .pipeline import Chunk
@@ -51,6 +53,7 @@ def check_request(process: str, n_events: int, out: Path, workers: int) -> None:
         raise InputError(f"--workers: must be >= 1, got {workers}")
     if out.suffix.lower() not in (".parquet", ".root"):
         raise InputError(f"{out}: output must end in .parquet or .root")
+    check_output_name(out)
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"{out}: cannot write, directory {parent} does not exist")
@@ -108,6 +111,26 @@ def _run_key(process: str, n_events: int, seed: int, mu: tuple[float, float], cf
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def _workdir(out: Path, key: str) -> Path:
+    """The resume directory of this run beside ``out``: made private (0700) or, on a re-run,
+    reused only if it is a real directory of this user (never a planted symlink). Its name is
+    bounded (the output's name shortened, then a hash of the full name and the run), so any
+    valid output name works."""
+    tag = hashlib.sha256(f"{out.name}\0{key}".encode()).hexdigest()[:16]
+    workdir = out.parent / f".{out.name[:40]}.chunks-{tag}"
+    try:
+        os.mkdir(workdir, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise InputError(f"{workdir}: cannot create the work directory ({exc.strerror or exc})") from None
+    st = os.lstat(workdir)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise InputError(f"{workdir}: exists and is not a directory of yours (a symlink or another "
+                         "user's file); remove it and run again")
+    return workdir
+
+
 def _execute(todo: list[Chunk], mu: tuple[float, float], cfg_json: str, workdir: Path,
              workers: int, scheduler: str | None, done_cb: Callable[[int], None]) -> None:
     if scheduler:
@@ -132,10 +155,27 @@ def _execute(todo: list[Chunk], mu: tuple[float, float], cfg_json: str, workdir:
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures import as_completed as cf_completed
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver")) as ex:
-        futs = [ex.submit(run_chunk, c, mu, cfg_json, str(workdir)) for c in todo]
-        for f in cf_completed(futs):
-            done_cb(f.result()[0])
+    from .._signals import install_worker_handlers, terminate_workers
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"),
+                             initializer=install_worker_handlers) as ex:
+        futs = [ex.submit(_run_chunk_in_worker, c, mu, cfg_json, str(workdir)) for c in todo]
+        try:
+            for f in cf_completed(futs):
+                done_cb(f.result()[0])
+        except BaseException:  # Ctrl-C, SIGTERM: stop the running chunks (finished ones stay)
+            for f in futs:
+                f.cancel()
+            terminate_workers(ex)
+            raise
+
+
+def _run_chunk_in_worker(chunk: Chunk, mu_range: tuple[float, float], cfg_json: str,
+                         workdir: str) -> tuple[int, dict[str, float]]:
+    from .._signals import task
+
+    with task():
+        return run_chunk(chunk, mu_range, cfg_json, workdir)
 
 
 def run_generation(process: str, n_events: int, seed: int, mu: tuple[float, float], out: Path,
@@ -147,8 +187,7 @@ def run_generation(process: str, n_events: int, seed: int, mu: tuple[float, floa
     check_request(process, n_events, out, workers)
     chunks = plan_chunks(process, n_events, seed, cfg)
     key = _run_key(process, n_events, seed, mu, cfg)
-    workdir = out.parent / f".{out.name}.chunks-{key}"
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = _workdir(out, key)
     done = {c.index for c in chunks if (workdir / f"chunk-{c.index:05d}.npz").exists()}
     todo = [c for c in chunks if c.index not in done]
     cb = on_done or (lambda n: None)

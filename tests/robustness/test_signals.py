@@ -1,0 +1,244 @@
+"""SIGTERM (what SLURM and `kill` send) and SIGINT (Ctrl-C) of a running command: exit 143 / 130,
+nothing partial left behind, nothing of the user's touched, and the work resumable.
+
+Each command runs in a child forked from the test process (``main(args)``, what the
+``jetcalib`` script runs), signalled at a random delay after a point where it is busy writing;
+the delay is in every failure message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from jetcalib.cli import main
+
+from .conftest import base_table, leftovers
+
+RNG = np.random.default_rng()
+EXIT = {signal.SIGTERM: 143, signal.SIGINT: 130}
+SIGNALS = pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+
+
+def _cli_child(args: list[str]) -> None:
+    code = 1
+    try:
+        code = main(args)
+    finally:
+        os._exit(code)  # never run the parent's (pytest's) exit handlers
+
+
+class _Fresh:
+    """``jetcalib ARGS`` in a new interpreter, with a Process's interface (``generate``: its
+    forkserver pool cannot start from a forked copy of the test process)."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", "import sys; from jetcalib.cli import main; "
+                                      "sys.exit(main(sys.argv[1:]))", *args],
+                                     stdout=subprocess.DEVNULL)  # stderr: pytest's, shown on failure
+        self.pid = self.proc.pid
+
+    def is_alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout)
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.proc.poll()
+
+
+def _signal_when(args: list[str], ready: Callable[[], bool], sig: int, delay: float,
+                 timeout: float = 120.0, fresh: bool = False) -> int:
+    """Run ``jetcalib ARGS`` in a forked child (``fresh``: a new interpreter), send it ``sig``
+    ``delay`` s after ``ready()``; return its exit status."""
+    child: Any = _Fresh(args) if fresh else mp.get_context("fork").Process(target=_cli_child, args=(args,))
+    if not fresh:
+        child.start()
+    t0 = time.monotonic()
+    while not ready():
+        assert child.is_alive(), f"the command ended (exit {child.exitcode}) before the signal point"
+        assert time.monotonic() - t0 < timeout, "the signal point never came"
+        time.sleep(0.005)
+    time.sleep(delay)
+    assert child.is_alive(), f"finished before the signal (delay {delay:.2f} s)"
+    os.kill(child.pid, sig)
+    child.join(60)
+    if child.is_alive():  # a hang is a failure, not a stuck test run
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+        pytest.fail(f"still running 60 s after {signal.Signals(sig).name} (delay {delay:.2f} s)")
+    assert child.exitcode is not None
+    return child.exitcode
+
+
+def _temporaries(directory: Path) -> list[str]:
+    return [p for p in leftovers(directory) if ".jc-" in p or p.endswith(".tmp")]
+
+
+def _run(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
+
+
+# --- train -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def train_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from jetcalib.io import write_table
+
+    d = tmp_path_factory.mktemp("signals-train")
+    write_table(d / "train.parquet", base_table(20000, seed=31))  # ~0.2 s an epoch
+    (d / "dnn.yaml").write_text(yaml.safe_dump({
+        "network": {"width": 16, "n_blocks": 1, "mass_residual_width": 4},
+        "loss": {"pretrain_epochs": 1, "anneal_epochs": 2},
+        "training": {"epochs": 12, "batch_size": 256, "threads": 1, "patience": 12},
+    }))
+    return d / "train.parquet", d / "dnn.yaml"
+
+
+def _train(data: Path, cfg: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--data", str(data), "-o", str(out), "--config", str(cfg), "-q", *extra]
+
+
+@SIGNALS
+def test_signalled_train_exits_and_resumes(tmp_path, train_setup, capsys, sig):
+    import torch
+
+    from jetcalib.dnn import DNNCalibration
+
+    data, cfg = train_setup
+    out = tmp_path / "model"
+    last = out / "checkpoints" / "last.ckpt"
+    delay = float(RNG.uniform(0.0, 0.5))
+    code = _signal_when(_train(data, cfg, out), last.is_file, sig, delay)
+    why = f"({signal.Signals(sig).name}, delay {delay:.2f} s)"
+    assert code == EXIT[sig], why
+    assert not (out / "artifact.json").exists(), why  # no finished-looking model
+    assert _temporaries(out) == [], why
+    assert torch.load(last, weights_only=True)["epoch"] < 11, why  # a whole checkpoint, mid-run
+    _run(capsys, _train(data, cfg, out, "--resume"))
+    model = DNNCalibration.load(out)
+    assert model.summary["epochs_run"] == 12
+
+
+# --- calibrate -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def calibrate_inputs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    from jetcalib.io import write_table
+
+    d = tmp_path_factory.mktemp("signals-calibrate")
+    table = base_table(6000, seed=32)
+    big = {k: np.tile(v, 25) for k, v in table.items()}  # 150k jets a file
+    paths = [d / f"in{i}.parquet" for i in range(4)]
+    for p in paths:
+        write_table(p, big)
+    return paths
+
+
+@SIGNALS
+def test_signalled_calibrate_with_workers_leaves_nothing_partial(tmp_path, assets, calibrate_inputs, sig):
+    from jetcalib.io import read_table
+
+    out = tmp_path / "cal"
+    args = ["calibrate", str(assets["model"]), *map(str, calibrate_inputs), "-o", str(out),
+            "--workers", "2", "--chunk-rows", "20000"]
+    delay = float(RNG.uniform(0.0, 0.3))
+    code = _signal_when(args, lambda: out.is_dir() and bool(_temporaries(out)), sig, delay)
+    why = f"({signal.Signals(sig).name}, delay {delay:.2f} s)"
+    assert code == EXIT[sig], why
+    listing = leftovers(out) if out.exists() else []
+    assert _temporaries(out) == [] if out.exists() else True, why
+    for name in listing:  # whatever was finished is whole
+        cols, _ = read_table(out / name, None)
+        assert len(cols["e_cal"]) == 150_000, f"{name} {why}"
+    time.sleep(1.0)  # the workers are gone: nothing appears later
+    assert (leftovers(out) if out.exists() else []) == listing, why
+
+
+# --- generate --------------------------------------------------------------------------------
+
+
+@pytest.mark.sim
+@SIGNALS
+def test_signalled_generate_with_workers_resumes(tmp_path, monkeypatch, capsys, sig):
+    monkeypatch.setenv("JETCALIB_CACHE", str(tmp_path / "cache"))
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({"pileup": {"pool_size": 100}, "generation": {"chunk_size": 2}}))
+    out = tmp_path / "g.parquet"
+    args = ["generate", "--process", "wprime", "--events", "24", "--seed", "3", "--mu", "10:30",
+            "--config", str(cfg), "--out", str(out), "--workers", "2"]
+    _run(capsys, [*args[:-2], "--events", "4", "--out", str(tmp_path / "warm.parquet")])  # the pile-up pool
+
+    def chunks() -> list[Path]:
+        return sorted(tmp_path.glob(".g.parquet.chunks-*/chunk-*.npz"))
+
+    delay = float(RNG.uniform(0.0, 0.5))
+    code = _signal_when(args, lambda: len(chunks()) >= 1, sig, delay, fresh=True)
+    why = f"({signal.Signals(sig).name}, delay {delay:.2f} s)"
+    assert code == EXIT[sig], why
+    assert not out.exists(), why
+    work = [p for p in leftovers(tmp_path) if p.startswith(".g.parquet.chunks-")]
+    assert all(p.endswith(".npz") or "/" not in p for p in work), f"{work} {why}"  # only whole chunks
+    done = len(chunks())
+    assert _run(capsys, args).count(f"{done} chunks resumed") == 1, why
+    assert out.is_file()
+    assert not list(tmp_path.glob(".g.parquet.chunks-*")), why
+
+
+# --- evaluate --------------------------------------------------------------------------------
+
+
+@SIGNALS
+def test_signalled_evaluate_keeps_the_users_files(tmp_path, assets, sig):
+    from jetcalib.io import write_table
+
+    test = tmp_path / "test.parquet"
+    write_table(test, base_table(30000, seed=33))
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "summary.json").write_text("the user's own file")  # a report name, not written by us
+    (out / "notes.txt").write_text("keep")
+    args = ["evaluate", str(test), "--method", f"numerical={assets['numcal']}", "--method",
+            f"dnn={assets['model']}", "-o", str(out), "--bootstrap", "20"]
+    delay = float(RNG.uniform(0.0, 1.0))
+    code = _signal_when(args, lambda: any(p.name.startswith(".jc-report-") for p in out.iterdir()), sig, delay)
+    why = f"({signal.Signals(sig).name}, delay {delay:.2f} s)"
+    assert code == EXIT[sig], why
+    assert leftovers(out) == ["notes.txt", "summary.json"], why
+    assert (out / "summary.json").read_text() == "the user's own file", why
+
+
+def test_evaluate_refuses_to_overwrite_its_input(tmp_path, assets, capsys):
+    from jetcalib.io import write_table
+
+    out = tmp_path / "report"
+    out.mkdir()
+    test = out / "binned_metrics.parquet"  # the test table sits where a report file goes
+    write_table(test, base_table(2000, seed=34))
+    before = test.read_bytes()
+    code = main(["evaluate", str(test), "--method", f"numerical={assets['numcal']}", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "would overwrite it" in err
+    assert test.read_bytes() == before
+    assert leftovers(out) == ["binned_metrics.parquet"]
