@@ -1,5 +1,5 @@
 """Shared by benchmarks/train_dnn.py and benchmarks/ablation.py: load (or make toy) data,
-and the SPEC §1 figures (closure, resolution) per truth bin for any calibration's output."""
+and the docs/method.md#terms figures (closure, resolution) per truth bin for any calibration's output."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def config_with(base: DNNConfig, change: dict[str, object]) -> DNNConfig:
 
 
 def resolution(r: np.ndarray) -> float:
-    """(q84 − q16) / (2 q50): SPEC §1's primary relative width."""
+    """(q84 − q16) / (2 q50): the primary relative width of docs/method.md#terms."""
     q16, q50, q84 = np.percentile(r, [16, 50, 84])
     return float((q84 - q16) / (2 * q50))
 
@@ -79,7 +79,7 @@ def figures(test: dict[str, np.ndarray], cal: dict[str, np.ndarray], min_jets: i
         if s.sum() >= 50:
             m_cl.append(abs(float(np.median(r_m[s])) - 1))
     out["m_closure_50"] = max(m_cl, default=float("nan"))
-    # the same with the mode (SPEC §1 quotes both; the DNN's loss seeks the mode)
+    # the same with the mode (docs/method.md#terms defines both; the DNN's loss seeks the mode)
     out["e_mode_closure_300"] = max(
         (abs(mode_estimate(r_e[ok & (pt >= lo) & (pt < hi)]) - 1) for lo, hi in itertools.pairwise(PT_EDGES)
          if lo >= 300 and (ok & (pt >= lo) & (pt < hi)).sum() >= 50), default=float("nan"))

@@ -1,4 +1,4 @@
-"""Ablation of the DNN's [ours] choices (SPEC §4–5) on the same data with the same budget:
+"""Ablation of the DNN's [ours] choices (docs/method.md#network, #loss) on the same data with the same budget:
 loss (LGK vs L1 vs MSE), feature annotation, the mass residual path, sample weights.
 Writes a Markdown table.
 
@@ -70,7 +70,7 @@ def main() -> None:
         "Produced by `python benchmarks/" + " ".join(["ablation.py", *sys.argv[1:]]) + "`.",
         "",
         f"Train: {train_label}, at most {args.max_jets:,} jets, {args.epochs} epochs each. Test: {test_label}.",
-        "Resolution = (q84 − q16)/(2·q50) of the calibrated response (SPEC §1); closure = the largest",
+        "Resolution = (q84 − q16)/(2·q50) of the calibrated response (docs/method.md#terms); closure = the largest",
         "|median response − 1| over pT_true bins above 300 GeV (energy) or m_true bins above 50 GeV (mass).",
         "",
         f"| variant | E res. pT>500 | mean E res. (pT bins) | median m res. ((pT,m) bins ≥ {args.min_mass_jets} jets) | E closure | m closure | time [s] |",

@@ -1,5 +1,5 @@
 """The full physics comparison on the standard sample (issue #7): uncalibrated, numerical
-inversion, gradient-boosted trees (LightGBM), a plain MLP with MSE loss, and the SPEC DNN.
+inversion, gradient-boosted trees (LightGBM), a plain MLP with MSE loss, and the DNN of docs/method.md.
 
     .venv/bin/python benchmarks/physics.py --train dijet_train.parquet --test dijet_test.parquet \\
         [--wprime wprime_test.parquet] [--top top_test.parquet] \\
@@ -10,7 +10,7 @@ Models not given are trained here on --train with the default budget (the DNN wi
 config, the MSE MLP with the same trunk and budget but none of the [ours] choices). LightGBM needs
 ``pip install lightgbm`` (not a jetcalib dependency: it is only the peer we compare against).
 
-Definitions (SPEC §1/§7): response r = X_cal / X_true; closure = median r; resolution =
+Definitions (docs/method.md#terms, #evaluation): response r = X_cal / X_true; closure = median r; resolution =
 (q84 − q16) / (2 q50). Energy figures use dijet jets with |η_true| < 2; mass figures use jets
 with m_true > 50 GeV (dijet), W/Z jets (W′ sample, 60 < m_true < 110 GeV) and top jets
 (Z′ → tt̄ sample, 140 < m_true < 200 GeV), all with pT_true > 200 GeV.
@@ -175,7 +175,7 @@ def main() -> None:
     ap.add_argument("--test", required=True)
     ap.add_argument("--wprime")
     ap.add_argument("--top")
-    ap.add_argument("--dnn", help="trained SPEC DNN model directory (else trained here)")
+    ap.add_argument("--dnn", help="trained DNN model directory (jetcalib train; else trained here)")
     ap.add_argument("--mlp", help="trained MSE MLP model directory (else trained here)")
     ap.add_argument("--epochs", type=int, help="epochs for models trained here (default: config)")
     ap.add_argument("--out", default="benchmarks/results")

@@ -91,7 +91,7 @@ def main() -> None:
               f"(m_true>50) = {r['m_closure_50']:.4f} {'PASS' if r['m_closure_50'] < 0.03 else 'FAIL'}")
         print(f"{'':>9}   with the mode: max |mode E resp - 1| (pT>300) = {r['e_mode_closure_300']:.4f}; "
               f"max |mode m resp - 1| (m_true>50) = {r['m_mode_closure_50']:.4f}")
-    # The DNN leaves jets with m_reco <= 0 (single-cluster jets) uncalibrated (flag 2, SPEC §9)
+    # The DNN leaves jets with m_reco <= 0 (single-cluster jets) uncalibrated (flag 2, docs/flags.md)
     # while the numerical JES calibrates their energy: the same figure on the jets both calibrate.
     both = dnn_out["calib_flag"] == 0
     sub = {k: v[both] for k, v in test_t.items()}

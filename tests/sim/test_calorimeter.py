@@ -1,4 +1,4 @@
-"""Every calorimeter effect of SIMULATION.md shows its effect on single particles."""
+"""Every calorimeter effect of docs/detector.md shows its effect on single particles."""
 
 from __future__ import annotations
 

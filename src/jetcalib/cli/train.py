@@ -49,7 +49,7 @@ def train(
     map_: MapOption = None,
     map_file: MapFileOption = None,
 ) -> None:
-    """Train the DNN calibration of jet energy and mass (SPEC §4–5).
+    """Train the DNN calibration of jet energy and mass (docs/method.md).
 
     Selects jets with pT_true > 150 GeV and |eta_true| < 2, holds out a validation split, fits the input normalisation, weights the mass loss flat in (ln E_true, ln m_true/E_true), pre-trains with L1 then trains with the mode-seeking LGK loss, checkpoints every epoch, stops early on the validation loss, fits the residual closure (numerical inversion of the network-calibrated training jets), and writes a verified model artifact (artifact.json + weights.pt) to OUT. Runs on the CPU unless a GPU is present.
 

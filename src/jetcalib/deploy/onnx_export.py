@@ -1,5 +1,5 @@
 """Export a trained DNN to one ONNX graph (normalisation inside), plus the sidecar that ATLAS's
-deployed calibration reads (normalisation outside the graph, SPEC.md §9)."""
+deployed calibration reads (normalisation outside the graph, docs/method.md#atlas-runtime)."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
     wrapped = _wrapped(model)
     module = wrapped if normalisation_inside else _identity_norm(wrapped)
     buf = io.BytesIO()
-    # dynamo=False: torch 2.13's default dynamo exporter needs onnxscript (NOTES.md);
+    # dynamo=False: torch 2.13's default dynamo exporter needs the onnxscript package;
     # the legacy exporter and its internals raise DeprecationWarnings about themselves only.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -1,4 +1,4 @@
-"""The DNN calibration (SPEC.md §4–5): configuration, network, mode-seeking loss, Lightning
+"""The DNN calibration (docs/method.md#network, #loss): configuration, network, mode-seeking loss, Lightning
 training, and the trained-model artifact that calibrates jet tables.
 
 ``import jetcalib.dnn`` imports torch; the CLI imports it lazily.

@@ -1,7 +1,7 @@
 """Configuration of the DNN calibration: network, loss, training, application.
 
 One pydantic model, loadable from YAML or TOML (``jetcalib train --config``), printable with
-``jetcalib train --dump-config``. Every **[ours]** choice of SPEC.md §4–5 is a field here so
+``jetcalib train --dump-config``. Every **[ours]** choice of docs/method.md#network and #loss is a field here so
 that the ablation can switch it.
 """
 
@@ -24,7 +24,7 @@ class _Strict(BaseModel):
 
 
 class NetworkConfig(_Strict):
-    """Shape of the network (SPEC.md §4)."""
+    """Shape of the network (docs/method.md#network)."""
 
     width: int = Field(256, ge=4, description="units per trunk layer")
     n_blocks: int = Field(6, ge=1, description="residual blocks in the trunk")
@@ -39,7 +39,7 @@ class NetworkConfig(_Strict):
 
 
 class LossConfig(_Strict):
-    """Loss per target, with Δ = log r̂ − log r (SPEC.md §5)."""
+    """Loss per target, with Δ = log r̂ − log r (docs/method.md#loss)."""
 
     kind: Literal["lgk", "mse", "l1"] = Field("lgk", description="lgk (mode), l1 (median), mse (mean)")
     alpha: float = Field(0.05, ge=0, description="leak of the LGK loss: alpha·|Δ|")
@@ -96,14 +96,14 @@ class DNNConfig(_Strict):
     loss: LossConfig = Field(default_factory=LossConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     #: Mass calibrated only where m_reco > this (GeV); below it the mass follows the energy
-    #: (flag MASS_NOT_CALIBRATED). ATLAS's runtime uses 40 GeV (SPEC §9); we calibrate every
+    #: (flag MASS_NOT_CALIBRATED). ATLAS's runtime uses 40 GeV (docs/method.md#atlas-runtime); we calibrate every
     #: jet with m > 0 by default because the network is trained down to m_true = 10 GeV and
     #: the evaluation's mass figures start at 30 GeV. Set 40 for ATLAS-identical behaviour.
     mass_min_reco: float = Field(0.0, ge=0)
     #: Residual closure after the network **[ours]**. The network predicts the mode of
     #: p(r | x_reco); in bins of *truth* E or m the median calibrated response then sits below 1
     #: (1.4 % for E, 3.7 % for m on the standard sample: low-side tails, and the truth prior at
-    #: fixed reco inputs). "numerical" fits the numerical inversion of SPEC §6 (JES, then JMS) on
+    #: fixed reco inputs). "numerical" fits the numerical inversion (docs/method.md#numerical-inversion; JES, then JMS) on
     #: the DNN-calibrated training jets and applies it after the network, as a smooth function of
     #: the calibrated (E, m, η), its mass step only below 1500 GeV: median closure 0.22 % (E) and
     #: 1.4 % (m) on the standard sample, for ~0.5 % of the E resolution. "none": the network's

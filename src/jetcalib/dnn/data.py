@@ -112,7 +112,7 @@ class PreparedData:
 
 
 def in_training_phase_space(pt_true: np.ndarray, eta_true: np.ndarray, cfg: DNNConfig) -> np.ndarray:
-    """The truth selection of training (SPEC §2): pT_true > ``pt_true_min`` (GeV) and
+    """The truth selection of training (docs/method.md#selection): pT_true > ``pt_true_min`` (GeV) and
     |η_true| < ``abs_eta_true_max``; bool ``[N]``."""
     t = cfg.training
     return (np.asarray(pt_true) > t.pt_true_min) & (np.abs(np.asarray(eta_true)) < t.abs_eta_true_max)
@@ -121,7 +121,7 @@ def in_training_phase_space(pt_true: np.ndarray, eta_true: np.ndarray, cfg: DNNC
 def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> PreparedData:
     """Select trainable jets, split, fit the normalisation on the training part, weight.
 
-    Selection (SPEC §2): pT_true > ``pt_true_min``, |η_true| < ``abs_eta_true_max``, finite
+    Selection (docs/method.md#selection): pT_true > ``pt_true_min``, |η_true| < ``abs_eta_true_max``, finite
     inputs, E and m positive at reco and truth level for the energy (m_true may be 0: the mass
     loss is masked there).
     """

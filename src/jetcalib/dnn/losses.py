@@ -1,4 +1,4 @@
-"""Per-jet losses of Δ = log r̂ − log r, and the weighted, masked total (SPEC.md §5).
+"""Per-jet losses of Δ = log r̂ − log r, and the weighted, masked total (docs/method.md#loss).
 
 * ``lgk`` (leaky Gaussian kernel): ``1 − exp(−Δ²/(2h²)) + α|Δ|``. Minimising the expected
   kernel term maximises a kernel density estimate of p(r | x) at r̂, i.e. seeks the **mode**;

@@ -1,4 +1,4 @@
-"""The calibration network (SPEC.md §4): feature annotation, residual MLP trunk, energy and
+"""The calibration network (docs/method.md#network): feature annotation, residual MLP trunk, energy and
 mass heads predicting log-responses, and the multiplicative mass residual path g(x)."""
 
 from __future__ import annotations

@@ -285,7 +285,7 @@ def train(
 
 def fit_closure(model: DNNCalibration, table: Mapping[str, np.ndarray]) -> tuple[NumericalCalibration, int]:
     """The residual closure of ``model`` (``DNNConfig.closure = "numerical"``) and the jets it
-    was fitted on: the numerical inversion of SPEC §6 fitted on the network-calibrated jets of
+    was fitted on: the numerical inversion (docs/method.md#residual-closure) fitted on the network-calibrated jets of
     the training selection (calib_flag 0), with the jet η as detector η (the residual is applied
     to calibrated jets, which carry only that η)."""
     cols = {k: np.asarray(v, dtype=np.float64) for k, v in

@@ -1,5 +1,5 @@
 """Evaluation of calibrations: closure and resolution (binned, with bootstrap errors), mass
-peaks, figures and a self-contained HTML report (SPEC.md §7).
+peaks, figures and a self-contained HTML report (docs/method.md#evaluation).
 
 The metric functions are pure numpy and meant to be reused (DNN tests, benchmarks)::
 

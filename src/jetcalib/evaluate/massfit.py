@@ -1,4 +1,4 @@
-"""Fitted mass-peak position and width for boosted W/Z and top jets (SPEC.md §7)."""
+"""Fitted mass-peak position and width for boosted W/Z and top jets (docs/method.md#evaluation)."""
 
 from __future__ import annotations
 

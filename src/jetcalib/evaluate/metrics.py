@@ -66,7 +66,7 @@ def closure(response: np.ndarray, method: str = "median", weights: np.ndarray | 
 
 
 def resolution(response: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """Relative width (q84 − q16) / (2·q50) (SPEC.md §1; σ/μ for a Gaussian)."""
+    """Relative width (q84 − q16) / (2·q50) (docs/method.md#terms; σ/μ for a Gaussian)."""
     q16, q50, q84 = quantiles(response, [_Q16, 0.5, _Q84], weights)
     return float((q84 - q16) / (2 * q50))
 

@@ -1,5 +1,5 @@
 """Run every method on a test table and collect the binned closure/resolution tables and the
-headline numbers of the report (SPEC.md §7)."""
+headline numbers of the report (docs/method.md#evaluation)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ __all__ = [
     "variable_values",
 ]
 
-EVAL_MIN_PT = 200.0  #: GeV, evaluation selection on pT_true (SPEC.md §2)
+EVAL_MIN_PT = 200.0  #: GeV, evaluation selection on pT_true (docs/method.md#selection)
 EVAL_ETA_MAX = 2.0  #: |η_true| range of the evaluation
 EVAL_MIN_MASS = 30.0  #: GeV, m_true threshold for mass figures
 #: pT_true regions of the headline resolution ratios (GeV).

@@ -1,4 +1,4 @@
-"""Turning predicted responses into calibrated jet kinematics (SPEC.md §1, §8, §9).
+"""Turning predicted responses into calibrated jet kinematics (docs/method.md#applying, docs/flags.md).
 
 Shared by every calibration method so that they all flag and fall back the same way.
 """

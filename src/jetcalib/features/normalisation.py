@@ -1,7 +1,7 @@
 """Per-feature input normalisation ``x_norm = x · scale + offset``, fitted on the training set.
 
 The affine form is exactly what ATLAS's deployed runtime applies outside the ONNX graph
-(``NormScale``/``NormOffset``, SPEC.md §9), so an exported model can be used there unchanged.
+(``NormScale``/``NormOffset``, docs/method.md#atlas-runtime), so an exported model can be used there unchanged.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Training sample weights that flatten the spectrum in (ln E_true, ln(m_true/E_true)).
 
 Without them the network's loss is dominated by the most populated region of a steeply
-falling dijet spectrum and the calibration inherits that prior (SPEC.md §5).
+falling dijet spectrum and the calibration inherits that prior (docs/method.md#loss).
 """
 
 from __future__ import annotations

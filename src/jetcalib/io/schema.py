@@ -1,4 +1,4 @@
-"""The declared schema of a table of matched large-R jets (SPEC.md §3 and §8).
+"""The declared schema of a table of matched large-R jets (docs/inputs.md).
 
 Every jet table that jetcalib reads or writes uses these column names. Energies, momenta and
 masses are in GeV; angles in radians; η is dimensionless. One row is one matched
@@ -9,7 +9,7 @@ Columns are grouped by what needs them:
 ``event``       event-level bookkeeping (event number, weight, process, pile-up)
 ``truth``       the matched truth jet (needed to fit or evaluate a calibration)
 ``reco``        the reconstructed, groomed jet at constituent (LC) scale
-``input``       the 21 network inputs of SPEC.md §3, computed on the groomed reco jet
+``input``       the 21 network inputs (docs/inputs.md#inputs), computed on the groomed reco jet
 ``sim``         hidden simulator truth, useful for studies (never a network input)
 ``calibrated``  what a calibration adds (``e_cal``, ``pt_cal``, ``m_cal``, ``calib_flag``)
 """
@@ -77,7 +77,7 @@ class CalibFlag(IntEnum):
 
     A jet with a non-zero flag keeps its reco (constituent-scale) kinematics in ``e_cal``,
     ``pt_cal`` and ``m_cal``, except ``MASS_NOT_CALIBRATED`` and ``MASS_ABOVE_ENERGY`` which
-    calibrate the energy and keep the mass at ``m_reco / r̂_E`` (SPEC.md §1).
+    calibrate the energy and keep the mass at ``m_reco / r̂_E`` (docs/flags.md).
     """
 
     OK = 0
@@ -113,7 +113,7 @@ _COLUMN_LIST: tuple[Column, ...] = (
     Column("eta_reco", "float32", "", "reco", "groomed reco-jet pseudorapidity"),
     Column("phi_reco", "float32", "rad", "reco", "groomed reco-jet azimuth"),
     Column("m_reco", "float32", _G, "reco", "groomed reco-jet mass at LC scale"),
-    # --- the 21 network inputs (SPEC.md §3), in the network's order --------------------------
+    # --- the 21 network inputs (docs/inputs.md#inputs), in the network's order --------------
     Column("eta", "float32", "", "input", "detector pseudorapidity of the groomed reco jet"),
     Column("log_e", "float32", "ln GeV", "input", "ln(E / GeV)"),
     Column("log_m", "float32", "ln GeV", "input", "ln(max(m, 1 GeV) / GeV)"),
@@ -145,7 +145,7 @@ _COLUMN_LIST: tuple[Column, ...] = (
     Column("pileup_e_true", "float32", _G, "sim", "true visible pile-up energy inside the jet"),
     Column("fem_true", "float32", "", "sim", "true energy-weighted EM fraction of the jet's showers"),
     Column("dr_match", "float32", "", "sim", "dR between the matched truth and reco jets"),
-    # --- calibrated output of any method (SPEC.md §8) ------------------------------------------
+    # --- calibrated output of any method (docs/flags.md) ----------------------------------------
     Column("e_cal", "float32", _G, "calibrated", "calibrated jet energy"),
     Column("pt_cal", "float32", _G, "calibrated", "calibrated jet transverse momentum"),
     Column("m_cal", "float32", _G, "calibrated", "calibrated jet mass"),
@@ -173,7 +173,7 @@ def column(name: str) -> Column:
         raise KeyError(f"{name!r} is not a jetcalib column") from None
 
 
-#: The 21 network inputs of SPEC.md §3, in the order the network reads them.
+#: The 21 network inputs (docs/inputs.md#inputs), in the order the network reads them.
 INPUT_FEATURES: tuple[str, ...] = columns_in_group("input")
 #: Truth-jet kinematics needed to fit or evaluate a calibration.
 TRUTH_COLUMNS: tuple[str, ...] = columns_in_group("truth")

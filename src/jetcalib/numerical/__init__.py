@@ -1,4 +1,4 @@
-"""The standard numerical-inversion calibration (ATLAS EPJC 79 (2019) 135; SPEC.md §6): the
+"""The standard numerical-inversion calibration (ATLAS EPJC 79 (2019) 135; docs/method.md#numerical-inversion): the
 baseline every other method is compared with. JES in bins of E_true × η_det, then JMS in bins
 of E_true × ln(m_true/E_true) × |η_det|, both inverted to reco coordinates."""
 

@@ -22,7 +22,7 @@ def safe_log(x: np.ndarray) -> np.ndarray:
 def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Index of the bin of each value (shape ``[N]``, int64), clamped to the first/last bin.
 
-    Values beyond the edges use the edge bins (SPEC.md §6: "beyond, use the edge bins");
+    Values beyond the edges use the edge bins (docs/method.md#numerical-inversion);
     non-finite values land in bin 0 (such jets are flagged, never calibrated).
     """
     v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=edges[0], posinf=edges[-1], neginf=edges[0])

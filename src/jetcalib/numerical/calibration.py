@@ -1,4 +1,4 @@
-"""The numerical calibration object: fit (JES then JMS), apply, save and load (SPEC.md §6).
+"""The numerical calibration object: fit (JES then JMS), apply, save and load (docs/method.md#numerical-inversion).
 
 Follows the calibration protocol of jetcalib (``required_columns``, ``calibrate(table)``,
 ``save(path)``, ``load(path)``) so that ``jetcalib calibrate`` and ``jetcalib evaluate`` treat
@@ -47,7 +47,7 @@ class NumericalCalibration:
     is r_E = R_E and r_m = R_E·R_m, so the shared fallbacks (e.g. m' ≥ E keeps m/R_E) apply.
     """
 
-    #: Columns :meth:`calibrate` reads. ``eta`` is the detector η (SPEC.md §3), ``eta_reco``
+    #: Columns :meth:`calibrate` reads. ``eta`` is the detector η (docs/inputs.md#inputs), ``eta_reco``
     #: the jet's η for pT; each can be derived from the other when only one is stored.
     required_columns: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco", "eta")
 

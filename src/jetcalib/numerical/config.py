@@ -14,7 +14,7 @@ __all__ = ["NumericalConfig"]
 
 
 class NumericalConfig(BaseModel):
-    """Binning and fit choices of the JES + JMS numerical inversion (SPEC.md §6).
+    """Binning and fit choices of the JES + JMS numerical inversion (docs/method.md#numerical-inversion).
 
     Energies and masses in GeV; η is the detector pseudorapidity (column ``eta``).
     """

@@ -1,4 +1,4 @@
-"""Jet energy scale by numerical inversion (SPEC.md §6, step 1).
+"""Jet energy scale by numerical inversion (docs/method.md#numerical-inversion, step 1).
 
 In bins of E_true × η_det the central value of r_E = E_reco / E_true is paired with the mean
 E_reco of the bin; per η bin, a polynomial in ln E_reco through these points is the response

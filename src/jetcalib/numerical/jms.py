@@ -1,4 +1,4 @@
-"""Jet mass scale by numerical inversion, after the JES (SPEC.md §6, step 2).
+"""Jet mass scale by numerical inversion, after the JES (docs/method.md#numerical-inversion, step 2).
 
 Truth bins of E_true × ln(m_true/E_true) × |η_det| give points (⟨ln E⟩, ⟨ln(m/E)⟩, central
 r_m) in *reco* coordinates (JES-calibrated E and m). Per |η| bin, the scattered points are

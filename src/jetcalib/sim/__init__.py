@@ -1,5 +1,5 @@
 """Event simulation: Pythia 8 → pile-up → tracks → calorimeter → topo-clusters → LC → jets →
-matched jet rows (see README.md in this folder and SIMULATION.md).
+matched jet rows (see docs/detector.md).
 
 Stages (one module each): :mod:`.generator`, :mod:`.pileup`, :mod:`.tracking`,
 :mod:`.calorimeter`, :mod:`.topo`, :mod:`.jets`, :mod:`.substructure`, :mod:`.pipeline`

@@ -1,6 +1,6 @@
-"""Every parameter of the simulated detector and of the event generation (SIMULATION.md).
+"""Every parameter of the simulated detector and of the event generation (docs/detector.md).
 
-One pydantic model, :class:`SimConfig`, holds them all with SIMULATION.md's defaults; it is
+One pydantic model, :class:`SimConfig`, holds them all with the defaults that docs/detector.md describes; it is
 dumped to YAML by ``jetcalib generate --dump-config`` and read back with ``--config``.
 Energies in GeV, angles in rad, depths in interaction lengths λ_int.
 """
@@ -150,7 +150,7 @@ class JetConfig(_Strict):
     """Jet finding, grooming, matching and the rows kept."""
 
     radius: _Pos = 1.0
-    grooming: Literal["trimming"] = "trimming"  #: SPEC §2 default (SoftDrop not implemented)
+    grooming: Literal["trimming"] = "trimming"  #: docs/method.md#selection (SoftDrop not implemented)
     trim_rsub: _Pos = 0.2
     trim_fcut: _Frac = 0.05
     min_pt_reco: _NonNeg = 50.0  #: reco jets considered for matching (ungroomed pT, GeV)

@@ -15,7 +15,7 @@ from .jets import as_momentum, quiet_fastjet
 __all__ = ["SENTINEL", "eff_n", "fastjet_substructure", "qw_from_subjets", "safe_ratio", "width"]
 
 #: value of a ratio whose denominator is below 1e-8, or of a variable a jet with fewer than three
-#: constituents cannot have (as ATLAS's deployed DNN calibration, SPEC §9)
+#: constituents cannot have (as ATLAS's deployed DNN calibration; docs/inputs.md#sentinels)
 SENTINEL = -0.1
 
 
