@@ -15,7 +15,7 @@ import signal
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["install_worker_handlers", "task", "terminate_workers"]
+__all__ = ["install_worker_handlers", "signals_held", "task", "terminate_workers"]
 
 _busy = False
 _stopped: int | None = None  # the signal received, if any
@@ -61,3 +61,20 @@ def terminate_workers(pool: Any) -> None:
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         with contextlib.suppress(Exception):
             proc.terminate()
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for a short block (renaming finished files into place),
+    delivering them after it: the files are replaced all together or not at all. Outside the
+    main thread the mask of that thread alone would change, so nothing is held there."""
+    import threading
+
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    in_main = threading.current_thread() is threading.main_thread()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked) if in_main else None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -242,3 +242,28 @@ def test_evaluate_refuses_to_overwrite_its_input(tmp_path, assets, capsys):
     assert "would overwrite it" in err
     assert test.read_bytes() == before
     assert leftovers(out) == ["binned_metrics.parquet"]
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, OSError(28, "No space left on device")],
+                         ids=["Ctrl-C", "disk full"])
+def test_interrupted_export_keeps_an_earlier_export_whole(tmp_path, assets, monkeypatch, capsys, stop):
+    import jetcalib.numerical as numerical
+
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(assets["model"]), "-o", str(out)]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert len(before) == 4  # graph, graph without normalisation, sidecar, residual closure
+    (tmp_path / "notes.txt").write_text("the user's")
+
+    def fail(*args: object, **kwargs: object) -> None:  # the last file of the export fails
+        raise stop
+
+    monkeypatch.setattr(numerical, "write_correctionlib", fail)
+    code = main(["export", str(assets["model"]), "-o", str(out)])
+    assert code == (130 if stop is KeyboardInterrupt else 2)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert after == {**before, "notes.txt": b"the user's"}

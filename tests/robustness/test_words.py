@@ -123,3 +123,16 @@ def test_flag_docs_state_the_ranges():
     source = Path(schema.__file__).read_text()
     assert "14 TeV" in source and "MASS_ENERGY_RTOL" in source
     assert int(CalibFlag.OUT_OF_RANGE) == 5 and ENERGY_MAX == 14_000.0
+
+
+def test_a_warning_is_one_line(capsys):
+    import warnings
+
+    from jetcalib.cli import _one_line_warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        with _one_line_warnings():
+            warnings.warn("invalid value encountered in divide\nsecond line", RuntimeWarning, stacklevel=1)
+    err = capsys.readouterr().err
+    assert err.strip() == "warning: RuntimeWarning: invalid value encountered in divide"

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from ._app import app, err_console, print_error
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import JetcalibError
 
     try:
-        with _sigterm_raises():
+        with _sigterm_raises(), _one_line_warnings():
             app(args=argv, prog_name="jetcalib")
     except SystemExit as exc:  # click's standalone mode always exits
         interrupt = _interrupt_behind(exc)
@@ -76,6 +77,29 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
         return Terminated.exit_code
     err_console.print("interrupted: nothing half-written was kept")
     return 130
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """A warning a command shows is one ``warning:`` line on stderr (its category and the
+    first line of its message), not Python's two lines with a file name and a source line
+    that mean nothing to the user."""
+    import warnings
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        from rich.markup import escape
+
+        first = (str(message).strip().splitlines() or [""])[0]
+        err_console.print(f"[yellow]warning:[/] {escape(f'{category.__name__}: {first}')}",
+                          highlight=False, soft_wrap=True)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def _raise_terminated(signum: int, frame: object) -> None:

@@ -3,7 +3,6 @@ deployed calibration reads (normalisation outside the graph, docs/method.md#atla
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import warnings
@@ -12,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import atomic_path, content_hash
+from ..io import atomic_paths, content_hash
 
 __all__ = ["METADATA_HASH", "export_onnx", "graph_hash", "metadata_hashes", "onnx_bytes"]
 
@@ -143,23 +142,16 @@ def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
              "sidecar": out.with_suffix(".sidecar.json")}
     if model.residual is not None:
         paths["residual"] = out.with_suffix(".residual.corr.json")
-    try:
-        _write_all(model, paths)
-    except BaseException:
-        # the files are one export: none is kept if the last one could not be written
-        # (full disk, Ctrl-C), so that a half export never looks complete
-        for p in paths.values():
-            with contextlib.suppress(OSError):
-                p.unlink()
-        raise
+    # the files are one export: written together or not at all (full disk, Ctrl-C), so a half
+    # export never looks complete and an earlier export at these names stays whole
+    with atomic_paths(paths.values()) as tmps:
+        _write_all(model, paths, dict(zip(paths, tmps, strict=True)))
     return paths
 
 
-def _write_all(model: Any, paths: dict[str, Path]) -> None:
+def _write_all(model: Any, paths: dict[str, Path], tmps: dict[str, Path]) -> None:
     for key in ("onnx", "nonorm"):
-        data = onnx_bytes(model, normalisation_inside=key == "onnx")
-        with atomic_path(paths[key]) as tmp:
-            tmp.write_bytes(data)
+        tmps[key].write_bytes(onnx_bytes(model, normalisation_inside=key == "onnx"))
     sidecar = {
         "onnx_file": paths["nonorm"].name,
         "outputs": ["outputE", "outputM"],
@@ -172,15 +164,14 @@ def _write_all(model: Any, paths: dict[str, Path]) -> None:
     if "residual" in paths:
         from ..numerical import write_correctionlib
 
-        write_correctionlib(model.residual, paths["residual"], residual_of=model.header.content_hash)
+        write_correctionlib(model.residual, tmps["residual"], residual_of=model.header.content_hash)
         sidecar["residual_correctionlib"] = paths["residual"].name
         sidecar["residual_rule"] = (
             "after the network: E1 = E/outputE, m1 = m/outputM; then the residual, as the numerical "
             "calibration: R_E = jes_response(eta, E1), E2 = E1/R_E, m_jes = m1/R_E; where "
             "jms_min_energy() < E2 < jms_max_energy(), m2 = m_jes/jms_response(eta, E2, m_jes), else "
             "m2 = m_jes")
-    with atomic_path(paths["sidecar"]) as tmp:
-        tmp.write_text(json.dumps(sidecar, indent=2))
+    tmps["sidecar"].write_text(json.dumps(sidecar, indent=2))
 
 
 def _identity_norm(wrapped: Any) -> Any:

@@ -10,9 +10,7 @@ import io
 import json
 import os
 import shutil
-import signal
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -190,18 +188,14 @@ def _refuse_overwriting_inputs(out_dir: Path, inputs: Iterable[str | Path]) -> N
 def _move_in(stage: Path, out_dir: Path) -> None:
     """Rename the finished files into ``out_dir``, report.html last, with SIGINT and SIGTERM
     held back meanwhile (delivered after): a report is replaced whole or not at all."""
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    in_main = threading.current_thread() is threading.main_thread()
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked) if in_main else None
-    try:
+    from .._signals import signals_held
+
+    with signals_held():
         for name in REPORT_FILES:
             try:
                 os.replace(stage / name, out_dir / name)
             except OSError as exc:
                 raise InputError(f"{out_dir / name}: cannot write the report ({exc.strerror or exc})") from None
-    finally:
-        if old is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _check_evaluable(table: Mapping[str, np.ndarray], source: str) -> None:

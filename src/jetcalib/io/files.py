@@ -31,6 +31,7 @@ __all__ = [
     "JetFile",
     "TableWriter",
     "atomic_path",
+    "atomic_paths",
     "check_output_name",
     "concat_tables",
     "detect_format",
@@ -471,6 +472,31 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     so a file or symlink planted at a guessable name is never written through; its name is
     short whatever the target's, so any valid output name works.
     """
+    with _staged(path) as (tmp, commit):
+        yield tmp
+        commit()
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[list[Path]]:
+    """:func:`atomic_path` for files that belong together (an export and its sidecar): one
+    temporary path per target, all renamed onto their targets only when the block succeeds,
+    with SIGINT/SIGTERM held back meanwhile. On failure no target is touched: files of an
+    earlier run, or of the user's, at those names stay as they were."""
+    from .._signals import signals_held
+
+    with contextlib.ExitStack() as stack:
+        staged = [stack.enter_context(_staged(p)) for p in paths]
+        yield [tmp for tmp, _ in staged]
+        with signals_held():
+            for _, commit in staged:
+                commit()
+
+
+@contextlib.contextmanager
+def _staged(path: str | os.PathLike[str]) -> Iterator[tuple[Path, Any]]:
+    """A temporary file beside ``path`` and the function that renames it onto ``path``; the
+    temporary file is removed when the block fails (or when it ends without the rename)."""
     target = Path(path)
     parent = target.parent if str(target.parent) else Path(".")
     check_output_name(target)
@@ -492,18 +518,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.fchmod(fd, 0o666 & ~_umask())
         finally:
             os.close(fd)
-        yield tmp
-        os.replace(tmp, target)
+        yield tmp, lambda: os.replace(tmp, target)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         if exc.errno in WRITE_ERRNOS:  # disk full, read-only, ...: the user's to fix, not a bug
             raise InputError(f"{target}: write failed ({exc.strerror or exc})") from None
         raise
-    except BaseException:
+    finally:
         with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+            tmp.unlink()  # gone already when it was renamed
 
 
 class TableWriter:
