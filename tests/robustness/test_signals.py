@@ -155,13 +155,14 @@ def calibrate_inputs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return paths
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 @SIGNALS
-def test_signalled_calibrate_with_workers_leaves_nothing_partial(tmp_path, assets, calibrate_inputs, sig):
+def test_signalled_calibrate_leaves_nothing_partial(tmp_path, assets, calibrate_inputs, sig, workers):
     from jetcalib.io import read_table
 
     out = tmp_path / "cal"
     args = ["calibrate", str(assets["model"]), *map(str, calibrate_inputs), "-o", str(out),
-            "--workers", "2", "--chunk-rows", "20000"]
+            "--workers", str(workers), "--chunk-rows", "20000"]
     delay = float(RNG.uniform(0.0, 0.3))
     code = _signal_when(args, lambda: out.is_dir() and bool(_temporaries(out)), sig, delay)
     why = f"({signal.Signals(sig).name}, delay {delay:.2f} s)"
