@@ -17,10 +17,11 @@ def test_io_api():
     assert sorted(jetcalib.io.__all__) == sorted([
         "ArtifactHeader", "CALIBRATED_COLUMNS", "COLUMNS", "DEFAULT_CHUNK_ROWS", "DEFAULT_TREE",
         "INPUT_FEATURES", "METADATA_KEY", "RECO_COLUMNS", "REQUIRED_FOR", "SCHEMA_VERSION",
-        "TRUTH_COLUMNS", "CalibFlag", "Column", "ColumnMap", "DatasetMetadata", "JetFile",
-        "Process", "TableWriter", "atomic_path", "atomic_paths", "canonical_json", "column", "columns_in_group",
+        "SIMULATION_VERSION", "TRUTH_COLUMNS", "CalibFlag", "Column", "ColumnMap", "DatasetMetadata", "JetFile",
+        "Process", "TableWriter", "atomic_path", "atomic_paths", "canonical_json", "check_simulation_versions", "column",
+        "columns_in_group",
         "concat_tables", "content_hash", "derivation_plan", "derive_columns", "detect_format",
-        "open_jets", "read_table", "write_table",
+        "open_jets", "read_table", "simulation_version", "write_table",
     ])
     for name in jetcalib.io.__all__:
         assert hasattr(jetcalib.io, name), name

@@ -8,7 +8,7 @@ import pytest
 from jetcalib.sim.config import SimConfig
 from jetcalib.sim.geometry import Grid
 from jetcalib.sim.pileup import overlay
-from jetcalib.sim.topo import cluster_event, lc_weights
+from jetcalib.sim.topo import N_CLUSTER_FIELDS, cluster_cells, lc_weights
 from jetcalib.sim.tracking import make_tracks, n_primary_vertices
 
 from .conftest import particles
@@ -41,19 +41,27 @@ def test_npv_counts_found_vertices() -> None:
     assert np.mean(npv) == pytest.approx(1 + 0.6 * 100, rel=0.03)
 
 
-def _cluster(e, sigma=0.05):
+def _cluster(e, sigma=0.05, **topo):
     n = GRID.n_cells
     sig = np.full((GRID.n_layers, GRID.n_eta), sigma)
     lab = np.full(n, -1, np.int64)
     q = np.empty(n, np.int64)
-    out = cluster_event(e, np.zeros(n), np.zeros(n), sig, GRID.n_layers, GRID.n_eta, GRID.n_phi,
-                        4.0, 2.0, 0.0, 0.5, GRID.eta_centres(), GRID.phi_centres(), lab, q)
+    cfg = SimConfig.model_validate({"topo": topo})
+    out = cluster_cells(e, np.zeros(n), np.zeros(n), sig, GRID, cfg.calorimeter, cfg.topo, lab, q)
     assert (lab == -1).all()  # scratch reset for the next event
+    assert out.shape[1] == N_CLUSTER_FIELDS
     return out
 
 
 def _cell(layer, eta, phi):
     return int(GRID.cell_index(layer, GRID.eta_index(np.array([eta]))[0], GRID.phi_index(np.array([phi]))[0]))
+
+
+def _block(e, layer, ie, ip, peak):
+    """A 3×3 block of cells in one layer: ``peak`` GeV at (ie, ip), a quarter of it around."""
+    for de in (-1, 0, 1):
+        for dp in (-1, 0, 1):
+            e[GRID.cell_index(layer, ie + de, (ip + dp) % GRID.n_phi)] += peak if de == dp == 0 else peak / 4
 
 
 def test_topo_one_shower_one_cluster_with_ring() -> None:
@@ -70,24 +78,70 @@ def test_topo_one_shower_one_cluster_with_ring() -> None:
     assert big[11] == 3
     assert big[1] == pytest.approx(GRID.eta_centres()[GRID.eta_index(np.array([0.51]))[0]])
     assert big[4] == pytest.approx(10.34)  # all in EM2
+    assert big[13] == pytest.approx(2 / 3)  # ring cell c+2 has 3 η/φ neighbours outside, one (c+3) clustered
 
 
-def test_topo_grows_across_layers_and_splits_separate_maxima() -> None:
+def test_topo_grows_across_layers() -> None:
     e = np.zeros(GRID.n_cells)
     e[_cell(1, 0.0, 0.0)] = 5.0
     e[_cell(2, 0.0, 0.0)] = 2.0
     e[_cell(3, 0.0, 0.0)] = 1.0
     out = _cluster(e)
-    assert len(out) == 1 and out[0, 0] == pytest.approx(8.0)
+    assert len(out) == 1
+    assert out[0, 0] == pytest.approx(8.0)
     assert out[0, 3:9] == pytest.approx([0, 5, 2, 1, 0, 0])
-    # two showers touching through a valley of cells above 2σ: two local maxima → two clusters
+
+
+def test_two_showers_two_cells_apart_are_split_one_shower_is_not() -> None:
+    one = np.zeros(GRID.n_cells)
+    _block(one, 1, 100, 40, 20.0)
+    assert len(_cluster(one)) == 1  # one maximum: one cluster
+    two = np.zeros(GRID.n_cells)
+    _block(two, 1, 100, 40, 20.0)
+    _block(two, 1, 102, 40, 12.0)  # ΔR = 0.1 (two cells): their borders overlap in row 101
+    out = _cluster(two)
+    assert len(out) == 2
+    assert out[:, 0].sum() == pytest.approx(two.sum())  # shared cells split their energy, none lost
+    eta = GRID.eta_centres()
+    assert sorted(out[:, 1]) == pytest.approx([eta[100], eta[102]], abs=0.02)
+    # the 3 shared cells of row 101 go mostly to the larger, nearer-equal cluster
+    big, small = out[np.argsort(-out[:, 0])]
+    assert big[0] > 20.0 + 8 * 5.0 - 3 * 8.0  # its own block, less what row 101 held of the other
+    assert big[11] % 1 != 0 and small[11] % 1 != 0  # shared cells count with their weight
+
+
+def test_shared_cells_of_equal_showers_split_half_half() -> None:
     e = np.zeros(GRID.n_cells)
-    for k, val in enumerate([6.0, 1.0, 0.2, 1.0, 6.0]):
-        e[_cell(1, 0.0, -np.pi + (k + 10.5) * GRID.dphi)] = val
+    _block(e, 1, 100, 40, 10.0)
+    _block(e, 1, 102, 40, 10.0)
     out = _cluster(e)
     assert len(out) == 2
-    assert out[:, 0].sum() == pytest.approx(14.2)
-    assert out[:, 0].min() >= 7.0  # each maximum keeps its own side of the valley
+    assert out[0, 0] == pytest.approx(out[1, 0], rel=1e-9)
+    assert out[:, 0].sum() == pytest.approx(e.sum())
+
+
+def test_maximum_needs_neighbours_and_energy() -> None:
+    e = np.zeros(GRID.n_cells)
+    phis = -np.pi + (np.arange(5) + 10.5) * GRID.dphi
+    for k, val in enumerate([6.0, 1.0, 0.2, 1.0, 6.0]):  # a 1-cell-high strip: 1 neighbour each
+        e[_cell(1, 0.0, phis[k])] = val
+    assert len(_cluster(e)) == 1  # no maximum with ≥ 4 neighbours: not split
+    assert len(_cluster(e, split_min_neighbours=1)) == 2
+    assert len(_cluster(e, split_min_neighbours=1, split_e_gev=7.0)) == 1
+
+
+def test_secondary_maximum_only_away_from_a_primary_one() -> None:
+    behind = np.zeros(GRID.n_cells)
+    _block(behind, 1, 100, 40, 20.0)  # EM2: a primary maximum
+    _block(behind, 0, 100, 40, 8.0)  # EM1 (secondary layer) in front of it
+    assert len(_cluster(behind)) == 1
+    beside = np.zeros(GRID.n_cells)
+    _block(beside, 1, 100, 40, 20.0)
+    _block(beside, 0, 100, 43, 8.0)  # an EM1 maximum 3 cells away in φ...
+    beside[GRID.cell_index(0, 100, 41)] += 0.3  # ...joined to the EM2 shower through EM1
+    out = _cluster(beside)
+    assert len(out) == 2
+    assert out[:, 3:5].max(axis=0) == pytest.approx([8.0 + 8 * 2.0, 20.0 + 8 * 5.0], abs=0.5)  # each its block
 
 
 def test_topo_noise_only_has_few_clusters() -> None:
@@ -99,18 +153,34 @@ def test_topo_noise_only_has_few_clusters() -> None:
     assert len(_cluster(np.zeros(GRID.n_cells))) == 0
 
 
-def test_lc_weights_em_vs_hadronic() -> None:
-    cl = np.zeros((3, 12))
-    cl[0, [0, 4]] = 20.0  # all in EM2: EM-like
-    cl[1, [0, 6]] = 20.0  # all in HAD0: hadron-like
-    cl[2, 0] = 20.0
+def test_lc_weights_em_vs_hadronic_isolation_and_crack() -> None:
+    cl = np.zeros((5, N_CLUSTER_FIELDS))
+    cl[0, [0, 4, 12]] = 20.0  # all in EM2: EM-like
+    cl[1, [0, 6]] = 20.0  # all in HAD0: hadron-like, cells' hadronic weight 1.2
+    cl[1, 12] = 24.0
+    cl[2, [0, 12]] = 20.0, 24.0
     cl[2, 4] = 14.0  # EM fraction 0.7: in between
     cl[2, 6] = 6.0
-    w = lc_weights(cl, CFG.calorimeter, CFG.topo)
-    f = CFG.topo.lc_ooc_dm_factor
-    assert w[0] == pytest.approx(f)
+    cl[3] = cl[0]
+    cl[3, 13] = 1.0  # isolated
+    cl[4] = cl[0]
+    cl[4, 1] = 1.45  # in the barrel–endcap crack
+    t = CFG.topo
+    w = lc_weights(cl, CFG.calorimeter, t)
+    assert w[0] == pytest.approx(t.lc_dm_factor)
+    assert w[1] == pytest.approx(1.2 * t.lc_dm_factor)
     assert w[1] > w[2] > w[0]
-    assert w[1] / f == pytest.approx(1 + CFG.topo.lc_had_strength * (1 / 0.77 - 1), abs=0.02)
+    assert w[3] == pytest.approx((1 + t.lc_ooc_isolated) * t.lc_dm_factor)
+    assert w[4] == pytest.approx(t.lc_dm_crack_factor)
+
+
+def test_hadronic_cell_weight_falls_with_density() -> None:
+    from jetcalib.sim.topo import _hadronic_cell_weight
+
+    c, t = CFG.calorimeter, CFG.topo
+    w = [_hadronic_cell_weight(x, t.lc_density_scale, c.fem_k, c.h_over_e, t.lc_had_strength) for x in (0.1, 1.0, 10.0)]
+    assert w[0] > w[1] > w[2] > 1.0
+    assert _hadronic_cell_weight(-0.2, t.lc_density_scale, c.fem_k, c.h_over_e, t.lc_had_strength) == 1.0
 
 
 def test_overlay_rotation_and_reflection_map_cells_exactly() -> None:

@@ -39,7 +39,7 @@ def fit(
     Energies and masses in GeV.
     """
     from ..errors import InputError
-    from ..io import read_table
+    from ..io import check_simulation_versions, read_table
     from ..numerical import (
         CENTRAL_METHODS,
         FIT_COLUMNS,
@@ -53,6 +53,7 @@ def fit(
     if output.suffix.lower() != ".json":
         raise InputError(f"-o {output}: the calibration artifact must be a .json file")
     table, meta = read_table(train, FIT_COLUMNS, tree=tree, column_map=column_map(map_, map_file))
+    check_simulation_versions([(str(train), meta)])
     table = _usable_jets(table, train)
     provenance = {"path": str(train), "rows": len(table["e_true"])}
     if meta is not None:

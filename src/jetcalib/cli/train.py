@@ -78,7 +78,7 @@ def train(
 
     from ..dnn.data import TRAIN_COLUMNS
     from ..dnn.training import train as fit
-    from ..io import open_jets
+    from ..io import check_simulation_versions, open_jets
 
     cmap = column_map(map_, map_file)
     needed = list(dict.fromkeys(list(TRAIN_COLUMNS) + cfg.features))
@@ -86,7 +86,7 @@ def train(
     # the launcher's environment at import and sets the global rank once the group is up.
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    parts, provenance, seen_seeds = [], [], {}
+    parts, provenance, seen_seeds, metas = [], [], {}, {}
     for path in data:
         if any(Path(p["path"]).resolve() == path.resolve() for p in provenance):
             raise InputError(f"--data: {path} is given twice")
@@ -96,6 +96,7 @@ def train(
                 console.print(f"reading {f.num_rows:,} jets from {path}")
             part = f.read(needed)
             meta = f.metadata
+        metas[str(path)] = meta
         for s in (meta.seeds if meta is not None else []):
             if s in seen_seeds:
                 raise InputError(f"--data: {path} and {seen_seeds[s]} were generated with a common seed "
@@ -104,6 +105,7 @@ def train(
         parts.append(part)
         provenance.append({"path": str(path), "rows": len(part[needed[0]]),
                            "metadata": meta.model_dump(mode="json") if meta is not None else None})
+    check_simulation_versions([(p["path"], metas[p["path"]]) for p in provenance])
     table = parts[0] if len(parts) == 1 else {c: np.concatenate([p[c] for p in parts]) for c in needed}
     try:
         model = fit(table, out, cfg, resume=resume, progress=not quiet, provenance=provenance,

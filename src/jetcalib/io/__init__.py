@@ -16,7 +16,13 @@ from .files import (
     write_table,
 )
 from .mapping import ColumnMap, derivation_plan, derive_columns
-from .metadata import METADATA_KEY, DatasetMetadata
+from .metadata import (
+    METADATA_KEY,
+    SIMULATION_VERSION,
+    DatasetMetadata,
+    check_simulation_versions,
+    simulation_version,
+)
 from .schema import (
     CALIBRATED_COLUMNS,
     COLUMNS,
@@ -42,6 +48,7 @@ __all__ = [
     "RECO_COLUMNS",
     "REQUIRED_FOR",
     "SCHEMA_VERSION",
+    "SIMULATION_VERSION",
     "TRUTH_COLUMNS",
     "ArtifactHeader",
     "CalibFlag",
@@ -54,6 +61,7 @@ __all__ = [
     "atomic_path",
     "atomic_paths",
     "canonical_json",
+    "check_simulation_versions",
     "column",
     "columns_in_group",
     "concat_tables",
@@ -63,5 +71,6 @@ __all__ = [
     "detect_format",
     "open_jets",
     "read_table",
+    "simulation_version",
     "write_table",
 ]

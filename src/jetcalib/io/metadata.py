@@ -13,10 +13,18 @@ from .._version import __version__
 from ..errors import ArtifactError, describe_validation_error
 from .schema import SCHEMA_VERSION
 
-__all__ = ["METADATA_KEY", "DatasetMetadata"]
+__all__ = ["METADATA_KEY", "SIMULATION_VERSION", "DatasetMetadata", "check_simulation_versions",
+           "simulation_version"]
 
 #: Key of the JSON metadata in Parquet key-value metadata, and name of the ROOT TObjString.
 METADATA_KEY = "jetcalib_metadata"
+
+#: Version of the detector simulation (``jetcalib generate``) that this code runs, recorded in
+#: every generated table. Bumped whenever the simulated detector changes what a jet looks like;
+#: training on tables of another version would mix two detectors. 1: one grid, clusters split
+#: at tower maxima; 2: split at cell maxima with shared cells, LC weights from cell density,
+#: EM-dominated crack loss.
+SIMULATION_VERSION = "2"
 
 
 def _now() -> str:
@@ -64,3 +72,24 @@ class DatasetMetadata(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             raise ArtifactError(f"{source}: invalid jetcalib metadata: {describe_validation_error(exc)}") from None
+
+
+def simulation_version(meta: DatasetMetadata | None) -> str | None:
+    """The simulation version of a table ``jetcalib generate`` wrote ("1" for tables from
+    before versions were recorded); None for any other table (the user's own simulation)."""
+    if meta is None or meta.producer != "jetcalib generate":
+        return None
+    return str(meta.generator.get("simulation_version", "1"))
+
+
+def check_simulation_versions(tables: list[tuple[str, DatasetMetadata | None]]) -> None:
+    """Refuse (:class:`~jetcalib.errors.InputError`) generated tables of another simulation
+    version than this code's, so that one calibration never mixes two detectors; tables that
+    jetcalib did not generate are the user's and pass."""
+    from ..errors import InputError
+
+    for source, meta in tables:
+        found = simulation_version(meta)
+        if found is not None and found != SIMULATION_VERSION:
+            raise InputError(f"{source}: generated with simulation version {found}, this jetcalib "
+                             f"simulates version {SIMULATION_VERSION}; regenerate it with jetcalib generate")

@@ -1,6 +1,7 @@
 """Particle showers → calorimeter cell deposits (vectorised over a whole batch).
 
-Per particle: energy lost in front (dead material), crack response, then
+Per particle: energy lost in front (dead material), crack response (in the barrel–endcap gap
+mostly of the EM shower component), then
 * EM showers (γ, e): response 1, σ/E = a/√E ⊕ b, Gamma(3) depth profile deepening with ln E;
 * hadron showers: first interaction at Exp(1) λ_int; a fluctuating EM fraction f_em with
   ⟨f_em⟩ = 1 − E^(k−1) seen at full scale, the rest at h/e (non-compensation); the EM part
@@ -88,11 +89,11 @@ def deposit(p: Particles, cfg: CalorimeterConfig, trk: TrackingConfig, grid: Gri
     e_dep = np.maximum(e - lost, 0.0)
     aeta = np.abs(eta)
     crack = np.ones(n)
-    lo, hi = cfg.crack_barrel_endcap
-    crack[(aeta > lo) & (aeta < hi)] = cfg.crack_barrel_endcap_response
     lo, hi = cfg.crack_forward
     crack[(aeta > lo) & (aeta < hi)] = cfg.crack_forward_response
     e_dep = e_dep * crack
+    lo, hi = cfg.crack_barrel_endcap
+    in_gap = (aeta > lo) & (aeta < hi)
 
     # electromagnetic fraction of each shower (1 for EM particles)
     fbar = 1.0 - np.power(np.maximum(e_dep, 1.0), cfg.fem_k - 1.0)
@@ -105,8 +106,8 @@ def deposit(p: Particles, cfg: CalorimeterConfig, trk: TrackingConfig, grid: Gri
     sig_em = np.hypot(cfg.em_stochastic / np.sqrt(safe), cfg.em_constant)
     sig_had = np.hypot(cfg.had_stochastic / np.sqrt(safe), cfg.had_constant)
     smear = np.maximum(1.0 + rng.standard_normal(n) * np.where(is_em, sig_em, sig_had), 0.0)
-    vis_em = e_dep * f_em * smear
-    vis_had = e_dep * (1.0 - f_em) * cfg.h_over_e * smear
+    vis_em = e_dep * f_em * smear * np.where(in_gap, cfg.crack_barrel_endcap_em_response, 1.0)
+    vis_had = e_dep * (1.0 - f_em) * cfg.h_over_e * smear * np.where(in_gap, cfg.crack_barrel_endcap_had_response, 1.0)
 
     # longitudinal profiles
     start = np.where(is_had, rng.exponential(1.0, n), 0.0)

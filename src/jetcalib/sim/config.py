@@ -83,7 +83,7 @@ class CalorimeterConfig(_Strict):
     em_lateral_sigma: _Pos = 0.02
     had_stochastic: _NonNeg = 0.50  #: σ/E ≈ 50 %/√E ⊕ 3 %
     had_constant: _NonNeg = 0.03
-    had_lateral_sigma: _Pos = 0.06
+    had_lateral_sigma: _Pos = 0.055
     had_depth_scale: _Pos = 0.65  #: hadronic part: Gamma(2, scale) after the first interaction
     fem_k: Annotated[float, Field(gt=0, lt=1)] = 0.82  #: ⟨f_em⟩ = 1 − (E/1 GeV)^(k−1)
     fem_concentration: _Pos = 5.0  #: Beta(κ⟨f⟩, κ(1−⟨f⟩)): smaller κ = larger f_em fluctuations
@@ -91,7 +91,11 @@ class CalorimeterConfig(_Strict):
     n_spots: _PosInt = 4  #: lateral sampling points per particle and layer
     dead_material_gev: _NonNeg = 0.35  #: mean energy lost in front of the calorimeter (GeV)
     crack_barrel_endcap: _Range = (1.37, 1.52)
-    crack_barrel_endcap_response: _Frac = 0.70
+    #: response in the barrel–endcap gap, of the EM and the hadronic shower component apart: the
+    #: gap (cryostat walls, cables) stops mostly the EM part; LC's dead-material weight
+    #: (TopoConfig.lc_dm_crack_factor) corrects part of the loss
+    crack_barrel_endcap_em_response: _Frac = 0.80
+    crack_barrel_endcap_had_response: _Frac = 0.95
     crack_forward: _Range = (3.1, 3.3)
     crack_forward_response: _Frac = 0.75
     muon_mip_gev: _NonNeg = 2.5  #: minimum-ionising deposit, spread over layers
@@ -118,16 +122,30 @@ class TopoConfig(_Strict):
     grow_sigma: _NonNeg = 2.0
     cell_sigma: _NonNeg = 0.0
     include_pileup_noise: bool = True
-    #: towers (layer sums) that are local maxima above this energy (GeV) split clusters
+    #: cells that are local maxima above this energy (GeV) split clusters (ATLAS: 500 MeV)
     split_e_gev: _NonNeg = 0.5
+    #: a local maximum needs at least this many in-layer neighbours in its cluster (ATLAS: 4)
+    split_min_neighbours: Annotated[int, Field(ge=0, le=8)] = 4
+    #: distance scale (in η-φ) of the energy sharing of cells between two split clusters
+    share_scale: _Pos = 0.05
     #: clusters with EM-layer fraction above this are EM-like (weight 1); linear in between
     lc_em_frac_hi: _Frac = 0.90
     lc_em_frac_lo: _Frac = 0.50
     #: fraction of the hadronic correction 1/⟨R_h⟩ − 1 applied (< 1: LC under-corrects, as the
     #: cluster-level classification cannot see each shower's f_em)
-    lc_had_strength: _Frac = 0.4
-    #: deliberately imperfect out-of-cluster + dead-material correction (one constant)
-    lc_ooc_dm_factor: _Pos = 1.06
+    lc_had_strength: _Frac = 0.35
+    #: a cell's hadronic weight is that of a hadron of (cell energy × this) GeV: a proxy of the
+    #: energy density, so the weight does not change when clusters are split or merged
+    lc_density_scale: _Pos = 10.0
+    #: out-of-cluster correction 1 + this × isolation (the fraction of a cluster's border
+    #: cells that are in no cluster: energy lost outside an isolated cluster is found nowhere)
+    lc_ooc_isolated: Annotated[float, Field(ge=0, le=1)] = 0.2
+    #: dead-material correction, and its value in the barrel–endcap crack
+    lc_dm_factor: _Pos = 0.995
+    lc_dm_crack_factor: _Pos = 1.08
+    #: plus this energy (GeV) over the cluster's EM-scale energy: dead material in front takes
+    #: about a fixed energy per particle, a large share of a soft cluster's
+    lc_dm_gev: _NonNeg = 0.6
     min_cluster_e: _NonNeg = 0.0  #: clusters at or below this EM-scale energy (GeV) are dropped
 
     @model_validator(mode="after")

@@ -21,7 +21,7 @@ from .geometry import Grid
 from .jets import find_jets, kinematics, match_jets
 from .pileup import PileupPool, overlay
 from .substructure import eff_n, fastjet_substructure, safe_ratio, width
-from .topo import cluster_event, lc_weights
+from .topo import N_CLUSTER_FIELDS, cluster_cells, lc_weights
 from .tracking import make_tracks, n_primary_vertices
 
 __all__ = ["Chunk", "Clusters", "reconstruct", "simulate_chunk"]
@@ -87,7 +87,6 @@ def reconstruct(p: Particles, cfg: SimConfig, pool: PileupPool, mu: np.ndarray,
     noise_layer = np.array([calo.noise_em_gev] * 3 + [calo.noise_had_gev] * (grid.n_layers - 3))
     noise_cell = np.repeat(noise_layer, grid.n_eta * grid.n_phi).astype(np.float32)
     bank = rng.standard_normal(3 * n_cells, dtype=np.float32)
-    eta_c, phi_c = grid.eta_centres(), grid.phi_centres()
     label = np.full(n_cells, -1, np.int64)
     queue = np.empty(n_cells, np.int64)
     n_pu = rng.poisson(mu)
@@ -111,13 +110,11 @@ def reconstruct(p: Particles, cfg: SimConfig, pool: PileupPool, mu: np.ndarray,
         var_pu = mu[ev] * pool.var_cell if topo.include_pileup_noise else 0.0
         sigma_le = np.sqrt(noise_layer[:, None] ** 2 + var_pu)
         timer.lap("noise")
-        cl = cluster_event(e_tot, e_pu, e_em, sigma_le, grid.n_layers, grid.n_eta, grid.n_phi,
-                           topo.seed_sigma, topo.grow_sigma, topo.cell_sigma, topo.split_e_gev, eta_c, phi_c,
-                           label, queue)
+        cl = cluster_cells(e_tot, e_pu, e_em, sigma_le, grid, calo, topo, label, queue)
         out.append(cl[cl[:, 0] > topo.min_cluster_e])
         timer.lap("topo")
     counts = np.array([len(c) for c in out], np.int64)
-    allc = np.concatenate(out) if out else np.zeros((0, 12))
+    allc = np.concatenate(out) if out else np.zeros((0, N_CLUSTER_FIELDS))
     w = lc_weights(allc, calo, topo)
     clusters = Clusters(np.repeat(np.arange(n_ev), counts), allc[:, 0], allc[:, 0] * w,
                         allc[:, 1], allc[:, 2], allc[:, 3:9], allc[:, 9], allc[:, 10], counts)

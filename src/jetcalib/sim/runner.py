@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io import DatasetMetadata, TableWriter, atomic_path
+from ..io import SIMULATION_VERSION, DatasetMetadata, TableWriter, atomic_path
 from ..io.files import check_output_name
 from .config import SimConfig
 from .generator import PROCESSES, n_slices, process_settings
@@ -107,7 +107,8 @@ def run_chunk(chunk: Chunk, mu_range: tuple[float, float], cfg_json: str, workdi
 
 
 def _run_key(process: str, n_events: int, seed: int, mu: tuple[float, float], cfg: SimConfig) -> str:
-    text = json.dumps([process, n_events, seed, list(mu), cfg.model_dump(mode="json")], sort_keys=True)
+    text = json.dumps([SIMULATION_VERSION, process, n_events, seed, list(mu), cfg.model_dump(mode="json")],
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -207,7 +208,7 @@ def run_generation(process: str, n_events: int, seed: int, mu: tuple[float, floa
             "slices": [{"slice": s, "settings": process_settings(process, cfg.generation, s),
                         "events": sum(c.n_events for c in chunks if c.slice_index == s)}
                        for s in range(n_slices(process, cfg.generation))],
-            "detector_config": cfg.model_dump(mode="json"),
+            "detector_config": cfg.model_dump(mode="json"), "simulation_version": SIMULATION_VERSION,
             "base_seed": seed, "resume": "automatic (chunk files beside the output)",
         },
         seeds=[c.seed for c in chunks], n_events=n_events,

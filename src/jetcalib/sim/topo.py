@@ -1,8 +1,21 @@
-"""4-2-0 topological clustering (numba) and local hadronic (LC) cluster calibration.
+"""4-2-0 topological clustering with ATLAS-style splitting at cell maxima (numba), and the
+local hadronic (LC) cluster calibration.
 
-Seeds: |E| > 4σ; grow through neighbours (8 in the same layer, with φ wrap-around, and the
-same (η, φ) cell in the adjacent layers) with |E| > 2σ; add the ring of neighbours with
-|E| > 0σ. σ = electronic noise ⊕ expected pile-up noise √(⟨μ⟩·var). Clusters are not split.
+Clustering: seeds |E| > 4σ (in order of significance) grow through neighbours (8 in the same
+layer, with φ wrap-around, and the same (η, φ) cell in the adjacent layers) with |E| > 2σ, and
+take the ring of neighbours with |E| > 0σ; clusters that touch merge. σ = electronic noise ⊕
+expected pile-up noise √(⟨μ⟩·var).
+
+Splitting (as ATLAS's cluster splitter): in each cluster, local maxima are cells with
+E > ``split_e_gev``, at least ``split_min_neighbours`` in-layer neighbours in the cluster and
+more energy than each of them. Maxima in the *primary* layers (the middle and back EM layers)
+are always used; a maximum in another layer only where no primary maximum lies within one
+cell in (η, φ) in any layer. With two or more maxima the cluster is re-grown from all of them
+at once, breadth first inside the original cluster: a cell reached first by one maximum joins
+it; a cell reached in the same step by two is *shared*, with weights
+w₁ = E₁ / (E₁ + E₂·exp(d₁ − d₂)) (E_i the energy of cluster i without shared cells, d_i the
+(η, φ) distance of the cell to maximum i in units of ``share_scale``), and does not grow on.
+Cells still unreached (behind shared ones) join the cluster of the neighbour that reaches them.
 """
 
 from __future__ import annotations
@@ -10,13 +23,27 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .calorimeter import mean_hadron_response
 from .config import CalorimeterConfig, TopoConfig
+from .geometry import Grid
 
-__all__ = ["N_CLUSTER_FIELDS", "cluster_event", "lc_weights"]
+__all__ = ["N_CLUSTER_FIELDS", "PRIMARY_LAYERS", "cluster_cells", "cluster_event", "lc_weights",
+           "primary_layer_mask"]
 
-#: columns of the cluster array: E, eta, phi, E_layer0..5, E_pileup, E_em_true, n_cells
-N_CLUSTER_FIELDS = 12
+#: columns of the cluster array: E, eta, phi, E_layer0..5, E_pileup, E_em_true, n_cells (shared
+#: cells count with their weight), E_hadw (Σ of the LC hadronic cell weight × cell E, GeV),
+#: isolation (fraction of the cluster's in-layer border cells that belong to no cluster)
+N_CLUSTER_FIELDS = 14
+
+#: clusters of at most this energy (GeV, without shared cells) get isolation 1 without counting
+ISOLATION_MIN_E = 1.0
+
+#: layers where a local maximum is always a splitting point (ATLAS: EMB2/EMB3, EME2/EME3)
+PRIMARY_LAYERS = ("EM2", "EM3")
+
+
+def primary_layer_mask(layers: tuple[str, ...]) -> np.ndarray:
+    """Boolean per layer: is it a primary layer for splitting."""
+    return np.array([name in PRIMARY_LAYERS for name in layers], dtype=np.bool_)
 
 
 @numba.njit(cache=True)
@@ -41,62 +68,107 @@ def _neighbour(k, ly, ie, ip, n_layers, n_eta, n_phi):
 
 
 @numba.njit(cache=True)
-def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_grow, t_cell,
-                  split_e, eta_c, phi_c, label, queue):
-    """Cluster one event. ``e`` etc. are dense per-cell arrays (n_cells,); ``sigma_le`` the
-    noise σ per (layer, i_eta); ``label``/``queue`` int scratch arrays of n_cells (label
-    must be −1 everywhere; it is reset before returning). Returns (n_clusters, 12) floats.
+def _hadronic_cell_weight(ec, density_scale, fem_k, h_over_e, strength):
+    """LC hadronic weight of a cell from its energy (a proxy of energy density: the grid is
+    uniform): dense cells are EM-like (weight → 1), sparse ones get up to 1/⟨R_h⟩."""
+    if ec <= 0.0:
+        return 1.0
+    eq = max(ec * density_scale, 1.0)
+    f = 1.0 - eq ** (fem_k - 1.0)
+    r = f + h_over_e * (1.0 - f)
+    return 1.0 + strength * (1.0 / r - 1.0)
 
-    Splitting (ATLAS splits clusters at local maxima): seeds in towers (η, φ summed over
-    layers) that are local maxima above ``split_e`` GeV grow simultaneously (breadth first), so
-    that each cell joins the nearest of them; remaining seeds then grow one by one."""
+
+@numba.njit(cache=True)
+def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_grow, t_cell,
+                  split_e, split_min_neigh, primary, share_scale, lc_density_scale, fem_k,
+                  h_over_e, lc_strength, eta_c, phi_c, label, queue):
+    """Cluster one event. ``e`` etc. are dense per-cell arrays (n_cells,); ``sigma_le`` the
+    noise σ per (layer, i_eta); ``primary`` a bool per layer; ``label``/``queue`` int scratch
+    arrays of n_cells (``label`` must be −1 everywhere; it is reset before returning).
+    Returns (n_clusters, N_CLUSTER_FIELDS) floats.
+
+    One breadth-first pass does the 4-2-0 growth and the splitting together: the local maxima
+    (which are seeds, and whose neighbours above the cell threshold are therefore all in their
+    cluster) grow at once, step by step; a cell first reached in the same step by two maxima is
+    shared. Seeds no maximum reached then grow one by one, as unsplit clusters."""
     n_cells = e.size
     n_tow = n_eta * n_phi
-    tower = np.zeros(n_tow)
-    for c in range(n_cells):
-        tower[c % n_tow] += e[c]
+    # --- seeds, and the local maxima among them ----------------------------------------------
     cand = np.empty(n_cells, np.int64)
+    signif = np.empty(n_cells)
     ns = 0
-    best = np.full(n_tow, -1, np.int64)
     for c in range(n_cells):
         ie = (c // n_phi) % n_eta
         ly = c // n_tow
-        if abs(e[c]) > t_seed * sigma_le[ly, ie]:
+        s = abs(e[c]) / sigma_le[ly, ie]
+        if s > t_seed:
             cand[ns] = c
+            signif[ns] = s
             ns += 1
-            t = c % n_tow
-            if best[t] < 0 or e[c] > e[best[t]]:
-                best[t] = c
-    cand = cand[:ns]
-    order = np.argsort(-np.abs(e[cand]))
-    cand = cand[order]
-    phi0 = np.zeros(ns)
+    cand = cand[:ns][np.argsort(-signif[:ns])]
+    is_max = np.zeros(ns, np.bool_)
+    prim_here = np.zeros(n_tow, np.bool_)
+    for i in range(ns):
+        c = cand[i]
+        if e[c] <= split_e:
+            continue
+        ip = c % n_phi
+        ie = (c // n_phi) % n_eta
+        ly = c // n_tow
+        n_in = 0
+        ok = True
+        for k in range(8):
+            c2 = _neighbour(k, ly, ie, ip, n_layers, n_eta, n_phi)
+            if c2 < 0:
+                continue
+            if e[c2] >= e[c]:
+                ok = False
+                break
+            if abs(e[c2]) > t_cell * sigma_le[ly, (c2 // n_phi) % n_eta]:
+                n_in += 1
+        if ok and n_in >= split_min_neigh:
+            is_max[i] = True
+            if primary[ly]:
+                prim_here[c % n_tow] = True
+    # secondary maxima only where no primary maximum is within one cell in (η, φ)
+    for i in range(ns):
+        c = cand[i]
+        if not is_max[i] or primary[c // n_tow]:
+            continue
+        ip = c % n_phi
+        ie = (c // n_phi) % n_eta
+        for de in range(-1, 2):
+            e2 = ie + de
+            if 0 <= e2 < n_eta:
+                for dp in range(-1, 2):
+                    if prim_here[e2 * n_phi + (ip + dp) % n_phi]:
+                        is_max[i] = False
+    # --- growth ----------------------------------------------------------------------------------
+    step = np.empty(n_cells, np.int64)  # the step a cell was reached in (valid where labelled)
+    second = np.empty(n_cells, np.int64)  # a shared cell's second cluster (valid where shared)
+    shared = np.zeros(n_cells, np.bool_)
+    max_cell = np.empty(ns, np.int64)  # per cluster: its maximum or seed cell
     nclus = 0
     tail = 0
-    # pass 1: local-maximum towers grow together
-    for s in cand:
-        t = s % n_tow
-        if best[t] != s or tower[t] <= split_e:
-            continue
-        ip = t % n_phi
-        ie = t // n_phi
-        ismax = True
-        for k in range(8):
-            c2 = _neighbour(k, 0, ie, ip, 1, n_eta, n_phi)
-            if c2 >= 0 and tower[c2] > tower[t]:
-                ismax = False
-        if not ismax:
-            continue
-        label[s] = nclus
-        phi0[nclus] = phi_c[ip]
-        nclus += 1
-        queue[tail] = s
-        tail += 1
+    for i in range(ns):
+        if is_max[i]:
+            c = cand[i]
+            label[c] = nclus
+            step[c] = 0
+            max_cell[nclus] = c
+            nclus += 1
+            queue[tail] = c
+            tail += 1
     head = 0
-    for s in cand:
-        if label[s] < 0:  # pass 2: a seed not reached yet starts its own cluster
+    for i in range(ns + 1):
+        if i > 0:  # after the maxima: each seed not reached yet starts its own cluster
+            s = cand[i - 1]
+            if label[s] >= 0:
+                continue
             label[s] = nclus
-            phi0[nclus] = phi_c[s % n_phi]
+            step[s] = 0
+            max_cell[nclus] = s
             nclus += 1
             queue[tail] = s
             tail += 1
@@ -108,62 +180,137 @@ def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_gro
             ly = c // n_tow
             if abs(e[c]) <= t_grow * sigma_le[ly, ie]:
                 continue  # ring cell: does not grow further
+            own = label[c]
             for k in range(10):
                 c2 = _neighbour(k, ly, ie, ip, n_layers, n_eta, n_phi)
-                if c2 < 0 or label[c2] >= 0:
+                if c2 < 0:
                     continue
-                e2 = (c2 // n_phi) % n_eta
-                l2 = c2 // n_tow
-                if abs(e[c2]) > t_cell * sigma_le[l2, e2]:
-                    label[c2] = label[c]
+                if label[c2] >= 0:
+                    # reached in this same step by another cluster: shared by the two
+                    if (label[c2] != own and step[c2] == step[c] + 1 and not shared[c2]
+                            and step[c] + 1 > 0 and i == 0):
+                        shared[c2] = True
+                        second[c2] = own
+                    continue
+                if abs(e[c2]) > t_cell * sigma_le[c2 // n_tow, (c2 // n_phi) % n_eta]:
+                    label[c2] = own
+                    step[c2] = step[c] + 1
                     queue[tail] = c2
                     tail += 1
-    # cluster properties
-    out = np.zeros((nclus, 12))
-    wsum = np.zeros(nclus)
+    # --- cluster properties ----------------------------------------------------------------------
+    e_own = np.zeros(nclus)  # energy without shared cells, for the sharing weights
     for q in range(tail):
         c = queue[q]
-        j = label[c]
+        if not shared[c]:
+            e_own[label[c]] += max(e[c], 0.0)
+    out = np.zeros((nclus, N_CLUSTER_FIELDS))
+    wsum = np.zeros(nclus)
+    border = np.zeros(nclus)
+    free = np.zeros(nclus)
+    for q in range(tail):
+        c = queue[q]
         ip = c % n_phi
         ie = (c // n_phi) % n_eta
         ly = c // n_tow
         ec = e[c]
-        out[j, 0] += ec
-        out[j, 3 + ly] += ec
-        out[j, 9] += e_pu[c]
-        out[j, 10] += e_em[c]
-        out[j, 11] += 1
-        if ec > 0:
-            dphi = phi_c[ip] - phi0[j]
-            if dphi > np.pi:
-                dphi -= 2 * np.pi
-            elif dphi < -np.pi:
-                dphi += 2 * np.pi
-            wsum[j] += ec
-            out[j, 1] += ec * eta_c[ie]
-            out[j, 2] += ec * dphi
+        whad = _hadronic_cell_weight(ec, lc_density_scale, fem_k, h_over_e, lc_strength)
+        # isolation is worked out for clusters that carry energy only (tiny noise and pile-up
+        # clusters, most of the ring cells, keep 1: it would cost a third of the clustering)
+        ring = abs(ec) <= t_grow * sigma_le[ly, ie] and e_own[label[c]] > ISOLATION_MIN_E
+        w1 = 1.0
+        if shared[c]:
+            d1 = 0.0
+            d2 = 0.0
+            for t in range(2):
+                m = max_cell[label[c] if t == 0 else second[c]]
+                dphi = abs(phi_c[ip] - phi_c[m % n_phi])
+                if dphi > np.pi:
+                    dphi = 2 * np.pi - dphi
+                d = np.hypot(eta_c[ie] - eta_c[(m // n_phi) % n_eta], dphi) / share_scale
+                if t == 0:
+                    d1 = d
+                else:
+                    d2 = d
+            e1 = e_own[label[c]]
+            e2 = e_own[second[c]]
+            den = e1 + e2 * np.exp(d1 - d2)
+            w1 = e1 / den if den > 0 else 0.5
+        for t in range(2):
+            if t == 1 and not shared[c]:
+                break
+            j = label[c] if t == 0 else second[c]
+            w = w1 if t == 0 else 1.0 - w1
+            out[j, 0] += w * ec
+            out[j, 3 + ly] += w * ec
+            out[j, 9] += w * e_pu[c]
+            out[j, 10] += w * e_em[c]
+            out[j, 11] += w
+            out[j, 12] += w * whad * ec
+            if ec > 0:
+                m = max_cell[j]
+                dphi = phi_c[ip] - phi_c[m % n_phi]
+                if dphi > np.pi:
+                    dphi -= 2 * np.pi
+                elif dphi < -np.pi:
+                    dphi += 2 * np.pi
+                wsum[j] += w * ec
+                out[j, 1] += w * ec * eta_c[ie]
+                out[j, 2] += w * ec * dphi
+            if ring:  # a growing cell's neighbours are all clustered: only ring cells border
+                for k in (1, 3, 4, 6):  # isolation: the in-layer η/φ neighbours in no cluster
+                    c2 = _neighbour(k, ly, ie, ip, n_layers, n_eta, n_phi)
+                    if c2 < 0:
+                        continue
+                    if label[c2] < 0:
+                        border[j] += w
+                        free[j] += w
+                    elif label[c2] != j:
+                        border[j] += w
     for j in range(nclus):
+        m = max_cell[j]
         if wsum[j] > 0:
             out[j, 1] /= wsum[j]
-            ph = phi0[j] + out[j, 2] / wsum[j]
+            ph = phi_c[m % n_phi] + out[j, 2] / wsum[j]
             out[j, 2] = (ph + np.pi) % (2 * np.pi) - np.pi
         else:
-            out[j, 2] = phi0[j]
+            out[j, 1] = eta_c[(m // n_phi) % n_eta]
+            out[j, 2] = phi_c[m % n_phi]
+        out[j, 13] = free[j] / border[j] if border[j] > 0 else 1.0
     for q in range(tail):
         label[queue[q]] = -1
     return out
+
+
+def cluster_cells(e: np.ndarray, e_pu: np.ndarray, e_em: np.ndarray, sigma_le: np.ndarray, grid: Grid,
+                  calo: CalorimeterConfig, topo: TopoConfig, label: np.ndarray, queue: np.ndarray) -> np.ndarray:
+    """:func:`cluster_event` with the settings of ``calo`` and ``topo`` (see there for the
+    arguments): the topo-clusters of one event, (n_clusters, N_CLUSTER_FIELDS)."""
+    return cluster_event(e, e_pu, e_em, sigma_le, grid.n_layers, grid.n_eta, grid.n_phi,
+                         topo.seed_sigma, topo.grow_sigma, topo.cell_sigma, topo.split_e_gev,
+                         topo.split_min_neighbours, primary_layer_mask(calo.layers), topo.share_scale,
+                         topo.lc_density_scale, calo.fem_k, calo.h_over_e, topo.lc_had_strength,
+                         grid.eta_centres(), grid.phi_centres(), label, queue)
 
 
 def lc_weights(clusters: np.ndarray, calo: CalorimeterConfig, topo: TopoConfig) -> np.ndarray:
     """Local hadronic calibration weight per cluster (shape (n,)).
 
     EM-like clusters (EM-layer fraction ≥ lc_em_frac_hi) keep weight 1; hadron-like ones
-    (≤ lc_em_frac_lo) get 1 / ⟨hadron response⟩ at the cluster energy, linear in between;
-    times one constant out-of-cluster/dead-material factor. Deliberately imperfect: a
-    cluster is not a single particle, and f_em fluctuations are not corrected."""
+    (≤ lc_em_frac_lo) get the energy-weighted mean of their cells' hadronic weights (from each
+    cell's energy density, so splitting or merging clusters does not change them), linear in
+    between; then the out-of-cluster correction, larger for isolated clusters (energy lost
+    outside them is not picked up by a neighbour), and the dead-material correction, larger in
+    the barrel–endcap crack and for soft clusters (+ lc_dm_gev / E). Deliberately imperfect: f_em fluctuations are not corrected."""
     e = clusters[:, 0]
     em = clusters[:, 3:6].sum(axis=1)
-    f = np.divide(em, e, out=np.ones_like(e), where=e > 0)
+    pos = e > 0
+    f = np.divide(em, e, out=np.ones_like(e), where=pos)
     p_em = np.clip((f - topo.lc_em_frac_lo) / (topo.lc_em_frac_hi - topo.lc_em_frac_lo), 0.0, 1.0)
-    w_had = 1.0 + topo.lc_had_strength * (1.0 / mean_hadron_response(np.maximum(e, 1.0), calo) - 1.0)
-    return (p_em + (1.0 - p_em) * w_had) * topo.lc_ooc_dm_factor
+    w_had = np.divide(clusters[:, 12], e, out=np.ones_like(e), where=pos)
+    ooc = 1.0 + topo.lc_ooc_isolated * clusters[:, 13]
+    aeta = np.abs(clusters[:, 1])
+    lo, hi = calo.crack_barrel_endcap
+    # dead material takes about a fixed energy per particle: a larger share of a soft cluster
+    dm = np.where((aeta > lo) & (aeta < hi), topo.lc_dm_crack_factor, topo.lc_dm_factor)
+    dm = dm + topo.lc_dm_gev / np.maximum(e, topo.lc_dm_gev)
+    return (p_em + (1.0 - p_em) * w_had) * ooc * dm
