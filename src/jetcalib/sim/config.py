@@ -64,6 +64,8 @@ class TrackingConfig(_Strict):
     vertex_eff: _Frac = 0.6  #: efficiency to find a pile-up vertex with >= 2 tracks
     vertex_min_tracks: _PosInt = 2
     assoc_dr: _Pos = 1.0  #: tracks within ΔR of the ungroomed jet axis are associated
+    #: probability that a track is assigned to its true vertex (else to a random other one)
+    vertex_assoc_eff: _Frac = 0.95
 
 
 class CalorimeterConfig(_Strict):
