@@ -25,10 +25,11 @@ from .substructure import eff_n, fastjet_substructure, safe_ratio, width
 from .topo import cluster_event, lc_weights
 from .tracking import (
     add_pileup_tracks,
-    assign_vertices,
+    associate_to_pv,
     make_tracks,
     n_primary_vertices,
     primary_vertex,
+    vertex_z,
 )
 
 __all__ = ["Chunk", "Clusters", "reconstruct", "simulate_chunk"]
@@ -212,7 +213,7 @@ def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], 
 def _pileup_tracks(hard, n_ev: int, n_pu: np.ndarray, overlays: list, pool: PileupPool,
                    cfg: SimConfig, rng: np.random.Generator):
     """All tracks of the batch (hard scatter + overlaid pool events, rotated/reflected like their
-    cells), assigned to vertices, reduced to those assigned to each event's primary vertex."""
+    cells) reduced to those associated in z to each event's primary vertex."""
     if overlays:
         chosen = np.concatenate([o[0] for o in overlays]).astype(np.int64)
         shift = np.concatenate([o[1] for o in overlays]).astype(np.int64)
@@ -224,9 +225,9 @@ def _pileup_tracks(hard, n_ev: int, n_pu: np.ndarray, overlays: list, pool: Pile
     t = add_pileup_tracks(hard, n_ev, pu_evt, chosen, shift, reflect, pool.trk_off, pool.trk_pt,
                           pool.trk_eta, pool.trk_phi, dphi, cfg.tracking, rng)
     n_vtx = 1 + np.asarray(n_pu, np.int64)
-    t = assign_vertices(t, n_vtx, cfg.tracking, rng)
     pv = primary_vertex(t, n_vtx)
-    return t.select(t.vtx_assoc == pv[t.evt])
+    z_vtx = vertex_z(n_vtx, cfg.tracking, rng)
+    return t.select(associate_to_pv(t, n_vtx, pv, z_vtx, cfg.tracking, rng))
 
 
 _OUTPUT = tuple(n for n, c in COLUMNS.items() if c.group not in ("calibrated",) and n != "weight")
