@@ -64,6 +64,22 @@ class TrackingConfig(_Strict):
     vertex_eff: _Frac = 0.6  #: efficiency to find a pile-up vertex with >= 2 tracks
     vertex_min_tracks: _PosInt = 2
     assoc_dr: _Pos = 1.0  #: tracks within ΔR of the ungroomed jet axis are associated
+    #: longitudinal track–vertex association. Vertex z ~ Normal(0, beamspot_sigma_z_mm); track
+    #: z0 resolution σ_z0 = z0_res_const_mm ⊕ z0_res_mstk_mm / pT[GeV]; a track belongs to the
+    #: primary vertex when |z0 − z_PV| < assoc_z0_sigmas · σ_z0. ATLAS-like orders of magnitude
+    #: (LHC Run 2 luminous region σ_z ≈ 35–45 mm; ATLAS ID z0 resolution ≈ 50 µm at high pT and
+    #: O(1 mm) at 0.5–1 GeV from multiple scattering), not a fit to ATLAS.
+    beamspot_sigma_z_mm: _Pos = 45.0
+    z0_res_const_mm: _NonNeg = 0.05
+    z0_res_mstk_mm: _NonNeg = 0.8  #: mm·GeV
+    assoc_z0_sigmas: _Pos = 3.0
+
+    @model_validator(mode="after")
+    def _check(self) -> TrackingConfig:
+        if self.z0_res_const_mm == 0 and self.z0_res_mstk_mm == 0:
+            raise ValueError("z0_res_const_mm and z0_res_mstk_mm cannot both be 0 (zero z0 "
+                             "resolution: no track would be inside its vertex window)")
+        return self
 
 
 class CalorimeterConfig(_Strict):

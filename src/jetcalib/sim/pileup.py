@@ -1,10 +1,13 @@
 """A reusable minimum-bias pool and its overlay onto hard-scatter events.
 
 Each pool event's cell deposits are computed once and stored sparse (layer, i_eta, i_phi,
-energy, EM-component energy); the pool is cached on disk keyed by its settings
-(``$JETCALIB_CACHE`` or ``~/.cache/jetcalib``). Overlaying N pool events on a hard event is
+energy, EM-component energy), and so are its trackable charged particles (pT, η, φ before
+efficiency and smearing, which are applied at each overlay); the pool is cached on disk keyed
+by its settings (``$JETCALIB_CACHE`` or ``~/.cache/jetcalib``). Overlaying N pool events on a hard event is
 then index arithmetic: a random whole-cell φ rotation and an optional η reflection per pool
-event map cells onto cells exactly on the φ-uniform, η-symmetric grid.
+event map cells onto cells exactly on the φ-uniform, η-symmetric grid; the event's tracks get
+the same rotation (shift · Δφ) and reflection (η → −η) and their own vertex
+(:func:`jetcalib.sim.tracking.add_pileup_tracks`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from .calorimeter import deposit
 from .config import SimConfig
 from .generator import generate_batch, make_pythia, process_settings
 from .geometry import Grid
-from .tracking import count_trackable
+from .tracking import count_trackable, trackable_kinematics
 
 __all__ = ["PileupPool", "cache_dir", "load_or_make_pool", "overlay"]
 
-_POOL_FORMAT = 1
+_POOL_FORMAT = 2
 
 
 def cache_dir() -> Path:
@@ -38,7 +41,9 @@ def cache_dir() -> Path:
 class PileupPool:
     """Sparse cell deposits of ``n`` minimum-bias events; event i owns entries
     ``offsets[i]:offsets[i+1]``. ``var_cell`` (n_layers, n_eta): variance of one event's
-    energy per cell, used as the expected pile-up noise σ² per unit μ."""
+    energy per cell, used as the expected pile-up noise σ² per unit μ. Event i's trackable
+    charged particles (true pT, η, φ) are ``trk_off[i]:trk_off[i+1]`` of ``trk_pt``, ``trk_eta``,
+    ``trk_phi``."""
 
     offsets: np.ndarray
     layer: np.ndarray
@@ -48,6 +53,10 @@ class PileupPool:
     e_em: np.ndarray
     n_trackable: np.ndarray
     var_cell: np.ndarray
+    trk_off: np.ndarray
+    trk_pt: np.ndarray
+    trk_eta: np.ndarray
+    trk_phi: np.ndarray
 
     @property
     def n(self) -> int:
@@ -68,10 +77,12 @@ def make_pool(cfg: SimConfig) -> PileupPool:
     ntrk = []
     evt0 = 0
     offs_e, offs_cell, offs_e_val, offs_em = [], [], [], []
+    trk: list[tuple[np.ndarray, ...]] = []
     while left > 0:
         n = min(left, 500)
         p = generate_batch(py, n)
         ntrk.append(count_trackable(p, cfg.tracking))
+        trk.append(trackable_kinematics(p, cfg.tracking))
         d = deposit(p, cfg.calorimeter, cfg.tracking, grid, rng)
         key = (d.evt.astype(np.int64) + evt0) * grid.n_cells + d.cell
         uk, inv = np.unique(key, return_inverse=True)
@@ -95,9 +106,12 @@ def make_pool(cfg: SimConfig) -> PileupPool:
     sq = np.bincount(layer * grid.n_eta + ieta, e * e, grid.n_layers * grid.n_eta)
     mean = np.bincount(layer * grid.n_eta + ieta, e, grid.n_layers * grid.n_eta) / (nevt * grid.n_phi)
     var = sq / (nevt * grid.n_phi) - mean**2
+    ntrk_all = np.concatenate(ntrk)
+    trk_off = np.concatenate([[0], np.cumsum(ntrk_all)]).astype(np.int64)
+    trk_pt, trk_eta, trk_phi = (np.concatenate([t[i] for t in trk]).astype(np.float32) for i in (1, 2, 3))
     return PileupPool(offsets, layer.astype(np.int16), ieta.astype(np.int16), iphi.astype(np.int16),
-                      e.astype(np.float32), e_em.astype(np.float32), np.concatenate(ntrk),
-                      var.reshape(grid.n_layers, grid.n_eta))
+                      e.astype(np.float32), e_em.astype(np.float32), ntrk_all,
+                      var.reshape(grid.n_layers, grid.n_eta), trk_off, trk_pt, trk_eta, trk_phi)
 
 
 def load_or_make_pool(cfg: SimConfig) -> PileupPool:

@@ -1,8 +1,9 @@
 """One chunk of events through the whole chain → rows of the jet table (schema names).
 
 generator → tracks → calorimeter deposits → pile-up overlay → noise → topo-clusters → LC
-weights → reco jets (from clusters) and truth jets (hard-scatter particles, no ν/μ) →
-trimming → matching → substructure → rows. ``timings`` collects seconds per stage.
+weights → pile-up tracks, track–vertex association, primary vertex → reco jets (from
+clusters) and truth jets (hard-scatter particles, no ν/μ) → trimming → matching →
+substructure → rows. ``timings`` collects seconds per stage.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from .jets import find_jets, kinematics, match_jets
 from .pileup import PileupPool, overlay
 from .substructure import eff_n, fastjet_substructure, safe_ratio, width
 from .topo import N_CLUSTER_FIELDS, cluster_cells, lc_weights
-from .tracking import make_tracks, n_primary_vertices
+from .tracking import (
+    add_pileup_tracks,
+    associate_to_pv,
+    make_tracks,
+    n_primary_vertices,
+    primary_vertex,
+    vertex_z,
+)
 
 __all__ = ["Chunk", "Clusters", "reconstruct", "simulate_chunk"]
 
@@ -71,11 +79,14 @@ class _Timer:
 
 
 def reconstruct(p: Particles, cfg: SimConfig, pool: PileupPool, mu: np.ndarray,
-                rng: np.random.Generator, timer: _Timer | None = None) -> tuple[Clusters, np.ndarray, np.ndarray]:
+                rng: np.random.Generator, timer: _Timer | None = None,
+                overlays: list | None = None) -> tuple[Clusters, np.ndarray, np.ndarray]:
     """Detector simulation of a batch: returns (clusters, actual μ, NPV) per event.
 
     ``mu`` (n_events,) is each event's ⟨μ⟩; the overlay draws Poisson(⟨μ⟩) pool events, each
-    rotated by a random whole number of φ cells and reflected in η with probability ½."""
+    rotated by a random whole number of φ cells and reflected in η with probability ½. Each
+    event's (chosen, shift, reflect) arrays are appended to ``overlays`` when given (for the
+    pile-up tracks)."""
     timer = timer or _Timer()
     grid = Grid.from_config(cfg.calorimeter)
     calo, topo = cfg.calorimeter, cfg.topo
@@ -101,6 +112,8 @@ def reconstruct(p: Particles, cfg: SimConfig, pool: PileupPool, mu: np.ndarray,
         chosen = rng.integers(0, pool.n, n_pu[ev])
         shift = rng.integers(0, grid.n_phi, n_pu[ev])
         reflect = rng.random(n_pu[ev]) < 0.5
+        if overlays is not None:
+            overlays.append((chosen, shift, reflect))
         overlay(e_tot, e_em, e_pu, pool.offsets, pool.layer, pool.ieta, pool.iphi, pool.e,
                 pool.e_em, chosen, shift, reflect, grid.n_eta, grid.n_phi)
         npv[ev] = n_primary_vertices(pool.n_trackable[chosen], cfg.tracking, rng)
@@ -145,7 +158,10 @@ def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], 
     mu = rng.uniform(mu_range[0], mu_range[1], n_ev)
     tracks = make_tracks(p, cfg.tracking, rng)
     timer.lap("tracking")
-    clusters, n_pu, npv = reconstruct(p, cfg, pool, mu, rng, timer)
+    overlays: list = []
+    clusters, n_pu, npv = reconstruct(p, cfg, pool, mu, rng, timer, overlays)
+    tracks = _pileup_tracks(tracks, n_ev, n_pu, overlays, pool, cfg, rng)
+    timer.lap("tracking")
 
     # truth jets: hard-scatter stable particles except neutrinos and muons
     apid = np.abs(p.pid)
@@ -189,6 +205,26 @@ def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], 
     rows["log_m"] = np.log(np.maximum(rows["m_reco"], 1.0))
     rows["groom_m_ratio"] = safe_ratio(rows["m_reco"], ru["m"])
     return {name: np.asarray(rows[name]).astype(COLUMNS[name].numpy_dtype) for name in _OUTPUT}
+
+
+def _pileup_tracks(hard, n_ev: int, n_pu: np.ndarray, overlays: list, pool: PileupPool,
+                   cfg: SimConfig, rng: np.random.Generator):
+    """All tracks of the batch (hard scatter + overlaid pool events, rotated/reflected like their
+    cells) reduced to those associated in z to each event's primary vertex."""
+    if overlays:
+        chosen = np.concatenate([o[0] for o in overlays]).astype(np.int64)
+        shift = np.concatenate([o[1] for o in overlays]).astype(np.int64)
+        reflect = np.concatenate([o[2] for o in overlays])
+    else:
+        chosen, shift, reflect = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+    pu_evt = np.repeat(np.arange(n_ev), n_pu)
+    dphi = Grid.from_config(cfg.calorimeter).dphi
+    t = add_pileup_tracks(hard, n_ev, pu_evt, chosen, shift, reflect, pool.trk_off, pool.trk_pt,
+                          pool.trk_eta, pool.trk_phi, dphi, cfg.tracking, rng)
+    n_vtx = 1 + np.asarray(n_pu, np.int64)
+    pv = primary_vertex(t, n_vtx)
+    z_vtx = vertex_z(n_vtx, cfg.tracking, rng)
+    return t.select(associate_to_pv(t, n_vtx, pv, z_vtx, cfg.tracking, rng))
 
 
 _OUTPUT = tuple(n for n, c in COLUMNS.items() if c.group not in ("calibrated",) and n != "weight")
