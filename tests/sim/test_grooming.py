@@ -134,3 +134,54 @@ def test_softkiller_on_detector_clusters(tiny_cfg, sim_cache) -> None:
         assert keep[hardest].all()
         removed[mu] = int((~keep).sum())
     assert removed[60.0] > removed[0.0]
+
+
+def _reference_softdrop(p4: np.ndarray, beta: float, zcut: float, r0: float) -> set[int]:
+    """Plain-Python C/A clustering (E-scheme, rapidity–φ) and SoftDrop declustering of one jet:
+    the indices of the constituents kept."""
+
+    def rap_phi(v):
+        px, py, pz, e = v
+        return 0.5 * np.log((e + pz) / (e - pz)), np.arctan2(py, px)
+
+    def dr2(a, b):
+        (ya, pa), (yb, pb) = rap_phi(a), rap_phi(b)
+        dphi = (pa - pb + np.pi) % (2 * np.pi) - np.pi
+        return (ya - yb) ** 2 + dphi ** 2
+
+    nodes = [(p4[i].copy(), None, None, {i}) for i in range(len(p4))]  # (p4, child1, child2, members)
+    active = list(range(len(nodes)))
+    while len(active) > 1:
+        _, a, b = min((dr2(nodes[i][0], nodes[j][0]), i, j) for k, i in enumerate(active) for j in active[k + 1:])
+        nodes.append((nodes[a][0] + nodes[b][0], a, b, nodes[a][3] | nodes[b][3]))
+        active = [i for i in active if i not in (a, b)] + [len(nodes) - 1]
+    cur = active[0]
+    while nodes[cur][1] is not None:
+        a, b = nodes[cur][1], nodes[cur][2]
+        pta, ptb = (np.hypot(*nodes[i][0][:2]) for i in (a, b))
+        if min(pta, ptb) / (pta + ptb) > zcut * (np.sqrt(dr2(nodes[a][0], nodes[b][0])) / r0) ** beta:
+            break
+        cur = a if pta >= ptb else b
+    return nodes[cur][3]
+
+
+@pytest.mark.parametrize(("beta", "zcut"), [(1.0, 0.1), (0.0, 0.1), (2.0, 0.2)])
+def test_softdrop_agrees_with_a_reference_implementation(beta, zcut) -> None:
+    rng = np.random.default_rng(int(beta * 10 + zcut * 100))
+    counts = np.full(12, 25)
+    n = counts.sum()
+    # a hard core plus a soft wide spray per jet, all inside R = 1 of (0, 0)
+    pt = np.where(rng.random(n) < 0.2, rng.uniform(30, 150, n), rng.exponential(2.0, n) + 0.1)
+    px, py, pz, e = _p4(pt, rng.uniform(-0.5, 0.5, n), rng.uniform(-0.5, 0.5, n))
+    with quiet_fastjet():
+        js = find_jets(px, py, pz, e, counts, 1.0, 10.0, 0.2, 0.05, grooming="softdrop", beta=beta, zcut=zcut)
+    P = np.stack([px, py, pz, e], axis=1)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    assert len(js.evt) == 12 and np.all(js.n_const_ungroomed == 25)
+    n_groomed = 0
+    for j, ev in enumerate(js.evt):
+        mine = set(js.const[js.const_off[j]:js.const_off[j + 1]].tolist())
+        ref = {starts[ev] + i for i in _reference_softdrop(P[starts[ev]:starts[ev + 1]], beta, zcut, 1.0)}
+        assert mine == ref
+        n_groomed += len(mine) < 25
+    assert n_groomed > 0
