@@ -260,6 +260,9 @@ GENERATE_CONFIGS = {
     "not a mapping": (b"- 1\n- 2\n", "must be a YAML mapping"),
     "mistyped value": (b"calorimeter: {h_over_e: lots}\n", "calorimeter.h_over_e"),
     "unknown key": (b"calorimeter: {no_such_knob: 1}\n", "no_such_knob"),
+    "unknown grooming": (b"jets: {grooming: pruning}\n", "jets.grooming"),
+    "softdrop z_cut out of range": (b"jets: {grooming: softdrop, softdrop_zcut: 0.7}\n", "jets.softdrop_zcut"),
+    "softkiller grid out of range": (b"jets: {softkiller: true, softkiller_grid: 0}\n", "jets.softkiller_grid"),
 }
 
 

@@ -181,12 +181,27 @@ class PileupConfig(_Strict):
 
 
 class JetConfig(_Strict):
-    """Jet finding, grooming, matching and the rows kept."""
+    """Jet finding, grooming, pile-up suppression, matching and the rows kept.
+
+    ``grooming`` is applied identically to truth and reco jets; the groomed columns (``e_reco``,
+    ``m_reco``, ``pt_true``, ...) are those of the chosen grooming, ``*_ungroomed`` the anti-kt
+    jet. ``trimming``: kt R_sub = ``trim_rsub`` subjets with pT > ``trim_fcut`` · pT_jet.
+    ``softdrop``: Cambridge/Aachen declustering (fjcontrib SoftDrop) dropping the softer branch
+    until min(pT1, pT2)/(pT1 + pT2) > ``softdrop_zcut`` · (ΔR12/``radius``)^``softdrop_beta``.
+    ``softkiller``: before reco jet finding (clusters only, never truth particles) remove the
+    clusters with pT below the median over (η, φ) patches of ``softkiller_grid`` spacing, on
+    |η| < ``softkiller_eta_max``, of each patch's largest cluster pT (docs/detector.md#jets).
+    """
 
     radius: _Pos = 1.0
-    grooming: Literal["trimming"] = "trimming"  #: docs/method.md#selection (SoftDrop not implemented)
+    grooming: Literal["trimming", "softdrop"] = "trimming"  #: docs/detector.md#jets
     trim_rsub: _Pos = 0.2
     trim_fcut: _Frac = 0.05
+    softdrop_beta: Annotated[float, Field(ge=0, le=10)] = 1.0  #: angular exponent β (0: mMDT)
+    softdrop_zcut: Annotated[float, Field(ge=0, le=0.5)] = 0.1  #: z_cut (z ≤ ½ by definition)
+    softkiller: bool = False  #: SoftKiller pile-up suppression on clusters before reco jets
+    softkiller_grid: Annotated[float, Field(ge=0.05, le=3.2)] = 0.4  #: patch size in η and φ
+    softkiller_eta_max: Annotated[float, Field(gt=0, le=10)] = 4.9  #: grid covers |η| < this
     min_pt_reco: _NonNeg = 50.0  #: reco jets considered for matching (ungroomed pT, GeV)
     min_pt_true: _NonNeg = 100.0  #: truth jets kept (groomed pT, GeV)
     max_abs_eta_true: _Pos = 2.8

@@ -1,8 +1,17 @@
-"""Jet finding (anti-kt R = 1.0), trimming and truth–reco matching with scikit-hep ``fastjet``.
+"""Jet finding (anti-kt R = 1.0), grooming, SoftKiller and truth–reco matching with scikit-hep ``fastjet``.
 
-Jets of a whole batch are found at once with fastjet's awkward API; trimming reclusters each
-jet's constituents with kt R_sub = 0.2 (jets treated as "events") and keeps the subjets with
-pT > f_cut · pT_jet (this matches fastjet's ``Filter`` with ``SelectorPtFractionMin``).
+Jets of a whole batch are found at once with fastjet's awkward API. Grooming (``JetConfig.grooming``):
+
+- trimming reclusters each jet's constituents with kt R_sub = 0.2 (jets treated as "events") and
+  keeps the subjets with pT > f_cut · pT_jet (this matches fastjet's ``Filter`` with
+  ``SelectorPtFractionMin``);
+- SoftDrop reclusters each jet's constituents with Cambridge/Aachen and applies fjcontrib's
+  ``SoftDrop`` (exposed by the awkward API as ``exclusive_jets_softdrop_grooming``): decluster
+  along the harder branch and drop the softer one until min(pT1, pT2)/(pT1 + pT2) > z_cut ·
+  (ΔR12/R)^β.
+
+SoftKiller (:func:`softkiller_mask`) is a small numpy version of fjcontrib's: this fastjet
+package does not expose it.
 """
 
 from __future__ import annotations
@@ -14,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["JetSet", "as_momentum", "find_jets", "kinematics", "match_jets", "quiet_fastjet"]
+__all__ = ["JetSet", "as_momentum", "find_jets", "groom_kwargs", "kinematics", "match_jets", "quiet_fastjet",
+           "softkiller_mask"]
 
 
 def as_momentum(px, py, pz, e, counts):
@@ -71,9 +81,17 @@ def _cluster(arr, algorithm, radius):
         return fastjet.ClusterSequence(arr, fastjet.JetDefinition(algorithm, radius))
 
 
+def groom_kwargs(jc) -> dict:
+    """The grooming arguments of :func:`find_jets` from a ``JetConfig``."""
+    return {"grooming": jc.grooming, "beta": jc.softdrop_beta, "zcut": jc.softdrop_zcut}
+
+
 def find_jets(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, counts: np.ndarray,
-              radius: float, min_pt: float, rsub: float, fcut: float) -> JetSet:
-    """Anti-kt jets with ungroomed pT > ``min_pt`` of every event, and their trimmed version.
+              radius: float, min_pt: float, rsub: float, fcut: float, grooming: str = "trimming",
+              beta: float = 1.0, zcut: float = 0.1) -> JetSet:
+    """Anti-kt jets with ungroomed pT > ``min_pt`` of every event, and their groomed version
+    (``grooming`` "trimming" with ``rsub``, ``fcut`` or "softdrop" with ``beta``, ``zcut`` and
+    R0 = ``radius``).
 
     Inputs are flat (n_particles,) arrays ordered by event with ``counts`` per event."""
     import awkward as ak
@@ -94,6 +112,17 @@ def find_jets(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, cou
     if len(nc) == 0:
         z = np.zeros(0, np.int64)
         return JetSet(evt, p4, p4, z, np.zeros(1, np.int64), z)
+    if grooming == "softdrop":
+        keep_c = _softdrop_keep(P[glob], nc, radius, beta, zcut)
+        c_jet = np.repeat(np.arange(len(nc)), nc)[keep_c]
+        const = glob[keep_c]
+        gcount = np.bincount(c_jet, minlength=len(nc))
+        goff = np.concatenate([[0], np.cumsum(gcount)]).astype(np.int64)
+        g4 = np.zeros((len(nc), 4))
+        np.add.at(g4, c_jet, P[const])
+        return JetSet(evt, p4, g4, const, goff, nc)
+    if grooming != "trimming":
+        raise ValueError(f"unknown grooming {grooming!r}")
     # trimming: kt R_sub subjets of each jet's constituents
     sub = as_momentum(px[glob], py[glob], pz[glob], e[glob], nc)
     cs2 = _cluster(sub, fastjet.kt_algorithm, rsub)
@@ -116,6 +145,64 @@ def find_jets(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, cou
     g4 = np.zeros((len(nc), 4))
     np.add.at(g4, c_jet, P[glob[loc[keep_c]]])
     return JetSet(evt, p4, g4, const, goff, nc)
+
+
+#: C/A radius for SoftDrop's reclustering: larger than any ΔR inside a jet, so that every
+#: jet's constituents end in one C/A tree (R0 of the SoftDrop condition is the jet radius)
+_CA_RADIUS = 10.0
+
+
+def _softdrop_keep(pc: np.ndarray, nc: np.ndarray, radius: float, beta: float, zcut: float) -> np.ndarray:
+    """Which constituents survive SoftDrop: ``pc`` (n, 4) the constituents of all jets in jet
+    order, ``nc`` the count per jet. fjcontrib returns the groomed constituents as
+    four-vectors, copied bit for bit from the inputs, so they are found again by value."""
+    import awkward as ak
+    import fastjet
+
+    pc = np.ascontiguousarray(pc, dtype=np.float64)
+    sub = as_momentum(pc[:, 0], pc[:, 1], pc[:, 2], pc[:, 3], nc)
+    cs = _cluster(sub, fastjet.cambridge_algorithm, _CA_RADIUS)
+    with quiet_fastjet():
+        sd = cs.exclusive_jets_softdrop_grooming(njets=1, beta=beta, symmetry_cut=zcut,
+                                                 symmetry_measure="scalar_z", R0=radius,
+                                                 recursion_choice="larger_pt")
+    c = sd.constituents
+    gn = ak.num(c, axis=1).to_numpy()
+    g = np.stack([ak.flatten(c[k]).to_numpy() for k in ("px", "py", "pz", "E")], axis=1)
+    jet_u = np.repeat(np.arange(len(nc), dtype=np.float64), nc)
+    jet_g = np.repeat(np.arange(len(gn), dtype=np.float64), gn)
+    key = np.dtype((np.void, 40))
+    ku = np.ascontiguousarray(np.column_stack([jet_u, pc])).view(key).ravel()
+    kg = np.ascontiguousarray(np.column_stack([jet_g, g])).view(key).ravel()
+    keep = np.isin(ku, kg)
+    if int(keep.sum()) != len(kg):
+        raise RuntimeError("SoftDrop: groomed constituents not found among the jet's constituents")
+    return keep
+
+
+def softkiller_mask(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, counts: np.ndarray,
+                    grid: float, eta_max: float) -> np.ndarray:
+    """SoftKiller (Cacciari, Salam, Soyez 2015): which particles to keep, per event.
+
+    The event's pT cut is the median, over the patches of an (η, φ) grid of spacing ``grid``
+    on |η| < ``eta_max``, of the largest particle pT in each patch (0 for an empty patch);
+    particles with pT below it are removed (pT ≥ cut kept, so the hardest particle of an
+    event always survives). As in fjcontrib the median of an even number of patches is the
+    upper middle value. Particles outside the grid take the cut but do not set it. Written
+    in numpy because the installed fastjet package does not expose fjcontrib's SoftKiller."""
+    counts = np.asarray(counts, np.int64)
+    n_ev = len(counts)
+    n_eta = max(1, int(np.ceil(2 * eta_max / grid - 1e-9)))
+    n_phi = max(1, int(np.ceil(2 * np.pi / grid - 1e-9)))
+    n_tiles = n_eta * n_phi
+    evt = np.repeat(np.arange(n_ev), counts)
+    ie = np.floor((eta + eta_max) / (2 * eta_max) * n_eta).astype(np.int64)
+    ip = np.floor(np.mod(phi, 2 * np.pi) / (2 * np.pi) * n_phi).astype(np.int64) % n_phi
+    inside = (ie >= 0) & (ie < n_eta)
+    tmax = np.zeros(n_ev * n_tiles)
+    np.maximum.at(tmax, (evt * n_tiles + ie * n_phi + ip)[inside], pt[inside])
+    cut = np.partition(tmax.reshape(n_ev, n_tiles), n_tiles // 2, axis=1)[:, n_tiles // 2]
+    return pt >= cut[evt]
 
 
 def match_jets(t_evt: np.ndarray, t_eta: np.ndarray, t_phi: np.ndarray, r_evt: np.ndarray,

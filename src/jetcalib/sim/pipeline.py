@@ -19,7 +19,7 @@ from .calorimeter import deposit
 from .config import SimConfig
 from .generator import Particles, generate_batch, make_pythia, process_settings
 from .geometry import Grid
-from .jets import find_jets, kinematics, match_jets
+from .jets import find_jets, groom_kwargs, kinematics, match_jets, softkiller_mask
 from .pileup import PileupPool, overlay
 from .substructure import eff_n, fastjet_substructure, safe_ratio, width
 from .topo import N_CLUSTER_FIELDS, cluster_cells, lc_weights
@@ -167,13 +167,21 @@ def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], 
     apid = np.abs(p.pid)
     t = p.select((apid != 12) & (apid != 14) & (apid != 16) & (apid != 13))
     tcounts = np.bincount(t.evt, minlength=n_ev)
-    tj = find_jets(t.px, t.py, t.pz, t.e, tcounts, jc.radius, jc.min_pt_true, jc.trim_rsub, jc.trim_fcut)
+    tj = find_jets(t.px, t.py, t.pz, t.e, tcounts, jc.radius, jc.min_pt_true, jc.trim_rsub, jc.trim_fcut,
+                   **groom_kwargs(jc))
     timer.lap("truth_jets")
     pt_c = clusters.e_lc / np.cosh(clusters.eta)
+    if jc.softkiller:  # pile-up suppression on the clusters of each event (jets.softkiller_mask)
+        keep = softkiller_mask(pt_c, clusters.eta, clusters.phi, clusters.counts, jc.softkiller_grid,
+                               jc.softkiller_eta_max)
+        clusters = Clusters(*(getattr(clusters, f)[keep] for f in Clusters.__dataclass_fields__ if f != "counts"),
+                            counts=np.bincount(clusters.evt[keep], minlength=n_ev))
+        pt_c = pt_c[keep]
+        timer.lap("softkiller")
     cpx, cpy = pt_c * np.cos(clusters.phi), pt_c * np.sin(clusters.phi)
     cpz = pt_c * np.sinh(clusters.eta)
     rj = find_jets(cpx, cpy, cpz, clusters.e_lc, clusters.counts, jc.radius, jc.min_pt_reco,
-                   jc.trim_rsub, jc.trim_fcut)
+                   jc.trim_rsub, jc.trim_fcut, **groom_kwargs(jc))
     timer.lap("reco_jets")
 
     tk, rk = tj.kin(), rj.kin()
