@@ -167,11 +167,15 @@ def test_lc_weights_em_vs_hadronic_isolation_and_crack() -> None:
     cl[4, 1] = 1.45  # in the barrel–endcap crack
     t = CFG.topo
     w = lc_weights(cl, CFG.calorimeter, t)
-    assert w[0] == pytest.approx(t.lc_dm_factor)
-    assert w[1] == pytest.approx(1.2 * t.lc_dm_factor)
+    dm = t.lc_dm_factor + t.lc_dm_gev / 20.0  # every cluster here has 20 GeV
+    assert w[0] == pytest.approx(dm)
+    assert w[1] == pytest.approx(1.2 * dm)
     assert w[1] > w[2] > w[0]
-    assert w[3] == pytest.approx((1 + t.lc_ooc_isolated) * t.lc_dm_factor)
-    assert w[4] == pytest.approx(t.lc_dm_crack_factor)
+    assert w[3] == pytest.approx((1 + t.lc_ooc_isolated) * dm)
+    assert w[4] == pytest.approx(t.lc_dm_crack_factor + t.lc_dm_gev / 20.0)
+    soft = cl[:1].copy()
+    soft[0, [0, 4, 12]] = 1.0  # a 1 GeV cluster: dead material is a larger share of it
+    assert lc_weights(soft, CFG.calorimeter, t)[0] == pytest.approx(t.lc_dm_factor + t.lc_dm_gev)
 
 
 def test_hadronic_cell_weight_falls_with_density() -> None:
