@@ -421,3 +421,32 @@ def test_calibrate_million_jets_with_bounded_memory(assets, tmp_path):
     assert peak_big - peak_small < 60, f"1M jets: {peak_big:.0f} MB, 100k jets: {peak_small:.0f} MB"
     assert peak_big < 300, f"peak RSS {peak_big:.0f} MB"
     print(f"jetcalib calibrate: peak RSS {peak_small:.0f} MB on 100k jets, {peak_big:.0f} MB on 1M")
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    (b"simulation_version: '1'\n", "this config is for simulation version 1"),
+    (b"calorimeter: {crack_barrel_endcap_response: 0.7}\n", "is a setting of simulation version 1"),
+    (b"topo: {lc_ooc_dm_factor: 1.06}\n", "is a setting of simulation version 1"),
+])
+def test_generate_config_of_another_simulation_version(content, words, tmp_path, capsys):
+    cfg = tmp_path / "det.yaml"
+    cfg.write_bytes(content)
+    code, _, err = run(capsys, "generate", "--events", "5", "--config", cfg, "--out", tmp_path / "x.parquet")
+    assert code == 2, err
+    assert words in one_error_line(err)
+
+
+def test_training_table_of_another_simulation_version_is_refused(tmp_path, assets, capsys):
+    from jetcalib.io import DatasetMetadata, write_table
+
+    old = tmp_path / "v1.parquet"
+    meta = DatasetMetadata(producer="jetcalib generate", generator={"process": "dijet"})  # no version: v1
+    write_table(old, base_table(), meta)
+    code, _, err = run(capsys, "numerical", "fit", old, "-o", tmp_path / "n.json")
+    assert code == 2, err
+    assert "simulation version 1" in one_error_line(err) and "regenerate" in err
+    code, _, err = run(capsys, "train", "--data", old, "--data", assets["good"], "-o", tmp_path / "m",
+                       "--config", assets["tiny"], "-q")
+    assert code == 2, err
+    assert "simulation version 1" in one_error_line(err)
+    assert not (tmp_path / "m").exists()

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InputError, describe_validation_error
+from ..io.metadata import SIMULATION_VERSION
 
 __all__ = [
     "CalorimeterConfig",
@@ -234,15 +235,30 @@ class GenerationConfig(_Strict):
         return self
 
 
+#: settings of simulation version 1 that version 2 replaced (a config written for version 1)
+_VERSION_1_KEYS = frozenset({"crack_barrel_endcap_response", "lc_ooc_dm_factor", "vertex_assoc_eff"})
+
+
 class SimConfig(_Strict):
     """Everything that defines a generated sample besides process, events, seed and μ range."""
 
+    #: the simulation version this config is for (``--dump-config`` writes it); another one is
+    #: refused: its settings would not mean the same detector
+    simulation_version: str = SIMULATION_VERSION
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     calorimeter: CalorimeterConfig = Field(default_factory=CalorimeterConfig)
     topo: TopoConfig = Field(default_factory=TopoConfig)
     pileup: PileupConfig = Field(default_factory=PileupConfig)
     jets: JetConfig = Field(default_factory=JetConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+
+    @model_validator(mode="after")
+    def _check_version(self) -> SimConfig:
+        if self.simulation_version != SIMULATION_VERSION:
+            raise ValueError(f"simulation_version: this config is for simulation version "
+                             f"{self.simulation_version}, this jetcalib simulates version "
+                             f"{SIMULATION_VERSION}; start from jetcalib generate --dump-config")
+        return self
 
     def to_yaml(self) -> str:
         import yaml
@@ -269,4 +285,10 @@ def load_config(path: str | Path | None) -> SimConfig:
     try:
         return SimConfig.model_validate(raw)
     except ValidationError as exc:
+        old = sorted(str(e["loc"][-1]) for e in exc.errors()
+                     if e["type"] == "extra_forbidden" and e["loc"] and e["loc"][-1] in _VERSION_1_KEYS)
+        if old:
+            raise InputError(f"{p}: {old[0]} is a setting of simulation version 1; this jetcalib "
+                             f"simulates version {SIMULATION_VERSION}: start from jetcalib generate "
+                             "--dump-config") from None
         raise InputError(f"{p}: invalid detector config: {describe_validation_error(exc)}") from None
