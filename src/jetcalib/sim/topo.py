@@ -98,14 +98,17 @@ def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_gro
     cand = np.empty(n_cells, np.int64)
     signif = np.empty(n_cells)
     ns = 0
-    for c in range(n_cells):
-        ie = (c // n_phi) % n_eta
-        ly = c // n_tow
-        s = abs(e[c]) / sigma_le[ly, ie]
-        if s > t_seed:
-            cand[ns] = c
-            signif[ns] = s
-            ns += 1
+    for ly in range(n_layers):  # nested loops: no index arithmetic per cell on the dense grid
+        for ie in range(n_eta):
+            sig = sigma_le[ly, ie]
+            thr = t_seed * sig
+            base = (ly * n_eta + ie) * n_phi
+            for ip in range(n_phi):
+                c = base + ip
+                if abs(e[c]) > thr:
+                    cand[ns] = c
+                    signif[ns] = abs(e[c]) / sig
+                    ns += 1
     cand = cand[:ns][np.argsort(-signif[:ns])]
     is_max = np.zeros(ns, np.bool_)
     prim_here = np.zeros(n_tow, np.bool_)
