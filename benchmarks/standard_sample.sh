@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
 # The standard sample behind benchmarks/results/ (issues #5 and #7), then the three studies.
-#   bash benchmarks/standard_sample.sh [DATA_DIR]        (default: data/, git-ignored)
+#   bash benchmarks/standard_sample.sh [DATA_DIR]
+# DATA_DIR defaults to a cache outside the work tree keyed by the simulation version
+# ($JETCALIB_CACHE or ~/.cache/jetcalib, then standard-sample-v<version>), so a later session
+# reuses a sample of the same simulation instead of paying the generation again; a table that
+# is already there is not regenerated.
 # Generation took 65 min on the 2-core development machine (--workers 2), training 7 min,
 # ablation 5 min, physics ~15 min. Each generate step resumes if interrupted.
 set -euo pipefail
-DATA=${1:-data}
 J=${JETCALIB:-.venv/bin/jetcalib}
 PY=${PYTHON:-.venv/bin/python}
+SIMV=$($PY -c "from jetcalib.io import SIMULATION_VERSION; print(SIMULATION_VERSION)")
+DATA=${1:-${JETCALIB_CACHE:-$HOME/.cache/jetcalib}/standard-sample-v$SIMV}
 mkdir -p "$DATA"
+echo "standard sample (simulation version $SIMV) in $DATA" >&2
+gen() {  # gen OUT ARGS...: generate unless OUT exists
+    local out=$1; shift
+    [ -f "$out" ] || $J generate "$@" --workers 2 --out "$out"
+}
 # 334,765 + 334,769 matched jets (two seeds; 302,844 + 303,xxx with pT_true > 150 GeV, |eta_true| < 2): training
-$J generate --process dijet --events 170000 --seed 1001 --workers 2 --out "$DATA/dijet_train.parquet"
-$J generate --process dijet --events 170000 --seed 1003 --workers 2 --out "$DATA/dijet_train_b.parquet"
+gen "$DATA/dijet_train.parquet" --process dijet --events 170000 --seed 1001
+gen "$DATA/dijet_train_b.parquet" --process dijet --events 170000 --seed 1003
 TRAIN=("$DATA/dijet_train.parquet" "$DATA/dijet_train_b.parquet")
 # 108,223 jets: independent test sample (other seed)
-$J generate --process dijet --events 55000 --seed 2002 --workers 2 --out "$DATA/dijet_test.parquet"
+gen "$DATA/dijet_test.parquet" --process dijet --events 55000 --seed 2002
 # 24,431 W'->WZ and 24,435 Z'->tt jets: mass-peak tests
-$J generate --process wprime --events 12500 --seed 3003 --workers 2 --out "$DATA/wprime_test.parquet"
-$J generate --process zprime_tt --events 12500 --seed 4004 --workers 2 --out "$DATA/top_test.parquet"
+gen "$DATA/wprime_test.parquet" --process wprime --events 12500 --seed 3003
+gen "$DATA/top_test.parquet" --process zprime_tt --events 12500 --seed 4004
 
 [ -f "$DATA/models/dnn/artifact.json" ] || $J train --data "${TRAIN[0]}" --data "${TRAIN[1]}" -o "$DATA/models/dnn"
 $PY benchmarks/train_dnn.py --train "${TRAIN[@]}" --test "$DATA/dijet_test.parquet" --model "$DATA/models/dnn"
