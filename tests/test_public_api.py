@@ -8,7 +8,7 @@ import jetcalib.io
 
 def test_top_level_api():
     assert sorted(jetcalib.__all__) == sorted([
-        "ArtifactError", "InputError", "JetcalibError", "NotAvailableError", "PartialFailure", "Terminated",
+        "ArtifactError", "InputError", "JetcalibError", "PartialFailure", "Terminated",
         "__version__", "io", "load",
     ])
 

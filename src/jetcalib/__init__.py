@@ -14,7 +14,6 @@ from .errors import (
     ArtifactError,
     InputError,
     JetcalibError,
-    NotAvailableError,
     PartialFailure,
     Terminated,
 )
@@ -36,7 +35,6 @@ __all__ = [
     "ArtifactError",
     "InputError",
     "JetcalibError",
-    "NotAvailableError",
     "PartialFailure",
     "Terminated",
     "__version__",

@@ -4,9 +4,8 @@ Exit codes of every ``jetcalib`` command:
 
 ====  ==============================================================================
 0     success
-1     an internal error (a bug: please report it with the traceback ``-v`` prints)
+1     an internal error (a bug: please report it with the traceback it prints)
 2     bad input or usage: missing/corrupt file, unknown format, missing column, ...
-3     the command exists but is not yet available in this version
 4     partial failure: some inputs were bad and skipped, the good ones were written
 130   interrupted (Ctrl-C, SIGINT); nothing half-written is left behind
 143   terminated (SIGTERM: a batch system's time limit or preemption); as for 130
@@ -19,7 +18,6 @@ __all__ = [
     "ArtifactError",
     "InputError",
     "JetcalibError",
-    "NotAvailableError",
     "PartialFailure",
     "Terminated",
     "describe_validation_error",
@@ -40,12 +38,6 @@ class InputError(JetcalibError, ValueError):
 
 class ArtifactError(InputError):
     """A stored artifact (dataset, model, calibration) is tampered, mismatched or too old."""
-
-
-class NotAvailableError(JetcalibError):
-    """The command or option exists but is not implemented in this version."""
-
-    exit_code = 3
 
 
 class PartialFailure(JetcalibError):

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from jetcalib.dnn.losses import annealed_width, lgk_loss, masked_weighted_mean, pointwise_loss
+from jetcalib.dnn.losses import annealed_width, lgk_loss, pointwise_loss
 
 
 def test_lgk_values():
@@ -36,14 +36,6 @@ def test_alternative_losses():
     d = torch.tensor([-2.0, 0.5])
     assert torch.equal(pointwise_loss("l1", d, 0.1, 0.05), torch.tensor([2.0, 0.5]))
     assert torch.equal(pointwise_loss("mse", d, 0.1, 0.05), torch.tensor([4.0, 0.25]))
-
-
-def test_masked_weighted_mean_and_empty_mask():
-    v = torch.tensor([1.0, 2.0, 3.0])
-    w = torch.tensor([1.0, 1.0, 2.0])
-    assert masked_weighted_mean(v, w).item() == pytest.approx(9 / 4)
-    assert masked_weighted_mean(v, w, torch.tensor([1.0, 1.0, 0.0])).item() == pytest.approx(1.5)
-    assert masked_weighted_mean(v, w, torch.zeros(3)).item() == 0.0
 
 
 def test_kernel_width_anneals_from_start_to_end():

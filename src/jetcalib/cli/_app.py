@@ -26,7 +26,7 @@ app = typer.Typer(
         "Calibrate the energy and mass of large-R (R = 1.0) jets with one deep neural network, "
         "and compare with the standard numerical-inversion calibration.\n\n"
         "Typical chain: generate -> numerical fit / train -> calibrate -> evaluate -> export.\n\n"
-        "Exit codes: 0 ok, 1 internal error, 2 bad input or usage, 3 not yet available, "
+        "Exit codes: 0 ok, 1 internal error, 2 bad input or usage, "
         "4 some inputs failed, 130 interrupted (SIGINT), 143 terminated (SIGTERM)."
     ),
     no_args_is_help=True,

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-__all__ = ["LOSSES", "annealed_width", "lgk_loss", "masked_weighted_mean", "pointwise_loss"]
+__all__ = ["LOSSES", "annealed_width", "lgk_loss", "pointwise_loss"]
 
 
 def lgk_loss(delta: torch.Tensor, h: float, alpha: float) -> torch.Tensor:
@@ -34,13 +34,6 @@ LOSSES = {"lgk": lgk_loss, "l1": _l1, "mse": _mse}
 def pointwise_loss(kind: str, delta: torch.Tensor, h: float, alpha: float) -> torch.Tensor:
     """Per-element loss of the named kind (``lgk``, ``l1``, ``mse``)."""
     return LOSSES[kind](delta, h, alpha)
-
-
-def masked_weighted_mean(values: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Σ w·m·v / Σ w·m over a batch (0 when no element is selected, so a batch of only
-    light jets gives no mass gradient instead of NaN)."""
-    w = weights if mask is None else weights * mask
-    return (w * values).sum() / w.sum().clamp_min(1e-12)
 
 
 def annealed_width(epoch: int, *, pretrain_epochs: int, anneal_epochs: int, h_start: float, h_end: float) -> float:

@@ -16,7 +16,6 @@ Columns are grouped by what needs them:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -199,7 +198,3 @@ REQUIRED_FOR: dict[str, tuple[str, ...]] = {
 }
 
 
-def require_known(names: Iterable[str]) -> None:
-    """Raise ``KeyError`` if any name is not a declared column (guards typos in code)."""
-    for name in names:
-        column(name)

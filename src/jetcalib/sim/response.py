@@ -7,23 +7,13 @@ from itertools import pairwise
 
 import numpy as np
 
-__all__ = ["binned_response", "crack_dip", "relative_width", "spearman_at_fixed_pt"]
+__all__ = ["crack_dip", "relative_width", "spearman_at_fixed_pt"]
 
 
 def relative_width(r: np.ndarray) -> float:
     """(q84 − q16) / (2 · q50)."""
     q16, q50, q84 = np.percentile(r, [16, 50, 84])
     return float((q84 - q16) / (2 * q50))
-
-
-def binned_response(x: np.ndarray, r: np.ndarray, edges: np.ndarray, min_n: int = 20) -> list[tuple[float, float, float, int]]:
-    """Per bin of ``x``: (bin low edge, median r, relative width, n); bins with < min_n skipped."""
-    out = []
-    for lo, hi in pairwise(edges):
-        sel = (x >= lo) & (x < hi) & np.isfinite(r)
-        if sel.sum() >= min_n:
-            out.append((float(lo), float(np.median(r[sel])), relative_width(r[sel]), int(sel.sum())))
-    return out
 
 
 def crack_dip(abs_eta: np.ndarray, r: np.ndarray, crack: tuple[float, float] = (1.37, 1.52)) -> tuple[float, float]:

@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -181,7 +181,6 @@ def _run_chunk_in_worker(chunk: Chunk, mu_range: tuple[float, float], cfg_json: 
 
 def run_generation(process: str, n_events: int, seed: int, mu: tuple[float, float], out: Path,
                    cfg: SimConfig, workers: int = 1, scheduler: str | None = None,
-                   progress: Callable[[int, int], Iterable[None]] | None = None,
                    on_done: Callable[[int], None] | None = None) -> dict[str, int]:
     """Generate ``n_events`` of ``process`` into ``out``. Returns counts (events, rows, resumed
     chunks). ``on_done(n)`` is called with the events of each finished chunk."""
