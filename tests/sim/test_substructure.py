@@ -109,10 +109,9 @@ def test_width_eff_n_qw_ratio_brute_force() -> None:
     assert safe_ratio(np.array([1.0, 1.0]), np.array([2.0, 0.0])).tolist() == [0.5, SENTINEL]
     sub = np.zeros((1, 3, 4))
     sub[0, :, 3] = 10.0
-    sub[0, 0, 0], sub[0, 1, 0], sub[0, 2, 1] = 6.0, -6.0, 8.0  # pairwise masses 12, ~14.4, ~14.4
-    assert qw_from_subjets(sub)[0] == pytest.approx(np.sqrt(400 - 0), rel=1e-9) or qw_from_subjets(sub)[0] == pytest.approx(min(
-        np.sqrt(max((sub[0, a, 3] + sub[0, b, 3]) ** 2 - np.sum((sub[0, a, :3] + sub[0, b, :3]) ** 2), 0))
-        for a, b in ((0, 1), (0, 2), (1, 2))))
+    sub[0, 0, 0], sub[0, 1, 0], sub[0, 2, 1] = 6.0, -6.0, 8.0
+    # pair (0, 1): E = 20, p = 0 → m = 20; pairs (0, 2) and (1, 2): E = 20, |p| = 10 → m = √300
+    assert qw_from_subjets(sub)[0] == pytest.approx(np.sqrt(300.0), rel=1e-12)
 
 
 def test_trimming_drops_soft_subjets_and_matching_is_unique() -> None:
