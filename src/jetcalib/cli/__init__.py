@@ -52,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as exc:  # Terminated (SIGTERM) too
         return _interrupted(exc)
+    except ImportError as exc:
+        from .._extras import install_hint
+
+        hint = install_hint(exc)
+        if hint is None:
+            return _internal_error()
+        print_error(hint)
+        return 2
     except Exception:
         return _internal_error()
     return 0

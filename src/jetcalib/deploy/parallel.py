@@ -115,8 +115,10 @@ def _on_dask(calibration: Any, targets: Sequence[Target], scheduler: str,
              options: dict[str, Any], timeout_s: float) -> Iterator[Outcome]:
     try:
         from distributed import Client, as_completed
-    except ImportError:
-        raise InputError("--scheduler needs dask.distributed (pip install distributed)") from None
+    except ImportError as exc:
+        from .._extras import install_hint
+
+        raise InputError(f"--scheduler: {install_hint(exc) or exc}") from None
     try:
         client = Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:

@@ -137,8 +137,10 @@ def _execute(todo: list[Chunk], mu: tuple[float, float], cfg_json: str, workdir:
     if scheduler:
         try:
             from dask.distributed import Client, as_completed
-        except ImportError as exc:  # pragma: no cover
-            raise InputError(f"--scheduler: dask.distributed is not available ({exc})") from None
+        except ImportError as exc:
+            from .._extras import install_hint
+
+            raise InputError(f"--scheduler: {install_hint(exc) or exc}") from None
         try:
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError) as exc:
