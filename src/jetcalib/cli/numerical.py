@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
-from ._app import MapFileOption, MapOption, TreeOption, app, column_map, console
+from ._app import CONTEXT_SETTINGS, MapFileOption, MapOption, TreeOption, app, column_map, console
 
 numerical_app = typer.Typer(
     name="numerical",
     help="The standard numerical-inversion calibration (JES then JMS), the baseline.",
     no_args_is_help=True,
+    context_settings=CONTEXT_SETTINGS,
 )
 app.add_typer(numerical_app, name="numerical")
 
