@@ -153,3 +153,42 @@ def test_plausibility_check_and_conversion():
                         "eta": np.array([0.3])}, "MeV")
     np.testing.assert_allclose(got["log_m"], [0.0, 0.0, np.log(50.0)], atol=1e-12)
     assert got["e_reco"][0] == 500.0 and got["eta"][0] == 0.3
+
+
+def test_numerical_fit_and_evaluate_read_mev(tmp_path, capsys):
+    """``numerical fit`` and ``evaluate`` convert a MeV table to GeV: the same calibration and
+    the same report as from the GeV table."""
+    import json
+
+    train = {k: v for k, v in toy_jets(8000, seed=3).items() if not k.startswith("toy_")}
+    write_table(tmp_path / "train_gev.parquet", train)
+    write_table(tmp_path / "train_mev.parquet", in_mev(train))
+    code, _, err = run(capsys, "numerical", "fit", tmp_path / "train_gev.parquet", "-o", tmp_path / "gev.json")
+    assert code == 0, err
+    code, _, err = run(capsys, "numerical", "fit", tmp_path / "train_mev.parquet", "-o", tmp_path / "mev.json",
+                       "--units", "MeV")
+    assert code == 0, err
+    code, _, err = run(capsys, "numerical", "fit", tmp_path / "train_mev.parquet", "-o", tmp_path / "x.json")
+    assert code == 2 and "looks like MeV" in one_error_line(err)
+    assert not (tmp_path / "x.json").exists()
+    test = gev_table()
+    a = jetcalib.load(tmp_path / "gev.json").calibrate(test)
+    b = jetcalib.load(tmp_path / "mev.json").calibrate(test)
+    for name in OUTPUTS:  # a few float32 values differ by one step after MeV -> GeV
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-4, err_msg=name)
+
+    write_table(tmp_path / "test_gev.parquet", test)
+    write_table(tmp_path / "test_mev.parquet", in_mev(test))
+    summaries = []
+    for name, extra in (("test_gev", ()), ("test_mev", ("--units", "MeV"))):
+        out = tmp_path / f"report_{name}"
+        code, _, err = run(capsys, "evaluate", tmp_path / f"{name}.parquet", "--method",
+                           f"numerical={tmp_path / 'gev.json'}", "-o", out, "--bootstrap", "2", *extra)
+        assert code == 0, err
+        summaries.append(json.loads((out / "summary.json").read_text()))
+    for method in ("uncalibrated", "numerical"):
+        for kind in ("energy", "mass"):
+            assert summaries[1]["closure_max_deviation"][method][kind] == pytest.approx(
+                summaries[0]["closure_max_deviation"][method][kind], rel=1e-3, abs=1e-5)
+    code, _, err = run(capsys, "evaluate", tmp_path / "test_mev.parquet", "-o", tmp_path / "r", "--bootstrap", "2")
+    assert code == 2 and "looks like MeV" in one_error_line(err)

@@ -76,10 +76,10 @@ def calibrate(
     4 bad prediction, 5 out of range, 6 mass below the method's threshold (mass follows E).
     """
     from ..deploy import calibrate_many, load
-    from ..deploy.apply import resolve_units
     from ..errors import InputError, PartialFailure
     from ..io import detect_format
     from ..io.files import check_output_name
+    from ..io.units import resolve_units
 
     if threads is None:
         threads = 1 if scheduler else max(1, (os.cpu_count() or 1) // workers)

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
 from ..io import (
     CALIBRATED_COLUMNS,
     DEFAULT_CHUNK_ROWS,
@@ -19,9 +18,9 @@ from ..io import (
     TableWriter,
     open_jets,
 )
-from ..io.units import check_plausible, check_units
+from ..io.units import check_file_plausible, resolve_units
 
-__all__ = ["FileSummary", "calibrate_file", "peak_rss_mb", "resolve_units"]
+__all__ = ["FileSummary", "calibrate_file", "peak_rss_mb"]
 
 
 @dataclass
@@ -84,7 +83,7 @@ def calibrate_file(
         with TableWriter(out_path, meta, tree=f.tree_name or "jets") as writer:
             for chunk in f.iter_chunks(stored + needed, step_rows=step_rows):
                 if "e_reco" in chunk:
-                    _check_plausible(chunk["e_reco"], units, in_path, f.column_map.user_name("e_reco"))
+                    check_file_plausible(chunk["e_reco"], units, in_path, f.column_map)
                 # GeV: the protocol's plain call, so that any calibration object works
                 result = (calibration.calibrate(chunk) if units == "GeV"
                           else calibration.calibrate(chunk, units=units))
@@ -102,23 +101,6 @@ def calibrate_file(
         flagged=sum(k for v, k in counts.items() if v != 0), flag_counts=counts,
         seconds=time.perf_counter() - start, pid=os.getpid(), peak_rss_mb=peak_rss_mb(),
     )
-
-
-def resolve_units(units: str | None, column_map: ColumnMap | None) -> str:
-    """The unit a command reads a file in: ``units`` if given, else the column map's, else GeV."""
-    if units is not None:
-        return check_units(units, "--units")
-    if column_map is not None and column_map.units is not None:
-        return column_map.units
-    return "GeV"
-
-
-def _check_plausible(e_reco: Any, units: str, path: Any, user_name: str) -> None:
-    name = "e_reco" if user_name == "e_reco" else f"e_reco (branch {user_name})"
-    try:
-        check_plausible(e_reco, units, column=name)
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
 
 
 def peak_rss_mb() -> float:

@@ -14,14 +14,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from .schema import COLUMNS
 
-__all__ = ["GEV_MEDIAN_MAX", "MEV_MEDIAN_MIN", "MEV_PER_GEV", "UNITS", "check_plausible",
-           "check_units", "outputs_from_gev", "table_to_gev"]
+__all__ = [
+    "GEV_MEDIAN_MAX",
+    "MEV_MEDIAN_MIN",
+    "MEV_PER_GEV",
+    "UNITS",
+    "check_file_plausible",
+    "check_plausible",
+    "check_units",
+    "outputs_from_gev",
+    "read_as_gev",
+    "resolve_units",
+    "table_to_gev",
+]
 
 #: Units a table may be in (the schema's own first).
 UNITS = ("GeV", "MeV")
@@ -69,18 +81,22 @@ def check_plausible(e_reco: object, units: str, *, column: str = "e_reco") -> No
 
 
 def table_to_gev(columns: Mapping[str, object], units: str) -> dict[str, np.ndarray]:
-    """The columns of ``columns`` (jetcalib names → arrays) with energies in GeV (float64 for
-    the converted ones, the others as they are)."""
+    """The columns of ``columns`` (jetcalib names → arrays) with energies in GeV; a converted
+    column keeps its float dtype (computed in float64), the others are as they are."""
     units = check_units(units)
     out: dict[str, np.ndarray] = {}
     for name, values in columns.items():
         arr = np.asarray(values)
-        if units != "GeV" and name in _ENERGY_COLUMNS:
-            arr = arr.astype(np.float64) / MEV_PER_GEV
-        elif units != "GeV" and name in _LOG_COLUMNS:
-            arr = arr.astype(np.float64) - _LN_MEV_PER_GEV
-            if name == "log_m":  # ln(max(m, 1 GeV)): the floor in GeV, whatever it was in MeV
-                arr = np.maximum(arr, 0.0)
+        if units != "GeV" and name in _ENERGY_COLUMNS | _LOG_COLUMNS:
+            dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
+            x = arr.astype(np.float64)
+            if name in _ENERGY_COLUMNS:
+                x = x / MEV_PER_GEV
+            else:
+                x = x - _LN_MEV_PER_GEV
+                if name == "log_m":  # ln(max(m, 1 GeV)): the floor in GeV, whatever it was in MeV
+                    x = np.maximum(x, 0.0)
+            arr = x.astype(dtype, copy=False)
         out[name] = arr
     return out
 
@@ -94,3 +110,32 @@ def outputs_from_gev(result: dict[str, np.ndarray], units: str) -> dict[str, np.
             if name in result:
                 result[name] = (np.asarray(result[name], dtype=np.float64) * MEV_PER_GEV).astype(np.float32)
     return result
+
+
+def resolve_units(units: str | None, column_map: Any = None) -> str:
+    """The unit a command reads a file in: ``units`` if given (``--units``), else the column
+    map's (:class:`~jetcalib.io.ColumnMap` ``units``, from a map file), else GeV."""
+    if units is not None:
+        return check_units(units, "--units")
+    if column_map is not None and getattr(column_map, "units", None) is not None:
+        return column_map.units
+    return "GeV"
+
+
+def read_as_gev(table: Mapping[str, object], units: str, source: object, column_map: Any = None) -> dict[str, np.ndarray]:
+    """A table read from ``source`` for a job that works in GeV (a fit, an evaluation): its
+    ``e_reco`` checked with :func:`check_plausible` (the error names ``source`` and the user's
+    branch) and every energy converted to GeV."""
+    if "e_reco" in table:
+        check_file_plausible(table["e_reco"], units, source, column_map)
+    return table_to_gev(table, units)
+
+
+def check_file_plausible(e_reco: object, units: str, source: object, column_map: Any = None) -> None:
+    """:func:`check_plausible` for the ``e_reco`` read from the file ``source``: the error
+    line starts with the file and names the user's branch where the column map renames it."""
+    user = column_map.user_name("e_reco") if column_map is not None else "e_reco"
+    try:
+        check_plausible(e_reco, units, column="e_reco" if user == "e_reco" else f"e_reco (branch {user})")
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
