@@ -192,3 +192,24 @@ def test_numerical_fit_and_evaluate_read_mev(tmp_path, capsys):
                 summaries[0]["closure_max_deviation"][method][kind], rel=1e-3, abs=1e-5)
     code, _, err = run(capsys, "evaluate", tmp_path / "test_mev.parquet", "-o", tmp_path / "r", "--bootstrap", "2")
     assert code == 2 and "looks like MeV" in one_error_line(err)
+
+
+def test_train_reads_mev(tmp_path, capsys):
+    train = {k: v for k, v in toy_jets(3000, seed=4).items() if not k.startswith("toy_")}
+    write_table(tmp_path / "mev.parquet", in_mev(train))
+    (tmp_path / "tiny.toml").write_text(
+        "[network]\nwidth = 8\nn_blocks = 1\nmass_residual_width = 4\n"
+        "[loss]\npretrain_epochs = 0\nanneal_epochs = 1\n"
+        "[training]\nepochs = 1\nbatch_size = 512\nthreads = 1\n"
+    )
+    common = ("--config", tmp_path / "tiny.toml", "-q")
+    code, _, err = run(capsys, "train", "--data", tmp_path / "mev.parquet", "-o", tmp_path / "bad", *common)
+    assert code == 2 and "looks like MeV" in one_error_line(err)
+    code, _, err = run(capsys, "train", "--data", tmp_path / "mev.parquet", "-o", tmp_path / "model",
+                       "--units", "MeV", *common)
+    assert code == 0, err
+    # the model works in GeV: its normalisation is centred on ln(E / GeV), not ln(E / MeV)
+    norm = jetcalib.load(tmp_path / "model").normalisation
+    i = norm.features.index("log_e")
+    centre = -norm.offset[i] / norm.scale[i]
+    assert abs(centre - np.median(np.log(train["e_reco"]))) < 1.0
