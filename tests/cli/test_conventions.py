@@ -64,3 +64,13 @@ def test_output_directory_still_works(numcal, tmp_path, capsys):
     code, _, err = run(capsys, "calibrate", numcal, src, "-o", tmp_path / "v1.0")
     assert code == 0, err
     assert (tmp_path / "v1.0" / "jets.parquet").is_file()
+
+
+def test_several_inputs_into_a_table_name_is_refused(numcal, tmp_path, capsys):
+    srcs = []
+    for name in ("a", "b"):
+        srcs.append(tmp_path / f"{name}.parquet")
+        write_table(srcs[-1], make_jet_table(300))
+    code, _, err = run(capsys, "calibrate", numcal, *srcs, "-o", tmp_path / "out.parquet")
+    assert code == 2 and "2 inputs need an output directory" in one_error_line(err)
+    assert not (tmp_path / "out.parquet").exists()

@@ -90,6 +90,9 @@ def calibrate(
     if len(inputs) == 1 and out.suffix.lower() in _TABLE_SUFFIXES:
         targets = [(inputs[0], out)]
     else:
+        if len(inputs) > 1 and out.suffix.lower() in _TABLE_SUFFIXES and not out.is_dir():
+            raise InputError(f"{out}: {len(inputs)} inputs need an output directory, not a "
+                             f"{out.suffix} file")
         if len(inputs) == 1 and out.suffix and not out.is_dir():
             # "-o out.csv" is a typo or a wish for another format, not a directory to make
             raise InputError(f"{out}: unknown output suffix {out.suffix!r}; write "
