@@ -24,7 +24,8 @@ def load(path, *, runtime=None, threads=None, method=None):
     ``.json`` or its correctionlib export); ``runtime="auto"`` runs a DNN on onnxruntime.
 
     ``jetcalib.load("model/").calibrate(table)`` returns ``e_cal``, ``pt_cal``, ``m_cal``
-    (GeV) and ``calib_flag``. See :func:`jetcalib.deploy.load`.
+    (GeV) and ``calib_flag``; ``calibrate(table, units="MeV")`` reads and returns MeV. See
+    :func:`jetcalib.deploy.load`.
     """
     from .deploy.loading import load as _load
 

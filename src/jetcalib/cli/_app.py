@@ -9,9 +9,11 @@ import typer
 from rich.console import Console
 
 __all__ = [
+    "CONTEXT_SETTINGS",
     "MapFileOption",
     "MapOption",
     "TreeOption",
+    "UnitsOption",
     "app",
     "column_map",
     "console",
@@ -19,6 +21,9 @@ __all__ = [
     "print_error",
     "skip_or_raise",
 ]
+
+#: Every command, and every group, takes -h as --help (inherited by the subcommands' contexts).
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     name="jetcalib",
@@ -33,7 +38,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    context_settings=CONTEXT_SETTINGS,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .._version import __version__
+
+        typer.echo(f"jetcalib {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """The options every command shares come after the command's name."""
 
 console = Console(highlight=False)
 # Errors go to stderr, one line, never wrapped in the middle of a path.
@@ -51,6 +74,12 @@ MapOption = Annotated[
 MapFileOption = Annotated[
     Path | None,
     typer.Option("--map-file", help="TOML or YAML file of jetcalib_name = \"branch\" lines."),
+]
+UnitsOption = Annotated[
+    str | None,
+    typer.Option("--units", help="Unit of the file's energies, momenta and masses: GeV or MeV "
+                 "(outputs in the same unit) [default: the --map-file's units key, else GeV]",
+                 show_default=False),
 ]
 TreeOption = Annotated[
     str | None,

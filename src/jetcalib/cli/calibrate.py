@@ -15,11 +15,15 @@ from ._app import (
     MapFileOption,
     MapOption,
     TreeOption,
+    UnitsOption,
     app,
     column_map,
     console,
     skip_or_raise,
 )
+
+#: Output suffixes of a single calibrated file (anything else with a suffix is refused).
+_TABLE_SUFFIXES = (".parquet", ".pq", ".root")
 
 
 @app.command()
@@ -58,10 +62,12 @@ def calibrate(
     tree: TreeOption = None,
     map_: MapOption = None,
     map_file: MapFileOption = None,
+    units: UnitsOption = None,
 ) -> None:
     """Apply a DNN or numerical calibration to jet tables.
 
-    Adds e_cal, pt_cal, m_cal (GeV) and calib_flag to every jet, keeping every existing column.
+    Adds e_cal, pt_cal, m_cal (in the input's --units, GeV by default) and calib_flag to every
+    jet, keeping every existing column. A file whose median e_reco looks like the other unit is refused.
 
     Streams each file chunk by chunk and writes each output atomically.
     With --workers or --scheduler several files are calibrated at once (same outputs as one process).
@@ -73,15 +79,24 @@ def calibrate(
     from ..errors import InputError, PartialFailure
     from ..io import detect_format
     from ..io.files import check_output_name
+    from ..io.units import resolve_units
 
     if threads is None:
         threads = 1 if scheduler else max(1, (os.cpu_count() or 1) // workers)
-    cal = load(calibration, runtime=runtime, threads=threads, method=method)
     cmap = column_map(map_, map_file)
+    units = resolve_units(units, cmap)
+    cal = load(calibration, runtime=runtime, threads=threads, method=method)
     made_out = False
-    if len(inputs) == 1 and out.suffix.lower() in (".parquet", ".pq", ".root"):
+    if len(inputs) == 1 and out.suffix.lower() in _TABLE_SUFFIXES:
         targets = [(inputs[0], out)]
     else:
+        if len(inputs) > 1 and out.suffix.lower() in _TABLE_SUFFIXES and not out.is_dir():
+            raise InputError(f"{out}: {len(inputs)} inputs need an output directory, not a "
+                             f"{out.suffix} file")
+        if len(inputs) == 1 and out.suffix and not out.is_dir():
+            # "-o out.csv" is a typo or a wish for another format, not a directory to make
+            raise InputError(f"{out}: unknown output suffix {out.suffix!r}; write "
+                             f"{', '.join(_TABLE_SUFFIXES)} (or give a directory)")
         if out.exists() and not out.is_dir():
             raise InputError(f"{out}: exists and is not a directory (several inputs need an output directory)")
         targets = [(p, out / p.name) for p in inputs]
@@ -103,7 +118,7 @@ def calibrate(
         where = f"on {scheduler}" if scheduler else f"with {workers} workers" if workers > 1 else ""
         results = calibrate_many(cal, targets, workers=workers, scheduler=scheduler, threads=threads,
                                  calibration_source=str(calibration), column_map=cmap, tree=tree,
-                                 step_rows=chunk_rows)
+                                 step_rows=chunk_rows, units=units)
         # closing: an interruption stops the workers now, not when the generator is collected
         with console.status(f"calibrating {len(targets)} file{'s' if len(targets) > 1 else ''} {where}"), \
                 contextlib.closing(results):

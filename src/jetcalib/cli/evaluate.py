@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import MapFileOption, MapOption, TreeOption, app, column_map, console
+from ._app import MapFileOption, MapOption, TreeOption, UnitsOption, app, column_map, console
 
 #: Columns every evaluation reads, and the optional ones used when present.
 _TRUTH = ("e_true", "pt_true", "eta_true", "m_true", "e_reco", "pt_reco", "m_reco")
@@ -32,17 +32,22 @@ def evaluate(
     tree: TreeOption = None,
     map_: MapOption = None,
     map_file: MapFileOption = None,
+    units: UnitsOption = None,
 ) -> None:
     """Compare calibrations on a test sample: HTML report and summary.json.
 
     Closure (median, mode) and resolution vs pT, E, η, m, m/pT, μ, NPV and process for every
     method, ratios to the baseline, 2-D resolution-ratio maps in (pT, m), W/Z and top mass
     peaks. Writes report.html (self-contained), summary.json and binned_metrics.parquet/.csv.
+    A test sample in MeV (--units MeV) is converted to GeV: the report is in GeV.
     """
     from ..errors import InputError
     from ..evaluate import UNCALIBRATED, load_calibration, make_report, parse_method_specs
     from ..io import open_jets
+    from ..io.units import read_as_gev, resolve_units
 
+    cmap = column_map(map_, map_file)
+    units = resolve_units(units, cmap)
     specs = parse_method_specs(method or [])
     if bootstrap < 2:
         raise InputError(f"--bootstrap {bootstrap}: need at least 2 resamples")
@@ -52,10 +57,10 @@ def evaluate(
     methods = {name: load_calibration(path) for name, path in specs.items()}
     needed = list(dict.fromkeys(_TRUTH + tuple(c for m in methods.values() for c in m.required_columns)
                                 + (("weight",) if weighted else ())))
-    with open_jets(test, tree=tree, column_map=column_map(map_, map_file)) as f:
+    with open_jets(test, tree=tree, column_map=cmap) as f:
         f.require(needed)
         optional = [c for c in _OPTIONAL if c in f.columns and c not in needed]
-        table = f.read(needed + optional)
+        table = read_as_gev(f.read(needed + optional), units, test, cmap)
     with console.status("evaluating") as status:
         summary = make_report(table, methods, out, baseline=baseline, weighted=weighted, n_boot=bootstrap,
                               seed=seed, title=f"jetcalib evaluation of {test.name}", source=str(test),

@@ -7,12 +7,22 @@ from typing import Annotated
 
 import typer
 
-from ._app import MapFileOption, MapOption, TreeOption, app, column_map, console
+from ._app import (
+    CONTEXT_SETTINGS,
+    MapFileOption,
+    MapOption,
+    TreeOption,
+    UnitsOption,
+    app,
+    column_map,
+    console,
+)
 
 numerical_app = typer.Typer(
     name="numerical",
     help="The standard numerical-inversion calibration (JES then JMS), the baseline.",
     no_args_is_help=True,
+    context_settings=CONTEXT_SETTINGS,
 )
 app.add_typer(numerical_app, name="numerical")
 
@@ -31,15 +41,18 @@ def fit(
     tree: TreeOption = None,
     map_: MapOption = None,
     map_file: MapFileOption = None,
+    units: UnitsOption = None,
 ) -> None:
     """Fit JES (bins of E_true × η_det, Δη = 0.1 to |η| = 2, smooth in ln E_reco) then JMS
     (bins of E_true × ln(m_true/E_true) × |η_det|, applied above E = 180 GeV) on TRAIN.
 
     Writes a versioned JSON artifact with a content hash; apply it with ``jetcalib calibrate``.
-    Energies and masses in GeV.
+    A table in MeV (--units MeV) is converted to GeV: the calibration itself works in GeV and
+    applies to any table through calibrate --units.
     """
     from ..errors import InputError
     from ..io import check_simulation_versions, read_table
+    from ..io.units import read_as_gev, resolve_units
     from ..numerical import (
         CENTRAL_METHODS,
         FIT_COLUMNS,
@@ -52,7 +65,10 @@ def fit(
         raise InputError(f"--central {central!r}: choose one of {', '.join(CENTRAL_METHODS)}")
     if output.suffix.lower() != ".json":
         raise InputError(f"-o {output}: the calibration artifact must be a .json file")
-    table, meta = read_table(train, FIT_COLUMNS, tree=tree, column_map=column_map(map_, map_file))
+    cmap = column_map(map_, map_file)
+    units = resolve_units(units, cmap)
+    table, meta = read_table(train, FIT_COLUMNS, tree=tree, column_map=cmap)
+    table = read_as_gev(table, units, train, cmap)
     check_simulation_versions([(str(train), meta)])
     table = _usable_jets(table, train)
     provenance = {"path": str(train), "rows": len(table["e_true"])}

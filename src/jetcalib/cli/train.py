@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import MapFileOption, MapOption, TreeOption, app, column_map, console
+from ._app import MapFileOption, MapOption, TreeOption, UnitsOption, app, column_map, console
 
 
 @app.command()
@@ -48,6 +48,7 @@ def train(
     tree: TreeOption = None,
     map_: MapOption = None,
     map_file: MapFileOption = None,
+    units: UnitsOption = None,
 ) -> None:
     """Train the DNN calibration of jet energy and mass (docs/method.md).
 
@@ -56,6 +57,8 @@ def train(
     --devices N --num-nodes M trains with DDP; training.batch_size stays the global batch. Launch with torchrun or srun (see README), or let Lightning start the N local processes itself.
 
     Several --data tables are concatenated in the order given; tables generated with a common seed (the same events twice) are refused.
+
+    Tables in MeV (--units MeV) are converted to GeV on reading: the model works in GeV and applies to any table through calibrate --units.
 
     Example: jetcalib train --data train.parquet -o model/
     """
@@ -79,8 +82,10 @@ def train(
     from ..dnn.data import TRAIN_COLUMNS
     from ..dnn.training import train as fit
     from ..io import check_simulation_versions, open_jets
+    from ..io.units import read_as_gev, resolve_units
 
     cmap = column_map(map_, map_file)
+    units = resolve_units(units, cmap)
     needed = list(dict.fromkeys(list(TRAIN_COLUMNS) + cfg.features))
     # Under DDP every rank runs this command; only rank 0 talks. Lightning reads the rank from
     # the launcher's environment at import and sets the global rank once the group is up.
@@ -94,7 +99,7 @@ def train(
             f.require(needed)
             if rank_zero_only.rank == 0:
                 console.print(f"reading {f.num_rows:,} jets from {path}")
-            part = f.read(needed)
+            part = read_as_gev(f.read(needed), units, path, cmap)
             meta = f.metadata
         metas[str(path)] = meta
         for s in (meta.seeds if meta is not None else []):

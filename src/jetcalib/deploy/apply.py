@@ -18,6 +18,7 @@ from ..io import (
     TableWriter,
     open_jets,
 )
+from ..io.units import check_file_plausible, resolve_units
 
 __all__ = ["FileSummary", "calibrate_file", "peak_rss_mb"]
 
@@ -49,13 +50,19 @@ def calibrate_file(
     column_map: ColumnMap | None = None,
     tree: str | None = None,
     step_rows: int = DEFAULT_CHUNK_ROWS,
+    units: str | None = None,
 ) -> FileSummary:
     """Apply ``calibration`` (calibration protocol) to ``in_path``, writing ``out_path``.
 
     Memory is bounded by ``step_rows``. Every column of the input is written unchanged (under
     its own name) followed by ``e_cal``, ``pt_cal``, ``m_cal``, ``calib_flag``; a column of
     those names already in the input is replaced. Nothing is written if anything fails.
+
+    ``units``: the unit of the file's energies, ``"GeV"`` or ``"MeV"`` (``None``: the column
+    map's ``units``, else GeV); the outputs are in the same unit. A file whose median
+    ``e_reco`` looks like the other unit is refused (:func:`jetcalib.io.units.check_plausible`).
     """
+    units = resolve_units(units, column_map)
     start = time.perf_counter()
     counts: dict[int, int] = {}
     jets = 0
@@ -75,7 +82,11 @@ def calibrate_file(
         needed = [c for c in calibration.required_columns if c not in stored]
         with TableWriter(out_path, meta, tree=f.tree_name or "jets") as writer:
             for chunk in f.iter_chunks(stored + needed, step_rows=step_rows):
-                result = calibration.calibrate(chunk)
+                if "e_reco" in chunk:
+                    check_file_plausible(chunk["e_reco"], units, in_path, f.column_map)
+                # GeV: the protocol's plain call, so that any calibration object works
+                result = (calibration.calibrate(chunk) if units == "GeV"
+                          else calibration.calibrate(chunk, units=units))
                 flags = np.asarray(result["calib_flag"])
                 values, n = np.unique(flags, return_counts=True)
                 for v, k in zip(values.tolist(), n.tolist(), strict=True):

@@ -68,7 +68,9 @@ def load(path: str | os.PathLike[str], *, runtime: str | None = None,
     ``method`` (``"dnn"``/``"numerical"``): refuse an artifact of the other method.
 
     The returned object follows the calibration protocol: ``required_columns`` and
-    ``calibrate(table) -> {e_cal, pt_cal, m_cal, calib_flag}`` (GeV). Refuses anything else,
+    ``calibrate(table, units="GeV") -> {e_cal, pt_cal, m_cal, calib_flag}`` (outputs in the
+    table's ``units``, ``"GeV"`` or ``"MeV"``; a table whose median ``e_reco`` looks like the
+    other unit is refused). Refuses anything else,
     and any artifact whose header, schema version or content hash does not check out.
     """
     p = Path(path)

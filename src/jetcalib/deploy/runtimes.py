@@ -32,6 +32,7 @@ from ..features import (
     apply_responses,
     as_columns,
     batched_responses,
+    calibrate_in_units,
     calibrate_with_model,
     input_flags,
 )
@@ -216,10 +217,13 @@ class OnnxCalibration:
 
         return batched_responses(features, self.features, evaluate, batch_size)
 
-    def calibrate(self, table: Any) -> dict[str, np.ndarray]:
-        """``e_cal, pt_cal, m_cal`` (GeV) and ``calib_flag``: the same rules as
+    def calibrate(self, table: Any, units: str = "GeV") -> dict[str, np.ndarray]:
+        """``e_cal, pt_cal, m_cal`` (in ``units``) and ``calib_flag``: the same rules as
         :meth:`jetcalib.dnn.DNNCalibration.calibrate`, responses from onnxruntime, then the
         residual closure if the model has one."""
+        return calibrate_in_units(table, units, self._calibrate_gev)
+
+    def _calibrate_gev(self, table: Any) -> dict[str, np.ndarray]:
         return calibrate_with_model(table, self.features, self.predict_responses, self.mass_min_reco,
                                     None if self.residual is None else self.residual.responses)
 
@@ -367,9 +371,12 @@ class CorrectionlibCalibration:
         cal_mass[ok] = (e_jes > self.min_energy) & (e_jes < self.max_energy)
         return r_e, r_m, cal_mass
 
-    def calibrate(self, table: Any) -> dict[str, np.ndarray]:
-        """``e_cal, pt_cal, m_cal`` (GeV) and ``calib_flag``: the rules of
+    def calibrate(self, table: Any, units: str = "GeV") -> dict[str, np.ndarray]:
+        """``e_cal, pt_cal, m_cal`` (in ``units``) and ``calib_flag``: the rules of
         :meth:`NumericalCalibration.calibrate`, responses from correctionlib."""
+        return calibrate_in_units(table, units, self._calibrate_gev)
+
+    def _calibrate_gev(self, table: Any) -> dict[str, np.ndarray]:
         cols = _columns(table)
         e, m, eta_reco = cols["e_reco"], cols["m_reco"], cols["eta_reco"]
         r_e, r_m, cal_mass = self.responses(table)

@@ -24,7 +24,13 @@ import numpy as np
 import torch
 
 from ..errors import ArtifactError
-from ..features import KINEMATIC_INPUTS, Normalisation, batched_responses, calibrate_with_model
+from ..features import (
+    KINEMATIC_INPUTS,
+    Normalisation,
+    batched_responses,
+    calibrate_in_units,
+    calibrate_with_model,
+)
 from ..io import ArtifactHeader, atomic_path, content_hash
 from ..numerical import NumericalCalibration
 from .config import DNNConfig
@@ -89,14 +95,19 @@ class DNNCalibration:
 
         return batched_responses(features, self.features, evaluate, batch_size)
 
-    def calibrate(self, table: Any) -> dict[str, np.ndarray]:
-        """Calibrate a jet table (dict of arrays, pandas DataFrame or awkward Array).
+    def calibrate(self, table: Any, units: str = "GeV") -> dict[str, np.ndarray]:
+        """Calibrate a jet table (dict of arrays, pandas DataFrame or awkward Array) whose
+        energies are in ``units`` (``"GeV"`` or ``"MeV"``; outputs in the same unit, a table
+        whose median energy looks like the other unit refused).
 
         Jets with a non-finite input, m_reco ≤ 0 or outside |η| < 4.9 keep their reco
         kinematics and get a non-zero ``calib_flag``; the mass is calibrated only where
         m_reco > ``config.mass_min_reco`` (else it follows the energy, flag 6). The residual
         closure, if any, follows the network.
         """
+        return calibrate_in_units(table, units, self._calibrate_gev)
+
+    def _calibrate_gev(self, table: Any) -> dict[str, np.ndarray]:
         return calibrate_with_model(table, self.features, self.predict_responses,
                                     self.config.mass_min_reco,
                                     None if self.residual is None else self.residual.responses)

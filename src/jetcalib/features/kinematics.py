@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..io.schema import KINEMATIC_INPUTS, CalibFlag
+from ..io.schema import COLUMNS, KINEMATIC_INPUTS, CalibFlag
+from ..io.units import check_plausible, check_units, outputs_from_gev, table_to_gev
 
 __all__ = ["ENERGY_MAX", "ETA_MAX", "KINEMATIC_INPUTS", "MASS_ENERGY_RTOL", "ResidualResponses",
-           "apply_responses", "batched_responses", "calibrate_with_model", "input_flags",
+           "apply_responses", "batched_responses", "calibrate_in_units", "calibrate_with_model", "input_flags",
            "out_of_range", "pt_from_e_m_eta", "with_residual"]
 
 #: A second calibration stage applied after a model's responses: reco-like columns ``e_reco``,
@@ -190,6 +191,33 @@ def calibrate_with_model(
         r_e, r_m = with_residual(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, residual)
     return apply_responses(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, flag,
                            calibrate_mass=m > mass_min_reco)
+
+
+def calibrate_in_units(
+    table: Any,
+    units: str,
+    calibrate_gev: Callable[[Any], dict[str, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """``calibrate_gev(table)`` for a table in ``units`` (``"GeV"`` or ``"MeV"``): the one
+    place every calibration converts units (:mod:`jetcalib.io.units`).
+
+    Refuses a table whose median ``e_reco`` looks like the other unit
+    (:func:`~jetcalib.io.units.check_plausible`); in MeV, the energy-valued columns are
+    converted to GeV on the way in and ``e_cal``, ``pt_cal``, ``m_cal`` come back in MeV.
+    """
+    from .table import _column_names, as_columns
+
+    units = check_units(units)
+    try:
+        e_reco = as_columns(table, ("e_reco",), what="jet table")["e_reco"]
+    except InputError:  # no energy at all: the calibration itself names what is missing
+        e_reco = None
+    if e_reco is not None:
+        check_plausible(e_reco, units)
+    if units == "GeV":
+        return calibrate_gev(table)
+    cols = {name: table[name] for name in _column_names(table) if name in COLUMNS}
+    return outputs_from_gev(calibrate_gev(table_to_gev(cols, units)), units)
 
 
 def batched_responses(

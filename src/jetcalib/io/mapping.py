@@ -20,9 +20,15 @@ class ColumnMap:
     Built from ``--map log_e=jet_logE`` options and/or a TOML or YAML file with a flat table
     ``{jetcalib_name = "user_name"}`` (an optional top-level ``[columns]`` table is accepted).
     Names not mentioned are expected under their jetcalib name.
+
+    ``units`` (a top-level ``units = "MeV"`` key of the file): the unit of the file's energies,
+    ``"GeV"`` or ``"MeV"``; ``None`` when not said (GeV unless the command is told otherwise).
     """
 
-    def __init__(self, mapping: Mapping[str, str] | None = None) -> None:
+    def __init__(self, mapping: Mapping[str, str] | None = None, units: str | None = None) -> None:
+        from .units import check_units
+
+        self.units: str | None = None if units is None else check_units(units, "column map: units")
         self._to_user: dict[str, str] = {}
         for ours, theirs in (mapping or {}).items():
             if ours not in COLUMNS:
@@ -40,14 +46,16 @@ class ColumnMap:
     def from_options(cls, options: Sequence[str] = (), file: str | Path | None = None) -> ColumnMap:
         """Combine a mapping file (if any) with ``NAME=BRANCH`` options (which win)."""
         mapping: dict[str, str] = {}
+        units = None
         if file is not None:
-            mapping.update(_read_map_file(Path(file)))
+            read, units = _read_map_file(Path(file))
+            mapping.update(read)
         for opt in options:
             ours, sep, theirs = opt.partition("=")
             if not sep or not ours.strip() or not theirs.strip():
                 raise InputError(f"--map {opt!r}: expected NAME=BRANCH, e.g. --map log_e=jet_logE")
             mapping[ours.strip()] = theirs.strip()
-        return cls(mapping)
+        return cls(mapping, units)
 
     def user_name(self, name: str) -> str:
         return self._to_user.get(name, name)
@@ -65,19 +73,25 @@ class ColumnMap:
         return bool(self._to_user)
 
 
-def _read_map_file(path: Path) -> dict[str, str]:
+def _read_map_file(path: Path) -> tuple[dict[str, str], str | None]:
+    """(jetcalib name → branch, the ``units`` key or None)."""
     if not path.is_file():
         raise InputError(f"{path}: column-map file not found")
     from .._textfiles import read_yaml_or_toml
+    from .units import check_units
 
     raw = read_yaml_or_toml(path, "column map")
+    units = None
+    if isinstance(raw, dict) and "units" in raw:
+        raw = dict(raw)
+        units = check_units(raw.pop("units"), f"{path}: units")
     if isinstance(raw, dict) and isinstance(raw.get("columns"), dict):
         raw = raw["columns"]
     if not isinstance(raw, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
     ):
         raise InputError(f"{path}: a column map is a flat table of jetcalib_name = \"branch\"")
-    return raw
+    return raw, units
 
 
 # --- derived columns ------------------------------------------------------------------------

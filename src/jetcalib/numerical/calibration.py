@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtifactError, InputError
-from ..features import apply_responses, input_flags
+from ..features import apply_responses, calibrate_in_units, input_flags
 from ..io import ArtifactHeader, atomic_path, content_hash
 from .config import NumericalConfig
 from .jes import JESFit, fit_jes
@@ -114,8 +114,13 @@ class NumericalCalibration:
             mass_ok &= e_jes < self.jms.max_energy
         return r_e, r_m, mass_ok
 
-    def calibrate(self, table: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """``e_cal``, ``pt_cal``, ``m_cal`` (GeV) and ``calib_flag`` for each jet of ``table``."""
+    def calibrate(self, table: Mapping[str, Any], units: str = "GeV") -> dict[str, np.ndarray]:
+        """``e_cal``, ``pt_cal``, ``m_cal`` and ``calib_flag`` for each jet of ``table``, whose
+        energies are in ``units`` (``"GeV"`` or ``"MeV"``; outputs in the same unit, a table
+        whose median energy looks like the other unit refused)."""
+        return calibrate_in_units(table, units, self._calibrate_gev)
+
+    def _calibrate_gev(self, table: Mapping[str, Any]) -> dict[str, np.ndarray]:
         e, m = _column(table, "e_reco"), _column(table, "m_reco")
         eta_reco = _column(table, "eta_reco" if "eta_reco" in table else "eta")
         r_e, r_m, cal_mass = self.responses(table)
