@@ -85,8 +85,7 @@ def test_cli_mev_table_without_units_is_refused(numcal_path, tables, tmp_path, c
 
 
 def test_cli_gev_table_given_as_mev_is_refused_when_implausible(numcal_path, tmp_path, capsys):
-    soft = gev_table()
-    soft["e_reco"] = (soft["e_reco"] / 1e5).astype(np.float32)  # median ~ 0.01: no jet in MeV
+    soft = gev_table()  # a plain GeV table (median E of a few hundred): no large-R jets in MeV
     write_table(tmp_path / "soft.parquet", soft)
     code, _, err = run(capsys, "calibrate", numcal_path, tmp_path / "soft.parquet", "-o",
                        tmp_path / "o.parquet", "--units", "MeV")
@@ -143,7 +142,9 @@ def test_api_units(which, runtime, numcal_path, model_dir):
 def test_plausibility_check_and_conversion():
     check_plausible(np.array([]), "GeV")
     check_plausible(np.array([np.nan, np.inf]), "GeV")
-    check_plausible(np.array([500.0, 3e4, 3e4]), "MeV")
+    check_plausible(np.array([5e5, 3e4, 3e4]), "MeV")
+    with pytest.raises(InputError, match="median 500 looks like GeV"):
+        check_plausible(np.array([300.0, 500.0, 3e3]), "MeV")  # GeV medians lie below 20,000
     with pytest.raises(InputError, match="median 30,000 looks like MeV"):
         check_plausible(np.array([500.0, 3e4, 3e4]), "GeV")
     with pytest.raises(InputError, match="looks like GeV"):

@@ -42,10 +42,11 @@ MEV_PER_GEV = 1000.0
 #: carries at most the 7 TeV beam energy): the table is in MeV. Typical large-R jets have
 #: E ~ 0.2-5 TeV, i.e. 200,000-5,000,000 MeV, far above it.
 GEV_MEDIAN_MAX = 20_000.0
-#: A median jet energy below this, read as MeV (20 MeV = 0.02 GeV), is no jet at all (a
-#: calorimeter cell's noise is ~0.1 GeV; large-R jets start at ~100 GeV): the table is in
-#: GeV. Deliberately loose: it catches only GeV tables of very soft jets, never a real MeV one.
-MEV_MEDIAN_MIN = 20.0
+#: A median jet energy below this, read as MeV (20,000 MeV = 20 GeV), is softer than any
+#: large-R jet sample (they start at pT ~ 100-200 GeV): the table is in GeV, whose medians of
+#: 200-5,000 all lie below it. The two limits are the same number, so no table passes both
+#: readings.
+MEV_MEDIAN_MIN = 20_000.0
 
 #: Columns the schema declares in GeV: divided by 1000 from MeV.
 _ENERGY_COLUMNS = frozenset(n for n, c in COLUMNS.items() if c.unit == "GeV")
@@ -74,10 +75,11 @@ def check_plausible(e_reco: object, units: str, *, column: str = "e_reco") -> No
         return
     median = float(np.median(e))
     if units == "GeV" and median > GEV_MEDIAN_MAX:
-        raise InputError(f"{column}: median {median:,.0f} looks like MeV; pass --units MeV")
+        raise InputError(f"{column}: median {median:,.0f} looks like MeV; pass --units MeV "
+                         "(units='MeV' in Python)")
     if units == "MeV" and median < MEV_MEDIAN_MIN:
         raise InputError(f"{column}: median {median:,.4g} looks like GeV; pass --units GeV "
-                         "(or leave --units out)")
+                         "(units='GeV' in Python, or leave the units out)")
 
 
 def table_to_gev(columns: Mapping[str, object], units: str) -> dict[str, np.ndarray]:
