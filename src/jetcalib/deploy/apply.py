@@ -49,13 +49,21 @@ def calibrate_file(
     column_map: ColumnMap | None = None,
     tree: str | None = None,
     step_rows: int = DEFAULT_CHUNK_ROWS,
+    domain: str = "flag",
 ) -> FileSummary:
     """Apply ``calibration`` (calibration protocol) to ``in_path``, writing ``out_path``.
 
     Memory is bounded by ``step_rows``. Every column of the input is written unchanged (under
     its own name) followed by ``e_cal``, ``pt_cal``, ``m_cal``, ``calib_flag``; a column of
     those names already in the input is replaced. Nothing is written if anything fails.
+    ``domain``: what to do with jets outside the training domain (``"flag"``, ``"strict"``,
+    ``"ignore"``; docs/flags.md#training-domain).
     """
+    from ..features import check_policy
+
+    check_policy(domain)
+    # the protocol's plain call for the default, so that a calibration without the keyword works
+    kwargs = {} if domain == "flag" else {"domain": domain}
     start = time.perf_counter()
     counts: dict[int, int] = {}
     jets = 0
@@ -75,7 +83,7 @@ def calibrate_file(
         needed = [c for c in calibration.required_columns if c not in stored]
         with TableWriter(out_path, meta, tree=f.tree_name or "jets") as writer:
             for chunk in f.iter_chunks(stored + needed, step_rows=step_rows):
-                result = calibration.calibrate(chunk)
+                result = calibration.calibrate(chunk, **kwargs)
                 flags = np.asarray(result["calib_flag"])
                 values, n = np.unique(flags, return_counts=True)
                 for v, k in zip(values.tolist(), n.tolist(), strict=True):

@@ -70,6 +70,7 @@ def calibrate_many(
     tree: str | None = None,
     step_rows: int = DEFAULT_CHUNK_ROWS,
     connect_timeout_s: float = 20.0,
+    domain: str = "flag",
 ) -> Iterator[Outcome]:
     """Calibrate every ``(input, output)`` of ``targets``; yields ``(input, output, result)``
     as files finish, ``result`` being the :class:`FileSummary` or the :class:`InputError` that
@@ -78,10 +79,11 @@ def calibrate_many(
     ``workers`` > 1: that many local processes; ``scheduler``: the address of a running
     ``dask.distributed`` scheduler (``workers`` is then ignored). ``threads``: torch threads per
     local worker (onnxruntime's are set on the calibration object itself).
-    ``connect_timeout_s``: how long to try reaching the scheduler.
+    ``connect_timeout_s``: how long to try reaching the scheduler. ``domain``: the
+    training-domain policy of :func:`~jetcalib.deploy.calibrate_file`.
     """
     options = {"calibration_source": calibration_source, "column_map": column_map,
-               "tree": tree, "step_rows": step_rows}
+               "tree": tree, "step_rows": step_rows, "domain": domain}
     if scheduler:
         yield from _on_dask(calibration, targets, scheduler, options, connect_timeout_s)
     elif workers <= 1 or len(targets) <= 1:

@@ -167,6 +167,18 @@ def to_correctionlib(cal: NumericalCalibration, *, residual_of: str | None = Non
                 description="GeV; jms_response applies only where e_jes is below this",
                 output=cs.Variable(name="max_energy", type="real", description="GeV"),
             ))
+    dom = cal.training_domain
+    if residual_of is None and dom is not None and dom.energy is not None:
+        # the training domain (docs/flags.md#training-domain) as numbers (no inputs): jets beyond
+        # are flagged 7/8 by jetcalib, as by the numerical calibration itself
+        for name, value, what in (("domain_abs_eta_max", dom.abs_eta_max, "largest |eta| of the fitted jets"),
+                                  ("domain_e_reco_min", dom.energy[0], "GeV; smallest reco E of the fitted jets"),
+                                  ("domain_e_reco_max", dom.energy[1], "GeV; largest reco E of the fitted jets")):
+            corrections.append(cs.Correction(
+                name=name, version=1, inputs=[], data=float(value),
+                description=f"training domain: {what}",
+                output=cs.Variable(name="value", type="real", description=what),
+            ))
     if residual_of is None:
         description = (f"jetcalib numerical calibration (central value: {cal.config.central}); "
                        f"source hash {cal.header.content_hash or 'unsaved'}")
