@@ -166,7 +166,7 @@ def test_dnn_without_domain_still_calibrates(model_dir, table, tmp_path):
 
 
 # --- numerical --------------------------------------------------------------------------------
-def test_numerical_domain_stored_and_flags(numcal_path, table):
+def test_numerical_domain_stored_and_flags(numcal_path, table, tmp_path):
     cal = NumericalCalibration.load(numcal_path)
     dom = cal.training_domain
     assert dom is not None and dom.pt is None and dom.energy is not None and not dom.inputs
@@ -182,6 +182,14 @@ def test_numerical_domain_stored_and_flags(numcal_path, table):
     # the correctionlib runtime, converted in memory, keeps the domain
     via_clib = jetcalib.load(numcal_path, runtime="correctionlib")
     assert via_clib.calibrate(table)["calib_flag"].tolist() == out["calib_flag"].tolist()
+    # ... and so does its correctionlib export (the domain_* corrections)
+    from jetcalib.deploy.runtimes import CorrectionlibCalibration
+    from jetcalib.numerical import write_correctionlib
+
+    path = write_correctionlib(cal, tmp_path / "cal.corr.json")
+    from_file = CorrectionlibCalibration.from_file(path)
+    assert from_file.training_domain.energy == dom.energy
+    assert from_file.calibrate(table)["calib_flag"].tolist() == out["calib_flag"].tolist()
 
 
 def test_numerical_domain_hashed_and_old_file_read(numcal_path, table, tmp_path):

@@ -11,6 +11,9 @@ bilinear arithmetic, so correctionlib's evaluator reproduces jetcalib to ~1e-12)
     default) and only if the result stays below e_jes (else keep m_jes).
 ``jms_min_energy()``
     that threshold (GeV), a constant with no inputs.
+``domain_abs_eta_max()``, ``domain_e_reco_min()``, ``domain_e_reco_max()``
+    the training domain (docs/flags.md#training-domain), constants with no inputs; only for a
+    calibration that has one (numerical format 1.1), and not in a DNN's residual closure.
 
 ``eta`` is the detector η, energies and masses in GeV; inputs must be positive and finite.
 """
