@@ -51,7 +51,8 @@ def test_root_extra_branches_kept_byte_identical(numcal_path, tmp_path, capsys):
     assert ak.to_list(before["sub_pt"].array()) == ak.to_list(after["sub_pt"].array())
     e_cal = after["e_cal"].array(library="np")
     flag = after["calib_flag"].array(library="np")
-    assert np.all(np.isfinite(e_cal)) and (flag == 0).mean() > 0.9
+    # the toy reaches |η| = 2.4, the fit |η| < 2: jets beyond are calibrated, flagged 7
+    assert np.all(np.isfinite(e_cal)) and np.isin(flag, [0, 7]).mean() > 0.9
     # the numerical calibration raises the LC-scale energy towards truth
     ok = flag == 0
     assert np.median(e_cal[ok] / toy["e_true"][ok]) == pytest.approx(1.0, abs=0.02)

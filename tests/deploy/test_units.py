@@ -141,14 +141,15 @@ def test_api_units(which, runtime, numcal_path, model_dir):
 
 def test_plausibility_check_and_conversion():
     check_plausible(np.array([]), "GeV")
-    check_plausible(np.array([np.nan, np.inf]), "GeV")
-    check_plausible(np.array([5e5, 3e4, 3e4]), "MeV")
+    check_plausible(np.array([np.nan, np.inf] * 10), "GeV")
+    check_plausible(np.array([5e5, 3e4, 3e4] * 4), "MeV")
+    check_plausible(np.array([3e4] * 9), "GeV")  # too few jets to judge: each is range-flagged instead
     with pytest.raises(InputError, match="median 500 looks like GeV"):
-        check_plausible(np.array([300.0, 500.0, 3e3]), "MeV")  # GeV medians lie below 20,000
+        check_plausible(np.array([300.0, 500.0, 3e3] * 4), "MeV")  # GeV medians lie below 20,000
     with pytest.raises(InputError, match="median 30,000 looks like MeV"):
-        check_plausible(np.array([500.0, 3e4, 3e4]), "GeV")
+        check_plausible(np.array([500.0, 3e4, 3e4] * 4), "GeV")
     with pytest.raises(InputError, match="looks like GeV"):
-        check_plausible(np.array([0.5, 1.0, 2.0]), "MeV")
+        check_plausible(np.array([0.5, 1.0, 2.0] * 4), "MeV")
     # log_m keeps its 1 GeV floor whichever floor the MeV file used
     got = table_to_gev({"log_m": np.log([1.0, 1000.0, 5e4]), "e_reco": np.array([5e5]),
                         "eta": np.array([0.3])}, "MeV")

@@ -64,8 +64,13 @@ def test_flags_and_no_nan(toy_fit):
     t["e_reco"][3] = 100.0  # below the JMS energy threshold
     out = toy_fit.calibrate(t)
     assert out["calib_flag"][0] == 2 and out["calib_flag"][1] == 1
-    assert out["calib_flag"][2] in (0, 3) and np.isfinite(out["e_cal"][2])
-    assert out["calib_flag"][3] == 6
+    # calibrated (edge bin), flagged as outside the fitted |η| range (docs/flags.md#training-domain)
+    assert out["calib_flag"][2] == 7 and np.isfinite(out["e_cal"][2])
+    plain = toy_fit.calibrate(t, domain="ignore")
+    assert plain["calib_flag"][2] in (0, 3)
+    # below the JMS threshold (6), and below the fitted reco energies: the domain flag wins
+    assert plain["calib_flag"][3] == 6 and out["calib_flag"][3] == 8
+    assert out["m_cal"][3] == plain["m_cal"][3]
     ok = out["calib_flag"] != 1
     assert np.all(np.isfinite(out["e_cal"][ok])) and np.all(np.isfinite(out["m_cal"][ok]))
 

@@ -81,8 +81,8 @@ NUMERICAL_CASES = {
     # case: (edit of the JSON document, words of the refusal)
     "tampered payload": (_jes_coef, "content hash mismatch"),
     "tampered hash": (_set("header", "content_hash", "sha256:" + "0" * 64), "content hash mismatch"),
-    "newer format": (_set("header", "format_version", "2.0"), "format 2.0, this jetcalib reads 1.0"),
-    "older format": (_set("header", "format_version", "0.3"), "format 0.3, this jetcalib reads 1.0"),
+    "newer format": (_set("header", "format_version", "2.0"), "format 2.0, this jetcalib reads 1.1"),
+    "older format": (_set("header", "format_version", "0.3"), "format 0.3, this jetcalib reads 1.1"),
     "newer schema": (_set("header", "schema_version", "2.0"), "jet-table schema 2.0"),
     "older schema": (_set("header", "schema_version", "0.9"), "jet-table schema 0.9"),
     "wrong kind": (_set("header", "artifact", "dnn-model"), "its header says 'dnn-model'"),
@@ -152,10 +152,10 @@ DNN_CASES = {
     "tampered residual closure": (lambda d: _edit_json(d / "artifact.json", _scale_first_coef),
                                   "content hash mismatch"),
     "newer format": (lambda d: _edit_json(d / "artifact.json", _set("header", "format_version", "3.0")),
-                     "format 3.0, this jetcalib reads 2.0"),
+                     "format 3.0, this jetcalib reads 2.1"),
     # 1.0: before the residual closure (session 3); such models must be retrained
     "older format": (lambda d: _edit_json(d / "artifact.json", _set("header", "format_version", "1.0")),
-                     "format 1.0, this jetcalib reads 2.0"),
+                     "format 1.0, this jetcalib reads 2.1"),
     "newer schema": (lambda d: _edit_json(d / "artifact.json", _set("header", "schema_version", "3.1")),
                      "jet-table schema 3.1"),
     "wrong kind": (lambda d: _edit_json(d / "artifact.json", _set("header", "artifact", "numerical-calibration")),

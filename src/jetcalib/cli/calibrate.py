@@ -59,6 +59,11 @@ def calibrate(
     # the file were corrupt
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1000, max=100_000_000,
                                             help="Rows per chunk: bounds the memory.")] = 200_000,
+    domain: Annotated[Literal["flag", "strict", "ignore"], typer.Option(
+        "--domain",
+        help="Jets outside the calibration's training domain: flag = calibrated and flagged 7-9 "
+        "(a warning); strict = not calibrated (reco kinematics), flagged 7-9; ignore = no such "
+        "flags (docs/flags.md#training-domain).")] = "flag",
     tree: TreeOption = None,
     map_: MapOption = None,
     map_file: MapFileOption = None,
@@ -73,7 +78,8 @@ def calibrate(
     With --workers or --scheduler several files are calibrated at once (same outputs as one process).
     A bad file among many is reported and skipped; the good ones are still written (exit code 4 at the end).
     Flags: 0 calibrated, 1 non-finite input, 2 m <= 0, 3 mass above energy (mass follows E),
-    4 bad prediction, 5 out of range, 6 mass below the method's threshold (mass follows E).
+    4 bad prediction, 5 out of range, 6 mass below the method's threshold (mass follows E),
+    7 |eta| / 8 pT (E) / 9 an input outside the training domain (calibrated unless --domain strict).
     """
     from ..deploy import calibrate_many, load
     from ..errors import InputError, PartialFailure
@@ -118,7 +124,7 @@ def calibrate(
         where = f"on {scheduler}" if scheduler else f"with {workers} workers" if workers > 1 else ""
         results = calibrate_many(cal, targets, workers=workers, scheduler=scheduler, threads=threads,
                                  calibration_source=str(calibration), column_map=cmap, tree=tree,
-                                 step_rows=chunk_rows, units=units)
+                                 step_rows=chunk_rows, units=units, domain=domain)
         # closing: an interruption stops the workers now, not when the generator is collected
         with console.status(f"calibrating {len(targets)} file{'s' if len(targets) > 1 else ''} {where}"), \
                 contextlib.closing(results):
@@ -131,7 +137,8 @@ def calibrate(
                 total_flagged += s.flagged
                 if math.isfinite(s.peak_rss_mb):
                     peak[s.pid] = max(peak.get(s.pid, 0.0), s.peak_rss_mb)
-                flags = ", ".join(f"flag {k}: {v}" for k, v in sorted(s.flag_counts.items()) if k != 0)
+                flags = ", ".join(f"flag {k}: {v} {_flag_name(k)}"
+                                  for k, v in sorted(s.flag_counts.items()) if k != 0)
                 console.print(f"{src} -> {dst}: {s.jets:,} jets, {s.flagged:,} flagged"
                               f"{' (' + flags + ')' if flags else ''}, {s.jets_per_second:,.0f} jets/s",
                               soft_wrap=True)  # one line per file, whatever the terminal width
@@ -148,3 +155,13 @@ def calibrate(
             with contextlib.suppress(OSError):
                 out.rmdir()
         raise
+
+
+def _flag_name(code: int) -> str:
+    """The :class:`~jetcalib.io.CalibFlag` name of a ``calib_flag`` value (for the summary)."""
+    from ..io import CalibFlag
+
+    try:
+        return CalibFlag(code).name
+    except ValueError:
+        return "UNKNOWN"

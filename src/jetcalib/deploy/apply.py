@@ -51,6 +51,7 @@ def calibrate_file(
     tree: str | None = None,
     step_rows: int = DEFAULT_CHUNK_ROWS,
     units: str | None = None,
+    domain: str = "flag",
 ) -> FileSummary:
     """Apply ``calibration`` (calibration protocol) to ``in_path``, writing ``out_path``.
 
@@ -61,8 +62,19 @@ def calibrate_file(
     ``units``: the unit of the file's energies, ``"GeV"`` or ``"MeV"`` (``None``: the column
     map's ``units``, else GeV); the outputs are in the same unit. A file whose median
     ``e_reco`` looks like the other unit is refused (:func:`jetcalib.io.units.check_plausible`).
+    ``domain``: what to do with jets outside the training domain (``"flag"``, ``"strict"``,
+    ``"ignore"``; docs/flags.md#training-domain).
     """
+    from ..features import check_policy
+
     units = resolve_units(units, column_map)
+    check_policy(domain)
+    # the protocol's plain call for the defaults, so that any calibration object works
+    kwargs: dict[str, str] = {}
+    if units != "GeV":
+        kwargs["units"] = units
+    if domain != "flag":
+        kwargs["domain"] = domain
     start = time.perf_counter()
     counts: dict[int, int] = {}
     jets = 0
@@ -84,9 +96,7 @@ def calibrate_file(
             for chunk in f.iter_chunks(stored + needed, step_rows=step_rows):
                 if "e_reco" in chunk:
                     check_file_plausible(chunk["e_reco"], units, in_path, f.column_map)
-                # GeV: the protocol's plain call, so that any calibration object works
-                result = (calibration.calibrate(chunk) if units == "GeV"
-                          else calibration.calibrate(chunk, units=units))
+                result = calibration.calibrate(chunk, **kwargs)
                 flags = np.asarray(result["calib_flag"])
                 values, n = np.unique(flags, return_counts=True)
                 for v, k in zip(values.tolist(), n.tolist(), strict=True):

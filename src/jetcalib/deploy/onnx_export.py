@@ -54,6 +54,11 @@ def _metadata(model: Any, normalisation: str) -> dict[str, str]:
         payload = model.residual.to_payload()
         meta["residual"] = json.dumps(payload, allow_nan=False)
         meta["residual_hash"] = content_hash(payload)
+    domain = getattr(model, "training_domain", None)
+    if domain is not None:
+        # the training domain (docs/flags.md#training-domain): OnnxCalibration flags jets outside
+        # it as the model does; covered by metadata_hash as every property
+        meta["training_domain"] = json.dumps(domain.to_dict(), allow_nan=False)
     return meta
 
 
@@ -78,7 +83,8 @@ def metadata_hashes(props: dict[str, str]) -> dict[str, str]:
     """``{key: sha256 of its value}`` for every metadata property but ``metadata_hash``: stored
     as that property (JSON), so that a reader refuses an edited, added or removed property and
     names it. Every property is covered, as any may change results (features: the input order;
-    mass_min_reco: where the mass is calibrated; normalisation; residual: the closure)."""
+    mass_min_reco: where the mass is calibrated; normalisation; residual: the closure;
+    training_domain: which jets are flagged 7-9)."""
     return {k: content_hash(v.encode()) for k, v in sorted(props.items()) if k != METADATA_HASH}
 
 
@@ -125,7 +131,8 @@ def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
     order); outputs ``outputE``, ``outputM`` (responses r̂_E, r̂_m, > 0). Metadata properties:
     ``features`` (JSON list), ``content_hash`` and ``jetcalib_version`` of the source model,
     ``mass_min_reco`` (GeV; the mass is calibrated only above it), ``normalisation``,
-    ``graph_hash`` (:func:`graph_hash`) and ``metadata_hash`` (:func:`metadata_hashes`).
+    ``graph_hash`` (:func:`graph_hash`), ``training_domain`` (JSON, when the model has one:
+    docs/flags.md#training-domain) and ``metadata_hash`` (:func:`metadata_hashes`).
     The sidecar lists input names with ``NormScale``/``NormOffset`` per feature for runtimes
     that normalise outside the graph (their graph is then fed x·NormScale + NormOffset: use the
     same ``.onnx`` with identity normalisation, written as ``<stem>.nonorm.onnx``).
@@ -161,6 +168,10 @@ def _write_all(model: Any, paths: dict[str, Path], tmps: dict[str, Path]) -> Non
         "mass_min_GeV": float(model.config.mass_min_reco),
         "content_hash": model.header.content_hash,
     }
+    if getattr(model, "training_domain", None) is not None:
+        # per-input (min, max) of the raw features over the training jets, |η_reco| and reco
+        # pT ranges: jets outside are flagged 7-9 (docs/flags.md#training-domain)
+        sidecar["training_domain"] = model.training_domain.to_dict()
     if "residual" in paths:
         from ..numerical import write_correctionlib
 

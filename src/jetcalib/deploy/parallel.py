@@ -71,6 +71,7 @@ def calibrate_many(
     step_rows: int = DEFAULT_CHUNK_ROWS,
     connect_timeout_s: float = 20.0,
     units: str | None = None,
+    domain: str = "flag",
 ) -> Iterator[Outcome]:
     """Calibrate every ``(input, output)`` of ``targets``; yields ``(input, output, result)``
     as files finish, ``result`` being the :class:`FileSummary` or the :class:`InputError` that
@@ -80,10 +81,11 @@ def calibrate_many(
     ``dask.distributed`` scheduler (``workers`` is then ignored). ``threads``: torch threads per
     local worker (onnxruntime's are set on the calibration object itself).
     ``connect_timeout_s``: how long to try reaching the scheduler. ``units``: the files'
-    energy unit (:func:`~jetcalib.deploy.calibrate_file`).
+    energy unit (:func:`~jetcalib.deploy.calibrate_file`); ``domain``: its training-domain
+    policy.
     """
     options = {"calibration_source": calibration_source, "column_map": column_map,
-               "tree": tree, "step_rows": step_rows, "units": units}
+               "tree": tree, "step_rows": step_rows, "units": units, "domain": domain}
     if scheduler:
         yield from _on_dask(calibration, targets, scheduler, options, connect_timeout_s)
     elif workers <= 1 or len(targets) <= 1:

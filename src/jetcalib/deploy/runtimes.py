@@ -29,11 +29,12 @@ import numpy as np
 from ..errors import ArtifactError, InputError
 from ..features import (
     KINEMATIC_INPUTS,
-    apply_responses,
+    TrainingDomain,
     as_columns,
     batched_responses,
     calibrate_in_units,
     calibrate_with_model,
+    check_policy,
     input_flags,
 )
 from ..io import INPUT_FEATURES, ArtifactHeader, content_hash
@@ -74,6 +75,7 @@ class OnnxCalibration:
             raise ArtifactError(f"{source}: not an ONNX file written by jetcalib export (metadata "
                                 f"property {exc} missing or unreadable; re-export the model)") from None
         self.residual = self._residual(meta)
+        self.training_domain = self._domain(meta)
         if meta.get("normalisation", "inside") != "inside":
             raise ArtifactError(f"{source}: this graph expects normalised inputs (the .nonorm.onnx "
                                 "form); calibrate with the .onnx that has the normalisation inside")
@@ -147,6 +149,16 @@ class OnnxCalibration:
                                 "its metadata was modified after jetcalib export")
         return NumericalCalibration.from_payload(payload, source=self.source)
 
+    def _domain(self, meta: dict[str, str]) -> TrainingDomain | None:
+        """The training domain stored in the metadata (exports of format 2.1 models), or None."""
+        if "training_domain" not in meta:
+            return None
+        try:
+            raw = json.loads(meta["training_domain"])
+        except ValueError:
+            raise ArtifactError(f"{self.source}: metadata property 'training_domain' is not JSON") from None
+        return TrainingDomain.from_dict(raw, source=self.source)
+
     # --- construction --------------------------------------------------------------------
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, threads: int | None = None) -> OnnxCalibration:
@@ -188,13 +200,15 @@ class OnnxCalibration:
 
     def __getstate__(self) -> dict[str, Any]:
         return {"model": self._model, "source": self.source, "threads": self.threads,
-                "mass_min_reco": self.mass_min_reco, "header": self.header, "residual": self.residual}
+                "mass_min_reco": self.mass_min_reco, "header": self.header, "residual": self.residual,
+                "training_domain": self.training_domain}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._model = state["model"]
         self.source, self.threads = state["source"], state["threads"]
         self.mass_min_reco, self.header = state["mass_min_reco"], state["header"]
         self.residual = state["residual"]
+        self.training_domain = state.get("training_domain")
         self._session, self._lock = None, threading.Lock()
 
     # --- the calibration protocol --------------------------------------------------------
@@ -217,15 +231,17 @@ class OnnxCalibration:
 
         return batched_responses(features, self.features, evaluate, batch_size)
 
-    def calibrate(self, table: Any, units: str = "GeV") -> dict[str, np.ndarray]:
+    def calibrate(self, table: Any, units: str = "GeV", *, domain: str = "flag") -> dict[str, np.ndarray]:
         """``e_cal, pt_cal, m_cal`` (in ``units``) and ``calib_flag``: the same rules as
         :meth:`jetcalib.dnn.DNNCalibration.calibrate`, responses from onnxruntime, then the
-        residual closure if the model has one."""
-        return calibrate_in_units(table, units, self._calibrate_gev)
+        residual closure if the model has one; ``domain`` as there (the training domain read
+        from the metadata)."""
+        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain))
 
-    def _calibrate_gev(self, table: Any) -> dict[str, np.ndarray]:
+    def _calibrate_gev(self, table: Any, domain: str = "flag") -> dict[str, np.ndarray]:
         return calibrate_with_model(table, self.features, self.predict_responses, self.mass_min_reco,
-                                    None if self.residual is None else self.residual.responses)
+                                    None if self.residual is None else self.residual.responses,
+                                    training_domain=self.training_domain, domain=domain)
 
     def __repr__(self) -> str:
         return f"OnnxCalibration({self.source!r}, {len(self.features)} features, threads={self.threads})"
@@ -260,9 +276,13 @@ class CorrectionlibCalibration:
     #: as :class:`~jetcalib.numerical.NumericalCalibration`: detector η and the jet's η
     required_columns: tuple[str, ...] = ("e_reco", "m_reco", "eta_reco", "eta")
 
-    def __init__(self, text: str, *, source: str = "<memory>") -> None:
+    def __init__(self, text: str, *, source: str = "<memory>",
+                 training_domain: TrainingDomain | None = None) -> None:
         self._text = text
         self.source = source
+        #: the training domain: from the ``domain_*`` corrections of the file (exports since
+        #: numerical format 1.1), or the NumericalCalibration converted in memory
+        self.training_domain = training_domain
         self._load()
 
     def _load(self) -> None:
@@ -291,6 +311,11 @@ class CorrectionlibCalibration:
                                     "(no jms_min_energy correction)")
             self.min_energy = float(found.group(1))
         self.max_energy = float(cset["jms_max_energy"].evaluate()) if "jms_max_energy" in names else math.inf
+        if self.training_domain is None and {"domain_abs_eta_max", "domain_e_reco_min"} <= names:
+            self.training_domain = TrainingDomain(
+                abs_eta_max=float(cset["domain_abs_eta_max"].evaluate()),
+                energy=(float(cset["domain_e_reco_min"].evaluate()), float(cset["domain_e_reco_max"].evaluate())),
+            )
         desc = raw.get("description", "")
         found_hash = re.search(r"source hash (\S+)", desc or "")
         self.header = ArtifactHeader(artifact="numerical-calibration", format_version="correctionlib",
@@ -343,14 +368,16 @@ class CorrectionlibCalibration:
         """Convert a :class:`~jetcalib.numerical.NumericalCalibration` in memory."""
         from ..numerical import to_correctionlib
 
-        return cls(json.dumps(to_correctionlib(cal)), source=source)
+        return cls(json.dumps(to_correctionlib(cal)), source=source,
+                   training_domain=getattr(cal, "training_domain", None))
 
     def __getstate__(self) -> dict[str, Any]:
         # correctionlib's C++ objects do not pickle: ship the JSON, parse it again
-        return {"text": self._text, "source": self.source}
+        return {"text": self._text, "source": self.source, "training_domain": self.training_domain}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._text, self.source = state["text"], state["source"]
+        self.training_domain = state.get("training_domain")
         self._load()
 
     def responses(self, table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -371,17 +398,21 @@ class CorrectionlibCalibration:
         cal_mass[ok] = (e_jes > self.min_energy) & (e_jes < self.max_energy)
         return r_e, r_m, cal_mass
 
-    def calibrate(self, table: Any, units: str = "GeV") -> dict[str, np.ndarray]:
+    def calibrate(self, table: Any, units: str = "GeV", *, domain: str = "flag") -> dict[str, np.ndarray]:
         """``e_cal, pt_cal, m_cal`` (in ``units``) and ``calib_flag``: the rules of
-        :meth:`NumericalCalibration.calibrate`, responses from correctionlib."""
-        return calibrate_in_units(table, units, self._calibrate_gev)
+        :meth:`NumericalCalibration.calibrate`, responses from correctionlib, ``domain`` as
+        there (the training domain of the ``domain_*`` corrections; none in older exports)."""
+        check_policy(domain)
+        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain))
 
-    def _calibrate_gev(self, table: Any) -> dict[str, np.ndarray]:
+    def _calibrate_gev(self, table: Any, domain: str = "flag") -> dict[str, np.ndarray]:
+        from ..numerical.calibration import apply_domain
+
         cols = _columns(table)
         e, m, eta_reco = cols["e_reco"], cols["m_reco"], cols["eta_reco"]
         r_e, r_m, cal_mass = self.responses(table)
         flag = input_flags(e, m, eta_reco)
-        return apply_responses(e, m, eta_reco, r_e, r_m, flag, calibrate_mass=cal_mass)
+        return apply_domain(self.training_domain, domain, e, m, eta_reco, r_e, r_m, flag, cal_mass)
 
     def __repr__(self) -> str:
         return f"CorrectionlibCalibration({self.source!r}, JMS {'yes' if self._jms else 'no'})"

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..features import Normalisation, as_columns, feature_matrix, flatten_weights
+from ..features import Normalisation, TrainingDomain, as_columns, feature_matrix, flatten_weights
 from .config import DNNConfig
 
 __all__ = ["TRAIN_COLUMNS", "EpochBatchSampler", "PreparedData", "ShardedTensors", "in_training_phase_space",
@@ -99,6 +99,7 @@ class PreparedData:
 
     Each of ``train``/``val`` is ``(x [N, F], log_r_e [N], log_r_m [N], weight_e [N],
     weight_m [N])``, all float32: the per-jet weights of the energy and the mass loss.
+    ``domain``: the training domain spanned by the selected (training + validation) jets.
     ``weight_m`` is 0 where the mass loss is masked (m_true ≤ ``mass_min_true``); with
     ``training.weights`` it carries the flattening weights, which ``weight_e`` carries only
     with ``training.energy_weights`` (else 1).
@@ -109,6 +110,7 @@ class PreparedData:
     normalisation: Normalisation
     n_selected: int
     n_total: int
+    domain: TrainingDomain | None = None
 
 
 def in_training_phase_space(pt_true: np.ndarray, eta_true: np.ndarray, cfg: DNNConfig) -> np.ndarray:
@@ -166,4 +168,11 @@ def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> Pr
             torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
             for a in (norm.apply(x[sel]), np.log(r_e[sel]), log_r_m[sel], w_e, w_m)
         )
-    return PreparedData(tensors["train"], tensors["val"], norm, int(idx.size), n_total)
+    eta_reco = np.asarray(as_columns(table, ("eta_reco",), what="training table")["eta_reco"], dtype=np.float64)
+    domain = TrainingDomain.from_jets(
+        cols["e_reco"][idx], cols["m_reco"][idx], eta_reco[idx],
+        features=x[idx], feature_names=cfg.features,
+        selection={"pt_true_min": t.pt_true_min, "pt_true_max": float(cols["pt_true"][idx].max()),
+                   "abs_eta_true_max": t.abs_eta_true_max},
+    )
+    return PreparedData(tensors["train"], tensors["val"], norm, int(idx.size), n_total, domain)

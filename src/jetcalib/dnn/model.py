@@ -7,9 +7,11 @@ Artifact layout (one directory)::
                               training summary
     MODEL_DIR/weights.pt      torch.save of the network's state_dict
 
-``content_hash`` covers the bytes of ``weights.pt``, the config, the normalisation and the
-residual; loading recomputes it and refuses a modified or mismatched artifact.
-Format 2.0 added the residual closure (``DNNConfig.closure``); 1.x models must be retrained.
+``content_hash`` covers the bytes of ``weights.pt``, the config, the normalisation, the
+residual and the training domain; loading recomputes it and refuses a modified or mismatched
+artifact. Format 2.0 added the residual closure (``DNNConfig.closure``); 1.x models must be
+retrained. Format 2.1 added ``training_domain`` (:class:`~jetcalib.features.TrainingDomain`,
+docs/flags.md#training-domain); a 2.0 model has none (hashed as before) and gets no domain flags.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..errors import ArtifactError
 from ..features import (
     KINEMATIC_INPUTS,
     Normalisation,
+    TrainingDomain,
     batched_responses,
     calibrate_in_units,
     calibrate_with_model,
@@ -39,13 +42,17 @@ from .network import CalibrationNet
 __all__ = ["ARTIFACT_KIND", "FORMAT_VERSION", "DNNCalibration"]
 
 ARTIFACT_KIND = "dnn-model"
-FORMAT_VERSION = "2.0"
+FORMAT_VERSION = "2.1"
 _HEADER_FILE = "artifact.json"
 _WEIGHTS_FILE = "weights.pt"
 
 
-def _payload_hash(weights: bytes, cfg: DNNConfig, norm: Normalisation, residual: dict[str, Any] | None) -> str:
-    return content_hash(weights, cfg.model_dump(mode="json"), norm.to_dict(), residual)
+def _payload_hash(weights: bytes, cfg: DNNConfig, norm: Normalisation, residual: dict[str, Any] | None,
+                  domain: dict[str, Any] | None = None) -> str:
+    parts: list[Any] = [weights, cfg.model_dump(mode="json"), norm.to_dict(), residual]
+    if domain is not None:  # a model without a domain (format 2.0) keeps its hash
+        parts.append({"training_domain": domain})
+    return content_hash(*parts)
 
 
 class DNNCalibration:
@@ -54,7 +61,8 @@ class DNNCalibration:
     ``calibrate(table)`` → ``e_cal, pt_cal, m_cal, calib_flag``; ``predict_responses(x)``
     → ``(r̂_E, r̂_m)``, the network's alone. ``residual``: the closure stage applied after the
     network by ``calibrate`` (``DNNConfig.closure``), a numerical calibration of the
-    DNN-calibrated jets, or None.
+    DNN-calibrated jets, or None. ``training_domain``: where it was trained
+    (:class:`~jetcalib.features.TrainingDomain`), None if unknown.
     """
 
     def __init__(
@@ -65,10 +73,12 @@ class DNNCalibration:
         header: ArtifactHeader | None = None,
         summary: dict[str, Any] | None = None,
         residual: NumericalCalibration | None = None,
+        training_domain: TrainingDomain | None = None,
     ) -> None:
         if list(normalisation.features) != list(config.features):
             raise ArtifactError("normalisation and config list different features")
         self.residual = residual
+        self.training_domain = training_domain
         self.net = net.eval()
         self.config = config
         self.normalisation = normalisation
@@ -95,7 +105,7 @@ class DNNCalibration:
 
         return batched_responses(features, self.features, evaluate, batch_size)
 
-    def calibrate(self, table: Any, units: str = "GeV") -> dict[str, np.ndarray]:
+    def calibrate(self, table: Any, units: str = "GeV", *, domain: str = "flag") -> dict[str, np.ndarray]:
         """Calibrate a jet table (dict of arrays, pandas DataFrame or awkward Array) whose
         energies are in ``units`` (``"GeV"`` or ``"MeV"``; outputs in the same unit, a table
         whose median energy looks like the other unit refused).
@@ -103,14 +113,17 @@ class DNNCalibration:
         Jets with a non-finite input, m_reco ≤ 0 or outside |η| < 4.9 keep their reco
         kinematics and get a non-zero ``calib_flag``; the mass is calibrated only where
         m_reco > ``config.mass_min_reco`` (else it follows the energy, flag 6). The residual
-        closure, if any, follows the network.
+        closure, if any, follows the network. ``domain``: what to do with jets outside the
+        training domain (``"flag"``: calibrated, flagged 7-9; ``"strict"``: reco kinematics,
+        flagged 7-9; ``"ignore"``; docs/flags.md#training-domain).
         """
-        return calibrate_in_units(table, units, self._calibrate_gev)
+        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain))
 
-    def _calibrate_gev(self, table: Any) -> dict[str, np.ndarray]:
+    def _calibrate_gev(self, table: Any, domain: str = "flag") -> dict[str, np.ndarray]:
         return calibrate_with_model(table, self.features, self.predict_responses,
                                     self.config.mass_min_reco,
-                                    None if self.residual is None else self.residual.responses)
+                                    None if self.residual is None else self.residual.responses,
+                                    training_domain=self.training_domain, domain=domain)
 
     # --- artifact ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -127,10 +140,11 @@ class DNNCalibration:
         with atomic_path(d / _WEIGHTS_FILE) as tmp:
             tmp.write_bytes(weights)
         residual = None if self.residual is None else self.residual.to_payload()
+        domain = None if self.training_domain is None else self.training_domain.to_dict()
         header = self.header.model_copy(
             update={
                 "features": list(self.features),
-                "content_hash": _payload_hash(weights, self.config, self.normalisation, residual),
+                "content_hash": _payload_hash(weights, self.config, self.normalisation, residual, domain),
             }
         )
         doc = {
@@ -138,6 +152,7 @@ class DNNCalibration:
             "config": self.config.model_dump(mode="json"),
             "normalisation": self.normalisation.to_dict(),
             "residual": residual,
+            "training_domain": domain,
             "summary": self.summary,
         }
         with atomic_path(d / _HEADER_FILE) as tmp:
@@ -170,8 +185,10 @@ class DNNCalibration:
             raise ArtifactError(f"{src}: weights file {_WEIGHTS_FILE} is missing")
         weights = (d / _WEIGHTS_FILE).read_bytes()
         raw_residual = doc.get("residual")
-        header.verify_hash(_payload_hash(weights, cfg, norm, raw_residual), src)
+        raw_domain = doc.get("training_domain")
+        header.verify_hash(_payload_hash(weights, cfg, norm, raw_residual, raw_domain), src)
         residual = None if raw_residual is None else NumericalCalibration.from_payload(raw_residual, source=src)
+        domain = TrainingDomain.from_dict(raw_domain, source=src)
         if header.features != cfg.features or list(norm.features) != cfg.features:
             raise ArtifactError(f"{src}: header, config and normalisation list different features")
         net = CalibrationNet(len(cfg.features), cfg.network)
@@ -183,5 +200,5 @@ class DNNCalibration:
         except Exception as exc:  # weights that do not fit the stored config
             raise ArtifactError(f"{src}: weights do not match the stored network config "
                                 f"({str(exc).splitlines()[0]})") from None
-        return cls(net, cfg, norm, header, doc.get("summary"), residual)
+        return cls(net, cfg, norm, header, doc.get("summary"), residual, domain)
 

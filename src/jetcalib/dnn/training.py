@@ -274,7 +274,7 @@ def train(
         artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION, features=list(cfg.features),
         seeds={"training": t.seed}, training_data=list(provenance or []),
     )
-    model = DNNCalibration(net, cfg, data.normalisation, header, summary)
+    model = DNNCalibration(net, cfg, data.normalisation, header, summary, training_domain=data.domain)
     if cfg.closure == "numerical":
         # Every rank fits it (deterministic and cheap) so that every rank returns the same model.
         model.residual, model.summary["closure_jets"] = fit_closure(model, table)

@@ -150,7 +150,8 @@ def headline(
     resolutions of the pT_true bins inside the region; ``resolution_ratio``: that over the
     baseline's. ``closure_max_deviation``: max |median − 1| over the pT_true bins.
     ``mass_peaks``: fitted m_cal peak (GeV) of W/Z and top jets. ``flagged_fraction``: share of
-    jets with calib_flag ≠ 0 (they keep their fallback kinematics and are evaluated as such).
+    jets with calib_flag ≠ 0 (they keep their fallback kinematics and are evaluated as such;
+    codes 7-9, outside the method's training domain, are calibrated jets counted here as a warning).
     """
     methods = list(outputs)
     summary: dict = {"baseline": baseline, "methods": methods, "n_jets": len(table["e_true"]),

@@ -1,6 +1,7 @@
 """Network inputs, their normalisation, sample weights, and the shared kinematics that turn
 predicted responses into calibrated jets."""
 
+from .domain import DOMAIN_POLICIES, TrainingDomain, check_policy, domain_flags
 from .kinematics import (
     ENERGY_MAX,
     ETA_MAX,
@@ -11,6 +12,7 @@ from .kinematics import (
     calibrate_in_units,
     calibrate_with_model,
     input_flags,
+    merge_domain_flags,
     out_of_range,
     pt_from_e_m_eta,
 )
@@ -19,20 +21,25 @@ from .table import as_columns, feature_matrix
 from .weights import flatten_weights
 
 __all__ = [
+    "DOMAIN_POLICIES",
     "ENERGY_MAX",
     "ETA_MAX",
     "KINEMATIC_INPUTS",
     "MASS_ENERGY_RTOL",
     "NormMethod",
     "Normalisation",
+    "TrainingDomain",
     "apply_responses",
     "as_columns",
     "batched_responses",
     "calibrate_in_units",
     "calibrate_with_model",
+    "check_policy",
+    "domain_flags",
     "feature_matrix",
     "flatten_weights",
     "input_flags",
+    "merge_domain_flags",
     "out_of_range",
     "pt_from_e_m_eta",
 ]

@@ -13,10 +13,11 @@ import numpy as np
 from ..errors import InputError
 from ..io.schema import COLUMNS, KINEMATIC_INPUTS, CalibFlag
 from ..io.units import check_plausible, check_units, outputs_from_gev, table_to_gev
+from .domain import TrainingDomain, domain_flags
 
 __all__ = ["ENERGY_MAX", "ETA_MAX", "KINEMATIC_INPUTS", "MASS_ENERGY_RTOL", "ResidualResponses",
            "apply_responses", "batched_responses", "calibrate_in_units", "calibrate_with_model", "input_flags",
-           "out_of_range", "pt_from_e_m_eta", "with_residual"]
+           "merge_domain_flags", "out_of_range", "pt_from_e_m_eta", "with_residual"]
 
 #: A second calibration stage applied after a model's responses: reco-like columns ``e_reco``,
 #: ``m_reco``, ``eta_reco``, ``eta`` (the model-calibrated jets) → ``(R_E, R_m, mass_ok)``,
@@ -165,6 +166,9 @@ def calibrate_with_model(
     predict_responses: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     mass_min_reco: float = 0.0,
     residual: ResidualResponses | None = None,
+    *,
+    training_domain: TrainingDomain | None = None,
+    domain: str = "flag",
 ) -> dict[str, np.ndarray]:
     """Calibrate a jet table (dict of arrays, pandas DataFrame or awkward Array) with a model
     that maps raw features ``[N, F]`` (rows of NaN for jets not to calibrate) to responses,
@@ -173,6 +177,9 @@ def calibrate_with_model(
     One rule for every runtime (PyTorch, onnxruntime): jets with a non-finite input, m_reco ≤ 0
     or outside |η| < 4.9 keep their reco kinematics with a non-zero ``calib_flag``; the mass is
     calibrated only where m_reco > ``mass_min_reco`` (GeV), else it follows the energy.
+    Jets outside ``training_domain`` (if known) are flagged 7-9 as ``domain`` says
+    (:data:`~jetcalib.features.DOMAIN_POLICIES`: ``"flag"`` calibrated and flagged,
+    ``"strict"`` not calibrated, ``"ignore"`` not flagged).
     """
     from .table import as_columns, feature_matrix
 
@@ -185,12 +192,33 @@ def calibrate_with_model(
             f"features: {', '.join(features)})"
         ) from None
     flag = input_flags(cols["e_reco"], cols["m_reco"], cols["eta_reco"], x)
+    outside = domain_flags(training_domain, domain, cols["e_reco"], cols["m_reco"], cols["eta_reco"],
+                           x, features)
+    if outside is not None and domain == "strict":
+        flag = merge_domain_flags(flag, outside)
     r_e, r_m = predict_responses(np.where(flag[:, None] == 0, x, np.nan))
     m = np.asarray(cols["m_reco"], dtype=np.float64)
     if residual is not None:
         r_e, r_m = with_residual(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, residual)
-    return apply_responses(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, flag,
-                           calibrate_mass=m > mass_min_reco)
+    out = apply_responses(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, flag,
+                          calibrate_mass=m > mass_min_reco)
+    if outside is not None and domain == "flag":
+        out["calib_flag"] = merge_domain_flags(out["calib_flag"], outside)
+    return out
+
+
+#: Codes a training-domain flag (7-9) replaces: jets whose energy is calibrated (0, and the
+#: mass fallbacks 3 and 6). Jets left at reco kinematics (1, 2, 4, 5) keep their code.
+DOMAIN_REPLACES = (CalibFlag.OK, CalibFlag.MASS_ABOVE_ENERGY, CalibFlag.MASS_NOT_CALIBRATED)
+
+
+def merge_domain_flags(flag: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """``flag`` with the domain flags ``outside`` (:meth:`TrainingDomain.flags`, 0 inside) where
+    it is one of :data:`DOMAIN_REPLACES`; other codes (the jet kept its reco kinematics) stay."""
+    flag = np.asarray(flag, dtype=np.int8)
+    outside = np.asarray(outside, dtype=np.int8)
+    take = (outside != 0) & np.isin(flag, np.array(DOMAIN_REPLACES, dtype=np.int8))
+    return np.where(take, outside, flag).astype(np.int8)
 
 
 def calibrate_in_units(

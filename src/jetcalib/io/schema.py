@@ -72,11 +72,14 @@ class Process(IntEnum):
 
 
 class CalibFlag(IntEnum):
-    """Values of ``calib_flag``: 0 means calibrated, anything else says why a jet was not.
+    """Values of ``calib_flag``: 0 means calibrated, 1-6 say why a jet was not (fully), 7-9 warn.
 
     A jet with a non-zero flag keeps its reco (constituent-scale) kinematics in ``e_cal``,
     ``pt_cal`` and ``m_cal``, except ``MASS_NOT_CALIBRATED`` and ``MASS_ABOVE_ENERGY`` which
-    calibrate the energy and keep the mass at ``m_reco / r̂_E`` (docs/flags.md).
+    calibrate the energy and keep the mass at ``m_reco / r̂_E`` (docs/flags.md), and the
+    training-domain codes 7-9, which by default (``domain="flag"``) only warn: the jet is
+    calibrated as usual; with ``domain="strict"`` (``--domain strict``) it keeps its reco
+    kinematics (docs/flags.md#training-domain).
     """
 
     OK = 0
@@ -91,6 +94,13 @@ class CalibFlag(IntEnum):
     #: m > E beyond rounding (an unphysical four-vector)
     OUT_OF_RANGE = 5
     MASS_NOT_CALIBRATED = 6  #: energy calibrated, mass below the method's mass threshold
+    #: |η_reco| beyond the largest |η_reco| of the training jets (the artifact's training domain)
+    OUTSIDE_TRAINING_ETA = 7
+    #: reco pT (DNN) or reco E (numerical) outside the 1 %-99.9 % quantiles of the training jets
+    OUTSIDE_TRAINING_PT = 8
+    #: a network input outside the range it took over the training jets (e.g. a foreign
+    #: sentinel such as −999)
+    INPUT_OUTSIDE_TRAINING = 9
 
 
 _G = "GeV"

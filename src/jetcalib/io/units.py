@@ -48,6 +48,11 @@ GEV_MEDIAN_MAX = 20_000.0
 #: readings.
 MEV_MEDIAN_MIN = 20_000.0
 
+#: The median is judged only over at least this many jets with a finite energy: a handful of
+#: jets says little about a unit, and each jet's own range check still flags an energy above
+#: 14 TeV (``CalibFlag.OUT_OF_RANGE``, "a unit mistake such as MeV").
+UNIT_CHECK_MIN_JETS = 10
+
 #: Columns the schema declares in GeV: divided by 1000 from MeV.
 _ENERGY_COLUMNS = frozenset(n for n, c in COLUMNS.items() if c.unit == "GeV")
 #: Columns holding ln(energy / unit): shifted by ln 1000 from MeV.
@@ -68,10 +73,11 @@ def check_units(units: object, where: str = "units") -> str:
 
 def check_plausible(e_reco: object, units: str, *, column: str = "e_reco") -> None:
     """Refuse (:class:`InputError`, one line naming ``column`` and the median) energies whose
-    median looks like the other unit; no check without a finite value (e.g. an empty table)."""
+    median looks like the other unit; no check over fewer than :data:`UNIT_CHECK_MIN_JETS`
+    finite values (e.g. an empty table)."""
     e = np.asarray(e_reco, dtype=np.float64)
     e = e[np.isfinite(e)]
-    if e.size == 0:
+    if e.size < UNIT_CHECK_MIN_JETS:
         return
     median = float(np.median(e))
     if units == "GeV" and median > GEV_MEDIAN_MAX:

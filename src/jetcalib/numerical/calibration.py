@@ -3,6 +3,10 @@
 Follows the calibration protocol of jetcalib (``required_columns``, ``calibrate(table)``,
 ``save(path)``, ``load(path)``) so that ``jetcalib calibrate`` and ``jetcalib evaluate`` treat
 it like any other method.
+
+Format 1.1 added the training domain (``payload["domain"]``, hashed with the payload): the reco
+E range and largest |η| of the jets inside the fitted |η| range; calibrating flags jets outside
+it (docs/flags.md#training-domain). A 1.0 artifact has none and gets no domain flags.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtifactError, InputError
-from ..features import apply_responses, calibrate_in_units, input_flags
+from ..features import (
+    TrainingDomain,
+    apply_responses,
+    calibrate_in_units,
+    domain_flags,
+    input_flags,
+    merge_domain_flags,
+)
 from ..io import ArtifactHeader, atomic_path, content_hash
 from .config import NumericalConfig
 from .jes import JESFit, fit_jes
@@ -25,7 +36,7 @@ from .jms import JMSFit, fit_jms
 __all__ = ["ARTIFACT_KIND", "FIT_COLUMNS", "FORMAT_VERSION", "NumericalCalibration"]
 
 ARTIFACT_KIND = "numerical-calibration"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 #: Columns the fit reads: truth and reco kinematics and the detector η (``eta``).
 FIT_COLUMNS: tuple[str, ...] = ("e_true", "m_true", "e_reco", "m_reco", "eta_reco", "eta")
 
@@ -35,6 +46,20 @@ def _column(table: Mapping[str, Any], name: str) -> np.ndarray:
         return np.asarray(table[name], dtype=np.float64)
     except KeyError:
         raise InputError(f"numerical calibration: the table has no column {name!r}") from None
+
+
+def apply_domain(training_domain: TrainingDomain | None, domain: str, e: np.ndarray, m: np.ndarray,
+                 eta_reco: np.ndarray, r_e: np.ndarray, r_m: np.ndarray, flag: np.ndarray,
+                 cal_mass: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`~jetcalib.features.apply_responses` with the training-domain flags of ``domain``
+    (the rule of every numerical runtime: numpy and correctionlib)."""
+    outside = domain_flags(training_domain, domain, e, m, eta_reco)
+    if outside is not None and domain == "strict":
+        flag = merge_domain_flags(flag, outside)
+    out = apply_responses(e, m, eta_reco, r_e, r_m, flag, calibrate_mass=cal_mass)
+    if outside is not None and domain == "flag":
+        out["calib_flag"] = merge_domain_flags(out["calib_flag"], outside)
+    return out
 
 
 class NumericalCalibration:
@@ -57,8 +82,10 @@ class NumericalCalibration:
         jes: JESFit,
         jms: JMSFit | None,
         header: ArtifactHeader | None = None,
+        training_domain: TrainingDomain | None = None,
     ) -> None:
         self.config = config
+        self.training_domain = training_domain
         self.jes = jes
         self.jms = jms
         self.header = header or ArtifactHeader(
@@ -91,13 +118,18 @@ class NumericalCalibration:
         if config.jms:
             r_e = jes.response(e_reco, eta)
             jms = fit_jms(e_true, m_true, e_reco / r_e, m_reco / r_e, eta, config)
+        inside = (np.abs(eta) <= config.eta_max) & np.isfinite(e_reco) & (e_reco > 0)
+        if not inside.any():
+            inside = np.isfinite(e_reco) & (e_reco > 0) & np.isfinite(eta)
+        domain = TrainingDomain.from_jets(e_reco[inside], m_reco[inside], eta[inside], use_pt=False,
+                                          use_energy=True, selection={"abs_eta_max": config.eta_max})
         header = ArtifactHeader(
             artifact=ARTIFACT_KIND,
             format_version=FORMAT_VERSION,
             features=list(cls.required_columns),
             training_data=training_data or [],
         )
-        return cls(config, jes, jms, header)
+        return cls(config, jes, jms, header, domain)
 
     # --- applying -----------------------------------------------------------------------------
     def responses(self, table: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,28 +146,36 @@ class NumericalCalibration:
             mass_ok &= e_jes < self.jms.max_energy
         return r_e, r_m, mass_ok
 
-    def calibrate(self, table: Mapping[str, Any], units: str = "GeV") -> dict[str, np.ndarray]:
+    def calibrate(self, table: Mapping[str, Any], units: str = "GeV", *,
+                  domain: str = "flag") -> dict[str, np.ndarray]:
         """``e_cal``, ``pt_cal``, ``m_cal`` and ``calib_flag`` for each jet of ``table``, whose
         energies are in ``units`` (``"GeV"`` or ``"MeV"``; outputs in the same unit, a table
-        whose median energy looks like the other unit refused)."""
-        return calibrate_in_units(table, units, self._calibrate_gev)
+        whose median energy looks like the other unit refused).
 
-    def _calibrate_gev(self, table: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        ``domain``: jets outside the fit's E/|η| range (``training_domain``) are calibrated and
+        flagged 7/8 (``"flag"``), keep their reco kinematics with those flags (``"strict"``), or
+        are not flagged (``"ignore"``); docs/flags.md#training-domain."""
+        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain))
+
+    def _calibrate_gev(self, table: Mapping[str, Any], domain: str = "flag") -> dict[str, np.ndarray]:
         e, m = _column(table, "e_reco"), _column(table, "m_reco")
         eta_reco = _column(table, "eta_reco" if "eta_reco" in table else "eta")
         r_e, r_m, cal_mass = self.responses(table)
         flag = input_flags(e, m, eta_reco)
-        return apply_responses(e, m, eta_reco, r_e, r_m, flag, calibrate_mass=cal_mass)
+        return apply_domain(self.training_domain, domain, e, m, eta_reco, r_e, r_m, flag, cal_mass)
 
     # --- storage ------------------------------------------------------------------------------
     def to_payload(self) -> dict[str, Any]:
         """The calibration itself (config, JES polynomials, JMS grids) as JSON-able data, without
         the header: what :meth:`save` hashes and writes, and what another artifact embeds."""
-        return {
+        payload = {
             "config": self.config.model_dump(mode="json"),
             "jes": self.jes.to_dict(),
             "jms": None if self.jms is None else self.jms.to_dict(),
         }
+        if self.training_domain is not None:  # absent (format 1.0): the payload hashes as before
+            payload["domain"] = self.training_domain.to_dict()
+        return payload
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the artifact (JSON with header and hashed payload) atomically."""
@@ -176,7 +216,8 @@ class NumericalCalibration:
             jms = None if payload["jms"] is None else JMSFit.from_dict(payload["jms"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{source}: malformed numerical-calibration payload ({exc})") from None
-        return cls(config, jes, jms, header)
+        domain = TrainingDomain.from_dict(payload.get("domain"), source=source)
+        return cls(config, jes, jms, header, domain)
 
     def __repr__(self) -> str:
         n_jms = "none" if self.jms is None else f"{len(self.jms.eta_edges) - 1} |η| bins"

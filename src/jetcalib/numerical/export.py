@@ -11,6 +11,9 @@ bilinear arithmetic, so correctionlib's evaluator reproduces jetcalib to ~1e-12)
     default) and only if the result stays below e_jes (else keep m_jes).
 ``jms_min_energy()``
     that threshold (GeV), a constant with no inputs.
+``domain_abs_eta_max()``, ``domain_e_reco_min()``, ``domain_e_reco_max()``
+    the training domain (docs/flags.md#training-domain), constants with no inputs; only for a
+    calibration that has one (numerical format 1.1), and not in a DNN's residual closure.
 
 ``eta`` is the detector η, energies and masses in GeV; inputs must be positive and finite.
 """
@@ -166,6 +169,18 @@ def to_correctionlib(cal: NumericalCalibration, *, residual_of: str | None = Non
                 name="jms_max_energy", version=1, inputs=[], data=float(cal.jms.max_energy),
                 description="GeV; jms_response applies only where e_jes is below this",
                 output=cs.Variable(name="max_energy", type="real", description="GeV"),
+            ))
+    dom = cal.training_domain
+    if residual_of is None and dom is not None and dom.energy is not None:
+        # the training domain (docs/flags.md#training-domain) as numbers (no inputs): jets beyond
+        # are flagged 7/8 by jetcalib, as by the numerical calibration itself
+        for name, value, what in (("domain_abs_eta_max", dom.abs_eta_max, "largest |eta| of the fitted jets"),
+                                  ("domain_e_reco_min", dom.energy[0], "GeV; smallest reco E of the fitted jets"),
+                                  ("domain_e_reco_max", dom.energy[1], "GeV; largest reco E of the fitted jets")):
+            corrections.append(cs.Correction(
+                name=name, version=1, inputs=[], data=float(value),
+                description=f"training domain: {what}",
+                output=cs.Variable(name="value", type="real", description=what),
             ))
     if residual_of is None:
         description = (f"jetcalib numerical calibration (central value: {cal.config.central}); "
