@@ -11,10 +11,7 @@ delay is in every failure message.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,40 +20,15 @@ import pytest
 import torch
 import yaml
 
-from jetcalib.cli import main
+from .children import run_ok, signal_when
 
 RNG = np.random.default_rng()
 
 
-def _cli_child(args: list[str]) -> None:
-    code = 1
-    try:
-        code = main(args)
-    finally:
-        os._exit(code)  # never run the parent's (pytest's) exit handlers
-
-
-def _kill_when(args: list[str], ready: Callable[[], bool], delay: float, timeout: float = 120.0) -> None:
+def _kill_when(args: list[str], ready: Callable[[], bool], delay: float) -> None:
     """Start ``jetcalib ARGS`` in a forked child, SIGKILL it ``delay`` s after ``ready()``."""
-    child = mp.get_context("fork").Process(target=_cli_child, args=(args,))
-    child.start()
-    t0 = time.monotonic()
-    while not ready():
-        assert child.is_alive(), f"the command ended (exit {child.exitcode}) before the kill point"
-        assert time.monotonic() - t0 < timeout, "the kill point never came"
-        time.sleep(0.01)
-    time.sleep(delay)
-    alive = child.is_alive()
-    os.kill(child.pid, signal.SIGKILL)
-    child.join()
-    assert alive and child.exitcode == -signal.SIGKILL, f"finished before the kill (delay {delay:.2f} s)"
-
-
-def _run(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
-    code = main(args)
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    return out
+    code = signal_when(args, ready, signal.SIGKILL, delay)
+    assert code == -signal.SIGKILL, f"ended with {code}, not by the kill (delay {delay:.2f} s)"
 
 
 # --- generate ------------------------------------------------------------------------------
@@ -77,7 +49,7 @@ def test_killed_generate_resumes_to_identical_rows(tmp_path, monkeypatch, capsys
         return ["generate", "--process", "wprime", "--events", "8", "--seed", "7", "--mu", "10:30",
                 "--config", str(cfg), "--out", str(tmp_path / d / "g.parquet")]
 
-    _run(capsys, args("ref"))
+    run_ok(capsys, args("ref"))
 
     def chunks() -> list[Path]:
         return sorted((tmp_path / "cut").glob(".g.parquet.chunks-*/chunk-*.npz"))
@@ -90,7 +62,7 @@ def test_killed_generate_resumes_to_identical_rows(tmp_path, monkeypatch, capsys
     assert target <= done < 4, f"{done} chunks done at the kill (delay {delay:.2f} s)"
     assert not (tmp_path / "cut" / "g.parquet").exists()  # no output that looks finished
 
-    out = _run(capsys, args("cut"))  # the same command again: resumes by itself
+    out = run_ok(capsys, args("cut"))  # the same command again: resumes by itself
     assert f"{done} chunks resumed" in out
     ref, _ = read_table(tmp_path / "ref" / "g.parquet", None)
     cut, _ = read_table(tmp_path / "cut" / "g.parquet", None)
@@ -129,7 +101,7 @@ def test_killed_train_resumes_to_identical_weights(tmp_path, train_file, capsys)
         "training": {"epochs": 8, "batch_size": 256, "threads": 1, "patience": 3},
     }))
     ref_dir, cut_dir = tmp_path / "ref", tmp_path / "cut"
-    _run(capsys, _train_args(train_file, cfg, ref_dir))
+    run_ok(capsys, _train_args(train_file, cfg, ref_dir))
     ref = DNNCalibration.load(ref_dir)
     per_epoch = ref.summary["train_seconds"] / ref.summary["epochs_run"]
 
@@ -139,7 +111,7 @@ def test_killed_train_resumes_to_identical_weights(tmp_path, train_file, capsys)
     killed_at = torch.load(last, weights_only=True)["epoch"]
     assert not (cut_dir / "artifact.json").exists(), f"delay {delay:.2f} s"  # no finished-looking model
 
-    _run(capsys, _train_args(train_file, cfg, cut_dir, "--resume"))
+    run_ok(capsys, _train_args(train_file, cfg, cut_dir, "--resume"))
     cut = DNNCalibration.load(cut_dir)
     why = f"(killed after epoch {killed_at}, delay {delay:.2f} s)"
     a, b = ref.net.state_dict(), cut.net.state_dict()

@@ -8,16 +8,9 @@ the delay is in every failure message.
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing as mp
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +18,7 @@ import yaml
 
 from jetcalib.cli import main
 
+from .children import run_ok, signal_when
 from .conftest import base_table, leftovers
 
 RNG = np.random.default_rng()
@@ -32,69 +26,8 @@ EXIT = {signal.SIGTERM: 143, signal.SIGINT: 130}
 SIGNALS = pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 
 
-def _cli_child(args: list[str]) -> None:
-    code = 1
-    try:
-        code = main(args)
-    finally:
-        os._exit(code)  # never run the parent's (pytest's) exit handlers
-
-
-class _Fresh:
-    """``jetcalib ARGS`` in a new interpreter, with a Process's interface (``generate``: its
-    forkserver pool cannot start from a forked copy of the test process)."""
-
-    def __init__(self, args: list[str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", "import sys; from jetcalib.cli import main; "
-                                      "sys.exit(main(sys.argv[1:]))", *args],
-                                     stdout=subprocess.DEVNULL)  # stderr: pytest's, shown on failure
-        self.pid = self.proc.pid
-
-    def is_alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def join(self, timeout: float | None = None) -> None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout)
-
-    @property
-    def exitcode(self) -> int | None:
-        return self.proc.poll()
-
-
-def _signal_when(args: list[str], ready: Callable[[], bool], sig: int, delay: float,
-                 timeout: float = 120.0, fresh: bool = False) -> int:
-    """Run ``jetcalib ARGS`` in a forked child (``fresh``: a new interpreter), send it ``sig``
-    ``delay`` s after ``ready()``; return its exit status."""
-    child: Any = _Fresh(args) if fresh else mp.get_context("fork").Process(target=_cli_child, args=(args,))
-    if not fresh:
-        child.start()
-    t0 = time.monotonic()
-    while not ready():
-        assert child.is_alive(), f"the command ended (exit {child.exitcode}) before the signal point"
-        assert time.monotonic() - t0 < timeout, "the signal point never came"
-        time.sleep(0.005)
-    time.sleep(delay)
-    assert child.is_alive(), f"finished before the signal (delay {delay:.2f} s)"
-    os.kill(child.pid, sig)
-    child.join(60)
-    if child.is_alive():  # a hang is a failure, not a stuck test run
-        os.kill(child.pid, signal.SIGKILL)
-        child.join()
-        pytest.fail(f"still running 60 s after {signal.Signals(sig).name} (delay {delay:.2f} s)")
-    assert child.exitcode is not None
-    return child.exitcode
-
-
 def _temporaries(directory: Path) -> list[str]:
     return [p for p in leftovers(directory) if ".jc-" in p or p.endswith(".tmp")]
-
-
-def _run(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
-    code = main(args)
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    return out
 
 
 # --- train -----------------------------------------------------------------------------------
@@ -128,13 +61,13 @@ def test_signalled_train_exits_and_resumes(tmp_path, train_setup, capsys, sig):
     out = tmp_path / "model"
     last = out / "checkpoints" / "last.ckpt"
     delay = float(RNG.uniform(0.0, 0.5))
-    code = _signal_when(_train(data, cfg, out), last.is_file, sig, delay)
+    code = signal_when(_train(data, cfg, out), last.is_file, sig, delay)
     why = f"({signal.Signals(sig).name}, delay {delay:.2f} s)"
     assert code == EXIT[sig], why
     assert not (out / "artifact.json").exists(), why  # no finished-looking model
     assert _temporaries(out) == [], why
     assert torch.load(last, weights_only=True)["epoch"] < 11, why  # a whole checkpoint, mid-run
-    _run(capsys, _train(data, cfg, out, "--resume"))
+    run_ok(capsys, _train(data, cfg, out, "--resume"))
     model = DNNCalibration.load(out)
     assert model.summary["epochs_run"] == 12
 
@@ -164,7 +97,7 @@ def test_signalled_calibrate_leaves_nothing_partial(tmp_path, assets, calibrate_
     args = ["calibrate", str(assets["model"]), *map(str, calibrate_inputs), "-o", str(out),
             "--workers", str(workers), "--chunk-rows", "20000"]
     delay = float(RNG.uniform(0.0, 0.3))
-    code = _signal_when(args, lambda: out.is_dir() and bool(_temporaries(out)), sig, delay)
+    code = signal_when(args, lambda: out.is_dir() and bool(_temporaries(out)), sig, delay)
     why = f"({signal.Signals(sig).name}, delay {delay:.2f} s)"
     assert code == EXIT[sig], why
     listing = leftovers(out) if out.exists() else []
@@ -188,20 +121,20 @@ def test_signalled_generate_with_workers_resumes(tmp_path, monkeypatch, capsys, 
     out = tmp_path / "g.parquet"
     args = ["generate", "--process", "wprime", "--events", "24", "--seed", "3", "--mu", "10:30",
             "--config", str(cfg), "--out", str(out), "--workers", "2"]
-    _run(capsys, [*args[:-2], "--events", "4", "--out", str(tmp_path / "warm.parquet")])  # the pile-up pool
+    run_ok(capsys, [*args[:-2], "--events", "4", "--out", str(tmp_path / "warm.parquet")])  # the pile-up pool
 
     def chunks() -> list[Path]:
         return sorted(tmp_path.glob(".g.parquet.chunks-*/chunk-*.npz"))
 
     delay = float(RNG.uniform(0.0, 0.5))
-    code = _signal_when(args, lambda: len(chunks()) >= 1, sig, delay, fresh=True)
+    code = signal_when(args, lambda: len(chunks()) >= 1, sig, delay, fresh=True)
     why = f"({signal.Signals(sig).name}, delay {delay:.2f} s)"
     assert code == EXIT[sig], why
     assert not out.exists(), why
     work = [p for p in leftovers(tmp_path) if p.startswith(".g.parquet.chunks-")]
     assert all(p.endswith(".npz") or "/" not in p for p in work), f"{work} {why}"  # only whole chunks
     done = len(chunks())
-    assert _run(capsys, args).count(f"{done} chunks resumed") == 1, why
+    assert run_ok(capsys, args).count(f"{done} chunks resumed") == 1, why
     assert out.is_file()
     assert not list(tmp_path.glob(".g.parquet.chunks-*")), why
 
@@ -222,7 +155,7 @@ def test_signalled_evaluate_keeps_the_users_files(tmp_path, assets, sig):
     args = ["evaluate", str(test), "--method", f"numerical={assets['numcal']}", "--method",
             f"dnn={assets['model']}", "-o", str(out), "--bootstrap", "20"]
     delay = float(RNG.uniform(0.0, 1.0))
-    code = _signal_when(args, lambda: any(p.name.startswith(".jc-report-") for p in out.iterdir()), sig, delay)
+    code = signal_when(args, lambda: any(p.name.startswith(".jc-report-") for p in out.iterdir()), sig, delay)
     why = f"({signal.Signals(sig).name}, delay {delay:.2f} s)"
     assert code == EXIT[sig], why
     assert leftovers(out) == ["notes.txt", "summary.json"], why
