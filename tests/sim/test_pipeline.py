@@ -52,6 +52,22 @@ def test_response_is_physical(dijet_table) -> None:
     assert 0.3 < np.median(table["fem_true"]) < 0.95
 
 
+def test_mass_physics_of_simulation_version_2(dijet_table) -> None:
+    # The qualitative figures of the simulation's acceptance on the small session sample (60
+    # events, μ 10–30); benchmarks/sim_response.py measures them on 2000.
+    table, _ = dijet_table
+    sel = (table["pt_true"] > 150) & (np.abs(table["eta_true"]) < 2.0)
+    assert sel.sum() > 60
+    # many clusters per groomed jet, never a single one or a massless jet (version 1: 3-5 %)
+    assert np.median(table["n_constituents"][sel]) >= 10
+    assert (table["n_constituents"][sel] > 1).all()
+    assert (table["m_reco"][sel] > 0).all()
+    # the mass response of massive jets close to 1 (version 1: 0.80-0.85)
+    heavy = sel & (table["m_true"] > 50)
+    r_m = np.median(table["m_reco"][heavy] / table["m_true"][heavy])
+    assert 0.85 < r_m < 1.2
+
+
 def test_same_seed_same_rows_and_workers_agree(tiny_cfg, sim_cache, tmp_path: Path) -> None:
     a, b, c = tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "c.parquet"
     run_generation("wprime", 24, 11, (5.0, 10.0), a, tiny_cfg, workers=1)
