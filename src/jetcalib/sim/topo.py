@@ -80,6 +80,16 @@ def _hadronic_cell_weight(ec, density_scale, fem_k, h_over_e, strength):
 
 
 @numba.njit(cache=True)
+def _start_cluster(c, nclus, tail, label, step, max_cell, queue):
+    """Make cell ``c`` the first cell of cluster ``nclus``; returns (clusters, queue length)."""
+    label[c] = nclus
+    step[c] = 0
+    max_cell[nclus] = c
+    queue[tail] = c
+    return nclus + 1, tail + 1
+
+
+@numba.njit(cache=True)
 def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_grow, t_cell,
                   split_e, split_min_neigh, primary, share_scale, lc_density_scale, fem_k,
                   h_over_e, lc_strength, eta_c, phi_c, label, queue):
@@ -156,25 +166,13 @@ def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_gro
     tail = 0
     for i in range(ns):
         if is_max[i]:
-            c = cand[i]
-            label[c] = nclus
-            step[c] = 0
-            max_cell[nclus] = c
-            nclus += 1
-            queue[tail] = c
-            tail += 1
+            nclus, tail = _start_cluster(cand[i], nclus, tail, label, step, max_cell, queue)
     head = 0
     for i in range(ns + 1):
         if i > 0:  # after the maxima: each seed not reached yet starts its own cluster
-            s = cand[i - 1]
-            if label[s] >= 0:
+            if label[cand[i - 1]] >= 0:
                 continue
-            label[s] = nclus
-            step[s] = 0
-            max_cell[nclus] = s
-            nclus += 1
-            queue[tail] = s
-            tail += 1
+            nclus, tail = _start_cluster(cand[i - 1], nclus, tail, label, step, max_cell, queue)
         while head < tail:
             c = queue[head]
             head += 1
