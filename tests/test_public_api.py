@@ -167,3 +167,17 @@ def test_import_is_light():
     code = "import sys, jetcalib, jetcalib.cli; print(sorted(m for m in ('torch','pythia8mc','fastjet','lightning') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_py_typed_marker_ships():
+    """PEP 561: the (empty) ``py.typed`` marker sits in the installed package directory and
+    the build configuration puts it into wheels and sdists."""
+    import tomllib
+    from pathlib import Path
+
+    package_dir = Path(jetcalib.__file__).parent
+    assert (package_dir / "py.typed").is_file()
+    pyproject = package_dir.parents[1] / "pyproject.toml"
+    if pyproject.is_file():  # a source checkout (an installed wheel has no pyproject.toml)
+        config = tomllib.loads(pyproject.read_text())
+        assert "py.typed" in config["tool"]["setuptools"]["package-data"]["jetcalib"]
