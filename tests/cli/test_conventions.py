@@ -28,9 +28,9 @@ def test_dash_h_is_help(command, capsys):
 
 
 def test_every_command_is_covered():
-    from jetcalib.cli import COMMAND_MODULES
+    from jetcalib.cli import _COMMAND_MODULES
 
-    assert set(COMMAND_MODULES) <= {c[0] for c in COMMANDS}
+    assert set(_COMMAND_MODULES) <= {c[0] for c in COMMANDS}
 
 
 @pytest.fixture(scope="module")

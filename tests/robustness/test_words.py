@@ -128,7 +128,7 @@ def test_flag_docs_state_the_ranges():
 def test_a_warning_is_one_line(capsys):
     import warnings
 
-    from jetcalib.cli import _one_line_warnings
+    from jetcalib.cli._main import _one_line_warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("always")

@@ -18,6 +18,7 @@ __all__ = [
     "column_map",
     "console",
     "err_console",
+    "old_spelling",
     "print_error",
     "skip_or_raise",
 ]
@@ -85,6 +86,25 @@ TreeOption = Annotated[
     str | None,
     typer.Option("--tree", help="TTree name in ROOT files (default: 'jets' or the only TTree)."),
 ]
+
+
+def old_spelling(name: str, of: str) -> typer.models.OptionInfo:
+    """A hidden option ``name``: an old spelling of the option whose parameter is ``of``,
+    still accepted for one release (every command writes with ``-o/--out``)::
+
+        output: Annotated[Path | None, old_spelling("--output", of="out")] = None
+
+    Its value becomes ``of``'s default (eager, so before ``of`` is read): ``of`` stays
+    required in the help and in click's own check, and ``-o/--out`` wins when both are given.
+    """
+
+    def alias(ctx: typer.Context, value: object) -> object:
+        if value is not None and not ctx.resilient_parsing:
+            ctx.default_map = {**(ctx.default_map or {}), of: value}
+        return value
+
+    return typer.Option(name, hidden=True, is_eager=True, callback=alias, show_default=False,
+                        help=f"Old spelling of the option {of!r}; kept for one release.")
 
 
 def print_error(message: object) -> None:

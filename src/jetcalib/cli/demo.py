@@ -42,7 +42,7 @@ def _merge(paths: list[Path], out: Path) -> None:
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for samples, models and the report.")]
+    out: Annotated[Path, typer.Option("-o", "--out", help="Directory for samples, models and the report.")]
     = Path("demo-output"),
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes for generation.")] = 2,
     scale: Annotated[float, typer.Option("--scale", min=0.05, max=100.0,

@@ -19,7 +19,7 @@ def generate(
     seed: Annotated[int, typer.Option("--seed", help="Base seed; each chunk derives its own.")] = 1,
     mu: Annotated[str, typer.Option("--mu", help="⟨μ⟩ range LO:HI, drawn uniformly per event; "
                                     "the overlay is Poisson(⟨μ⟩) minimum-bias events.")] = "10:60",
-    out: Annotated[Path | None, typer.Option("--out", help="Output table, .parquet or .root.")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output table, .parquet or .root.")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Local worker processes.")] = 1,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="dask.distributed scheduler "
                                                    "address (tcp://host:port); replaces --workers.")] = None,

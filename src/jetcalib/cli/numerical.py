@@ -16,6 +16,7 @@ from ._app import (
     app,
     column_map,
     console,
+    old_spelling,
 )
 
 numerical_app = typer.Typer(
@@ -31,8 +32,8 @@ app.add_typer(numerical_app, name="numerical")
 def fit(
     train: Annotated[Path, typer.Argument(help="Matched jets (.parquet or .root) with truth and reco columns.",
                                           show_default=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Calibration artifact to write (.json).",
-                                         show_default=False)],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Calibration artifact to write (.json).",
+                                      show_default=False)],
     central: Annotated[str, typer.Option("--central", help="Central value of each response bin: median, "
                                          "gauss (Gaussian-core fit) or mode.")] = "median",
     correctionlib: Annotated[Path | None, typer.Option("--correctionlib", help="Also export a correctionlib "
@@ -42,6 +43,7 @@ def fit(
     map_: MapOption = None,
     map_file: MapFileOption = None,
     units: UnitsOption = None,
+    output: Annotated[Path | None, old_spelling("--output", of="out")] = None,  # until the next release (#17)
 ) -> None:
     """Fit JES (bins of E_true × η_det, Δη = 0.1 to |η| = 2, smooth in ln E_reco) then JMS
     (bins of E_true × ln(m_true/E_true) × |η_det|, applied above E = 180 GeV) on TRAIN.
@@ -63,8 +65,8 @@ def fit(
 
     if central not in CENTRAL_METHODS:
         raise InputError(f"--central {central!r}: choose one of {', '.join(CENTRAL_METHODS)}")
-    if output.suffix.lower() != ".json":
-        raise InputError(f"-o {output}: the calibration artifact must be a .json file")
+    if out.suffix.lower() != ".json":
+        raise InputError(f"-o {out}: the calibration artifact must be a .json file")
     cmap = column_map(map_, map_file)
     units = resolve_units(units, cmap)
     table, meta = read_table(train, FIT_COLUMNS, tree=tree, column_map=cmap)
@@ -77,8 +79,8 @@ def fit(
     with console.status(f"fitting JES{'' if no_jms else ' + JMS'} on {len(table['e_true']):,} jets"):
         cal = NumericalCalibration.fit(table, NumericalConfig(central=central, jms=not no_jms),
                                        training_data=[provenance])
-    cal.save(output)
-    console.print(f"wrote {output}: {cal}")
+    cal.save(out)
+    console.print(f"wrote {out}: {cal}")
     if correctionlib is not None:
         write_correctionlib(cal, correctionlib)
         console.print(f"wrote {correctionlib} (correctionlib schema v2: jes_response, jms_response)")
