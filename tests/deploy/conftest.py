@@ -48,7 +48,8 @@ def with_bad_jets(table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def assert_same_tables(a_path, b_path) -> None:
-    """Same columns, dtypes, values (bit for bit) and metadata except its creation time."""
+    """Same columns, dtypes, values (bit for bit) and metadata except its creation time and the
+    command line in its environment record."""
     a, meta_a = read_table(a_path)
     b, meta_b = read_table(b_path)
     assert list(a) == list(b)
@@ -56,4 +57,8 @@ def assert_same_tables(a_path, b_path) -> None:
         x, y = np.asarray(a[name]), np.asarray(b[name])
         assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), name
     assert meta_a is not None and meta_b is not None
-    assert meta_a.model_dump(exclude={"created"}) == meta_b.model_dump(exclude={"created"})
+    # the environment record names each run's own command line
+    assert meta_a.model_dump(exclude={"created", "environment"}) == meta_b.model_dump(exclude={"created", "environment"})
+    env_a, env_b = meta_a.environment, meta_b.environment
+    assert env_a is not None and env_b is not None
+    assert {**env_a, "command_line": None} == {**env_b, "command_line": None}

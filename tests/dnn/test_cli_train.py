@@ -37,6 +37,12 @@ def test_tiny_training_run_writes_a_loadable_model(tmp_path, capsys):
     model = DNNCalibration.load(tmp_path / "m")
     assert model.header.training_data[0]["metadata"]["seeds"] == [5]
     assert model.header.seeds == {"training": 42}
+    # the environment record (issue #14): the command line, the versions, the input file's hash
+    from jetcalib.io.provenance import file_sha256
+
+    assert model.header.training_data[0]["sha256"] == file_sha256(data)
+    env = model.header.environment
+    assert env["command_line"][:3] == ["jetcalib", "train", "--data"] and env["packages"]["torch"]
     cal = model.calibrate(table)
     assert np.isfinite(cal["e_cal"]).all()
 

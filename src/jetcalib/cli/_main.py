@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,9 +19,12 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (see :mod:`jetcalib.errors`)."""
     from ..errors import JetcalibError
+    from ..io.provenance import command_line
 
+    # the command line every artifact written by this command records (environment record)
+    argv_record = sys.argv if argv is None else ["jetcalib", *argv]
     try:
-        with _sigterm_raises(), _one_line_warnings():
+        with _sigterm_raises(), _one_line_warnings(), command_line(argv_record):
             app(args=argv, prog_name="jetcalib")
     except SystemExit as exc:  # click's standalone mode always exits
         interrupt = _interrupt_behind(exc)

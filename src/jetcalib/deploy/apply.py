@@ -18,6 +18,7 @@ from ..io import (
     TableWriter,
     open_jets,
 )
+from ..io.provenance import environment
 from ..io.units import check_file_plausible, resolve_units
 
 __all__ = ["FileSummary", "calibrate_file", "peak_rss_mb"]
@@ -89,6 +90,7 @@ def calibrate_file(
             parents=[str(in_path)],
             extra={"calibration": calibration_source,
                    "calibration_hash": getattr(getattr(calibration, "header", None), "content_hash", "")},
+            environment=environment(_runtime_packages(calibration)),
         )
         stored = [c for c in f.columns if c not in CALIBRATED_COLUMNS]
         needed = [c for c in calibration.required_columns if c not in stored]
@@ -111,6 +113,19 @@ def calibrate_file(
         flagged=sum(k for v, k in counts.items() if v != 0), flag_counts=counts,
         seconds=time.perf_counter() - start, pid=os.getpid(), peak_rss_mb=peak_rss_mb(),
     )
+
+
+def _runtime_packages(calibration: Any) -> tuple[str, ...]:
+    """The packages a calibrated table's environment record names: the file writer's and the
+    runtime's (judged by the calibration's module, nothing imported)."""
+    module = type(calibration).__module__ + "." + type(calibration).__name__
+    extra = {"dnn": ("torch",), "Onnx": ("onnxruntime",), "Correctionlib": ("correctionlib",),
+             "Numerical": ("scipy",)}
+    names = ["numpy", "pyarrow"]
+    for key, pkgs in extra.items():
+        if key.lower() in module.lower():
+            names.extend(pkgs)
+    return tuple(names)
 
 
 def peak_rss_mb() -> float:

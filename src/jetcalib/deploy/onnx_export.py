@@ -12,8 +12,12 @@ from typing import Any
 import numpy as np
 
 from ..io import atomic_paths, content_hash
+from ..io.provenance import environment
 
 __all__ = ["METADATA_HASH", "export_onnx", "graph_hash", "metadata_hashes", "onnx_bytes"]
+
+#: Packages whose versions an export's environment record names.
+EXPORT_PACKAGES: tuple[str, ...] = ("numpy", "torch", "onnx", "onnxruntime")
 
 #: ONNX opset: old enough for every onnxruntime in use, new enough for LayerNorm as one op.
 OPSET = 17
@@ -47,7 +51,14 @@ def _metadata(model: Any, normalisation: str) -> dict[str, str]:
             "jetcalib_version": model.header.jetcalib_version,
             "mass_min_reco": repr(float(model.config.mass_min_reco)),
             "outputs": "outputE = r_E = E_reco/E_true, outputM = r_m = m_reco/m_true",
-            "normalisation": normalisation}
+            "normalisation": normalisation,
+            # how this file was made (jetcalib.io.provenance.environment); like every property
+            # covered by metadata_hash, but not by content_hash or graph_hash: an export made
+            # elsewhere computes the same thing
+            "environment": json.dumps(environment(EXPORT_PACKAGES), allow_nan=False)}
+    model_env = getattr(model.header, "environment", None)
+    if model_env is not None:  # how the source model was trained (its artifact.json header)
+        meta["model_environment"] = json.dumps(model_env, allow_nan=False)
     if model.residual is not None:
         # The residual closure is a numerical calibration (polynomials and grids), applied by
         # jetcalib after the graph; its hash lets OnnxCalibration refuse an edited one.
@@ -156,33 +167,165 @@ def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
     return paths
 
 
-def _write_all(model: Any, paths: dict[str, Path], tmps: dict[str, Path]) -> None:
-    for key in ("onnx", "nonorm"):
-        tmps[key].write_bytes(onnx_bytes(model, normalisation_inside=key == "onnx"))
-    sidecar = {
+#: Version of the sidecar's layout: 1 (no ``sidecar_version``): onnx_file, outputs, inputs
+#: (name, NormScale, NormOffset), mass_min_GeV, content_hash, training_domain, residual_*;
+#: 2.0 added the words and fields that make it self-describing (units, normalisation,
+#: per-input definition/unit/sentinel, output meaning, calibration and flag rules,
+#: environment). A minor version only adds keys.
+SIDECAR_VERSION = "2.0"
+
+#: What each network input is where it cannot be computed (docs/inputs.md#inputs, "fallback
+#: where undefined"): ``(words, sentinel value or None)``. tests/deploy/test_export_onnx.py
+#: checks it against docs/inputs.md.
+INPUT_FALLBACKS: dict[str, tuple[str, float | None]] = {
+    "eta": ("derived from eta_reco if absent", None),
+    "log_e": ("derived from e_reco if absent", None),
+    "log_m": ("0 for m <= 1 GeV; derived from m_reco if absent", 0.0),
+    "width": ("-0.1 if the constituents' pT sum < 1e-8", -0.1),
+    "em_frac": ("-0.1 if the denominator < 1e-8", -0.1),
+    "em3_frac": ("-0.1 if the denominator < 1e-8", -0.1),
+    "tile0_frac": ("-0.1 if the denominator < 1e-8", -0.1),
+    "eff_n_clusters": ("-0.1 if the energy sum < 1e-8", -0.1),
+    "groom_m_ratio": ("-0.1 if the ungroomed mass < 1e-8", -0.1),
+    "neutral_e_frac": ("1 if E_jet < 1e-8", 1.0),
+    "charged_pt_frac": ("-0.1 if pT_jet < 1e-8", -0.1),
+    "charged_m_frac": ("-0.1 if m_jet < 1e-8 (e.g. m = 0)", -0.1),
+    "split12": ("0 for one constituent", 0.0),
+    "split23": ("0 for fewer than 3 constituents", 0.0),
+    "c2": ("-0.1 for < 3 constituents or a non-finite value", -0.1),
+    "d2": ("-0.1 for < 3 constituents or a non-finite value", -0.1),
+    "tau21": ("-0.1 for < 3 constituents or tau1 < 1e-8", -0.1),
+    "tau32": ("-0.1 for < 3 constituents or tau2 < 1e-8", -0.1),
+    "qw": ("0 for fewer than 3 constituents", 0.0),
+    "mu": ("none (always defined)", None),
+    "npv": ("none (always defined)", None),
+}
+
+
+def _input_entry(index: int, name: str, scale: float, offset: float) -> dict[str, Any]:
+    from ..io import COLUMNS
+
+    col = COLUMNS[name]
+    words, sentinel = INPUT_FALLBACKS.get(name, ("see docs/inputs.md", None))
+    return {"name": name, "NormScale": float(scale), "NormOffset": float(offset), "index": index,
+            "definition": col.description, "unit": col.unit or "dimensionless",
+            "when_undefined": words, "sentinel": sentinel}
+
+
+def _flag_rules(model: Any) -> dict[str, Any]:
+    """The calib_flag rules of docs/flags.md as the sidecar states them (one rule for every
+    runtime: jetcalib.features.input_flags, apply_responses, TrainingDomain.flags)."""
+    from ..features import ENERGY_MAX, ETA_MAX, MASS_ENERGY_RTOL
+    from ..io import CalibFlag
+
+    words = {
+        CalibFlag.OK: "calibrated: E_cal = E/r_E, m_cal = m/r_m",
+        CalibFlag.NON_FINITE_INPUT: "e_reco, m_reco, eta_reco or one of the inputs is NaN, inf or "
+                                    "missing: not evaluated, reco kinematics kept",
+        CalibFlag.NON_POSITIVE_MASS: "m_reco <= 0: not evaluated, reco kinematics kept",
+        CalibFlag.OUT_OF_RANGE: f"e_reco <= 0, e_reco > {ENERGY_MAX:g} GeV, m_reco > e_reco*(1 + "
+                                f"{MASS_ENERGY_RTOL:g}) or |eta_reco| > {ETA_MAX:g}: not evaluated, "
+                                "reco kinematics kept",
+        CalibFlag.BAD_PREDICTION: "a total response (after the residual) is non-finite or <= 0: "
+                                  "reco kinematics kept",
+        CalibFlag.MASS_NOT_CALIBRATED: "m_reco <= mass_min_GeV: E_cal = E/r_E, m_cal = m/r_E",
+        CalibFlag.MASS_ABOVE_ENERGY: "m/r_m >= E/r_E: E_cal = E/r_E, m_cal = m/r_E (overrides 6)",
+        CalibFlag.OUTSIDE_TRAINING_ETA: "|eta_reco| > training_domain.abs_eta_reco_max",
+        CalibFlag.OUTSIDE_TRAINING_PT: "reco pT = sqrt(max(E^2 - m^2, 0))/cosh(eta_reco) outside "
+                                       "training_domain.pt_reco [min, max]",
+        CalibFlag.INPUT_OUTSIDE_TRAINING: "a raw input outside its training_domain.inputs[name] "
+                                          "[min, max]",
+    }
+    return {
+        "codes": [{"code": int(c), "name": c.name, "rule": words[c]} for c in CalibFlag],
+        "order": ("1, 2, 5 from the inputs in that order before evaluating (first that applies); "
+                  "then 4 from the responses; then 6 (mass threshold), then 3 (overrides 6); "
+                  "a jet flagged 1, 2, 4 or 5 keeps e_cal = e_reco, m_cal = m_reco, "
+                  "pt_cal from them"),
+        "training_domain": ("only with a training_domain: among 7, 8, 9 the first that applies "
+                            "(7 first); comparisons strict (a value equal to a limit is inside); "
+                            "default policy 'flag': the jet is calibrated as without the domain "
+                            "and its code 0, 3 or 6 becomes 7/8/9 (1, 2, 4, 5 are kept); policy "
+                            "'strict': 7/8/9 decided after 1, 2, 5 and before evaluating, reco "
+                            "kinematics kept; 'ignore': no 7-9"),
+        "uncalibrated": "calib_flag in (1, 2, 4, 5), and 7-9 under the 'strict' policy",
+        "pt_cal": "pt_cal = sqrt(max(e_cal^2 - m_cal^2, 0))/cosh(eta_reco)",
+        "dtypes": "e_cal, pt_cal, m_cal stored as float32 (computed in float64); calib_flag int8",
+        "mass_min_GeV": float(model.config.mass_min_reco),
+    }
+
+
+def sidecar_document(model: Any, paths: dict[str, Path]) -> dict[str, Any]:
+    """The sidecar (``<stem>.sidecar.json``): everything a runtime outside jetcalib needs to
+    reproduce ``jetcalib calibrate`` from ``<stem>.nonorm.onnx`` (and the residual file)."""
+    sidecar: dict[str, Any] = {
+        "sidecar_version": SIDECAR_VERSION,
         "onnx_file": paths["nonorm"].name,
         "outputs": ["outputE", "outputM"],
-        "inputs": [{"name": f, "NormScale": float(s), "NormOffset": float(o)}
-                   for f, s, o in zip(model.features, model.normalisation.scale,
-                                      model.normalisation.offset, strict=True)],
+        "inputs": [_input_entry(i, f, s, o)
+                   for i, (f, s, o) in enumerate(zip(model.features, model.normalisation.scale,
+                                                     model.normalisation.offset, strict=True))],
         "mass_min_GeV": float(model.config.mass_min_reco),
         "content_hash": model.header.content_hash,
+        "units": {"energy": "GeV", "rule": (
+            "the graph, every input with unit GeV or ln GeV, mass_min_GeV, the training domain and "
+            "the residual are in GeV: a MeV table is converted first (energies, masses, momenta / "
+            "1000, then log_e = ln(e_reco), log_m = ln(max(m_reco, 1))) and e_cal, pt_cal, m_cal "
+            "back (* 1000)")},
+        "normalisation": {
+            "formula": "x_norm = x · NormScale + NormOffset",
+            "where": (f"per input, in float32; {paths['nonorm'].name} (onnx_file) is fed x_norm, "
+                      f"{paths['onnx'].name} has the same normalisation inside and is fed raw x"),
+            "input": "float32 [N, F] tensor 'features', columns in the order of inputs (index)",
+        },
+        "output_meaning": {
+            "outputE": "r_E, the predicted energy response E_reco/E_true (> 0)",
+            "outputM": "r_m, the predicted mass response m_reco/m_true (> 0)",
+            "calibration": "E_cal = E/outputE, m_cal = m/outputM (E = e_reco, m = m_reco, GeV)",
+        },
+        "calibration_rule": [
+            "1. flags 1, 2, 5 (flag_rules) from e_reco, m_reco, eta_reco and the raw inputs; "
+            "under the 'strict' domain policy also 7-9",
+            "2. for the jets left (flag 0): x_norm = x · NormScale + NormOffset, run onnx_file: "
+            "r_E = outputE, r_m = outputM",
+            ("3. the residual (residual_rule) scales the responses: r_E *= R_E, r_m *= R_E·R_JMS "
+             "where the JMS applies, else r_m *= R_E" if "residual" in paths else
+             "3. no residual closure: r_E, r_m as they are"),
+            "4. flag 4 where r_E or r_m is non-finite or <= 0; else E_cal = E/r_E, m_cal = m/r_m; "
+            "where m_reco <= mass_min_GeV m_cal = m/r_E (flag 6); where m_cal >= E_cal "
+            "m_cal = m/r_E (flag 3)",
+            "5. pt_cal = sqrt(max(E_cal^2 - m_cal^2, 0))/cosh(eta_reco); flagged 1, 2, 4, 5: reco "
+            "kinematics",
+            "6. 'flag' policy (default): codes 0, 3, 6 of jets outside training_domain become 7/8/9",
+        ],
+        "flag_rules": _flag_rules(model),
+        # how this sidecar was made; like the whole sidecar, not part of content_hash
+        "environment": environment(EXPORT_PACKAGES),
     }
     if getattr(model, "training_domain", None) is not None:
-        # per-input (min, max) of the raw features over the training jets, |η_reco| and reco
-        # pT ranges: jets outside are flagged 7-9 (docs/flags.md#training-domain)
+        # per-input (min, max) of the raw features over the training jets, |η| and reco pT
+        # ranges: jets outside are flagged 7-9 (docs/flags.md#training-domain)
         sidecar["training_domain"] = model.training_domain.to_dict()
     if "residual" in paths:
-        from ..numerical import write_correctionlib
-
-        write_correctionlib(model.residual, tmps["residual"], residual_of=model.header.content_hash)
         sidecar["residual_correctionlib"] = paths["residual"].name
         sidecar["residual_rule"] = (
             "after the network: E1 = E/outputE, m1 = m/outputM; then the residual, as the numerical "
             "calibration: R_E = jes_response(eta, E1), E2 = E1/R_E, m_jes = m1/R_E; where "
             "jms_min_energy() < E2 < jms_max_energy(), m2 = m_jes/jms_response(eta, E2, m_jes), else "
             "m2 = m_jes")
-    tmps["sidecar"].write_text(json.dumps(sidecar, indent=2))
+        sidecar["residual_inputs"] = ("eta = eta_reco of the jet; a jms_max_energy correction "
+                                      "absent: no upper limit")
+    return sidecar
+
+
+def _write_all(model: Any, paths: dict[str, Path], tmps: dict[str, Path]) -> None:
+    for key in ("onnx", "nonorm"):
+        tmps[key].write_bytes(onnx_bytes(model, normalisation_inside=key == "onnx"))
+    if "residual" in paths:
+        from ..numerical import write_correctionlib
+
+        write_correctionlib(model.residual, tmps["residual"], residual_of=model.header.content_hash)
+    tmps["sidecar"].write_text(json.dumps(sidecar_document(model, paths), indent=2, ensure_ascii=False))
 
 
 def _identity_norm(wrapped: Any) -> Any:

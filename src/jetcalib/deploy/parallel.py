@@ -14,6 +14,7 @@ then be visible to the workers (shared file system).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -25,6 +26,7 @@ from typing import Any
 from .._signals import install_worker_handlers, task, terminate_workers
 from ..errors import InputError
 from ..io import DEFAULT_CHUNK_ROWS, ColumnMap
+from ..io.provenance import current_command_line
 from .apply import FileSummary, calibrate_file
 
 __all__ = ["calibrate_many"]
@@ -36,24 +38,31 @@ Outcome = tuple[Path, Path, FileSummary | InputError]
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(calibration: Any, threads: int | None, options: dict[str, Any]) -> None:
+def _init_worker(calibration: Any, threads: int | None, options: dict[str, Any],
+                 argv: list[str] | None = None) -> None:
     install_worker_handlers()
     if threads and "torch" in sys.modules:  # the torch runtime: one worker must not take every core
         import torch
 
         torch.set_num_threads(threads)
-    _WORKER.update(calibration=calibration, options=options)
+    _WORKER.update(calibration=calibration, options=options, argv=argv)
 
 
 def _run_in_worker(src: Path, dst: Path) -> FileSummary | InputError:
     with task():
-        return _one(_WORKER["calibration"], src, dst, _WORKER["options"])
+        return _one(_WORKER["calibration"], src, dst, _WORKER["options"], _WORKER.get("argv"))
 
 
-def _one(calibration: Any, src: Path, dst: Path, options: dict[str, Any]) -> FileSummary | InputError:
-    """One file; a user's error comes back as a value (a bad file must not stop the others)."""
+def _one(calibration: Any, src: Path, dst: Path, options: dict[str, Any],
+         argv: list[str] | None = None) -> FileSummary | InputError:
+    """One file; a user's error comes back as a value (a bad file must not stop the others).
+    ``argv``: the command line of the parent (the CLI command), which the table's environment
+    record names also when a worker process writes it."""
+    from ..io.provenance import command_line
+
     try:
-        return calibrate_file(calibration, src, dst, **options)
+        with command_line(argv) if argv is not None else contextlib.nullcontext():
+            return calibrate_file(calibration, src, dst, **options)
     except InputError as exc:
         return exc
 
@@ -90,7 +99,7 @@ def calibrate_many(
         yield from _on_dask(calibration, targets, scheduler, options, connect_timeout_s)
     elif workers <= 1 or len(targets) <= 1:
         for src, dst in targets:
-            yield src, dst, _one(calibration, src, dst, options)
+            yield src, dst, _one(calibration, src, dst, options)  # argv: this process's own
     else:
         yield from _on_pool(calibration, targets, workers, threads, options)
 
@@ -100,7 +109,7 @@ def _on_pool(calibration: Any, targets: Sequence[Target], workers: int, threads:
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(targets)), mp_context=ctx,
                              initializer=_init_worker,
-                             initargs=(calibration, threads, options)) as pool:
+                             initargs=(calibration, threads, options, current_command_line())) as pool:
         pending = {pool.submit(_run_in_worker, src, dst): (src, dst) for src, dst in targets}
         try:
             while pending:
@@ -135,7 +144,7 @@ def _on_dask(calibration: Any, targets: Sequence[Target], scheduler: str,
         for src, dst in targets:
             # absolute paths: the workers' working directory is not ours
             fut = client.submit(_one, cal, Path(os.path.abspath(src)), Path(os.path.abspath(dst)),
-                                options, pure=False)  # pure=False: a fresh unique key
+                                options, current_command_line(), pure=False)  # pure=False: a fresh unique key
             where[fut.key] = (src, dst)
             futures.append(fut)
         try:

@@ -48,6 +48,16 @@ __all__ = ["CorrectionlibCalibration", "OnnxCalibration"]
 ONNX_BATCH = 16_384
 
 
+def _json_dict(text: str | None) -> dict[str, Any] | None:
+    """A metadata property holding a JSON object (the environment record), None if absent or
+    not an object (an export from before the record)."""
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 class OnnxCalibration:
     """A DNN calibration evaluated by an onnxruntime ``InferenceSession`` (CPU).
 
@@ -91,7 +101,8 @@ class OnnxCalibration:
                                 "outputE, outputM")
         self.header = ArtifactHeader(artifact="dnn-model", format_version="onnx",
                                      features=features, content_hash=content_hash,
-                                     jetcalib_version=meta.get("jetcalib_version", "unknown"))
+                                     jetcalib_version=meta.get("jetcalib_version", "unknown"),
+                                     environment=_json_dict(meta.get("environment")))
 
     def _verified_metadata(self) -> dict[str, str]:
         """The metadata properties, after refusing a graph or any property modified after

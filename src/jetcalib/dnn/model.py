@@ -35,6 +35,7 @@ from ..features import (
     calibrate_with_model,
 )
 from ..io import ArtifactHeader, atomic_path, content_hash
+from ..io.provenance import environment
 from ..numerical import NumericalCalibration
 from .config import DNNConfig
 from .network import CalibrationNet
@@ -45,6 +46,9 @@ ARTIFACT_KIND = "dnn-model"
 FORMAT_VERSION = "2.1"
 _HEADER_FILE = "artifact.json"
 _WEIGHTS_FILE = "weights.pt"
+#: Packages whose versions the artifact's environment record names (header ``environment``,
+#: not covered by the content hash: the same weights made elsewhere are the same model).
+ENVIRONMENT_PACKAGES: tuple[str, ...] = ("numpy", "torch", "lightning", "pydantic")
 
 
 def _payload_hash(weights: bytes, cfg: DNNConfig, norm: Normalisation, residual: dict[str, Any] | None,
@@ -82,7 +86,8 @@ class DNNCalibration:
         self.net = net.eval()
         self.config = config
         self.normalisation = normalisation
-        self.header = header or ArtifactHeader(artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION)
+        self.header = header or ArtifactHeader(artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION,
+                                               environment=environment(ENVIRONMENT_PACKAGES))
         self.summary = dict(summary or {})
 
     @property

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import ArtifactError, InputError
 from ..features import as_columns
 from ..io import ArtifactHeader
+from ..io.provenance import environment, hash_input_files
 from ..numerical import NumericalCalibration, NumericalConfig
 from .config import DNNConfig
 from .data import (
@@ -33,6 +34,7 @@ from .data import (
     prepare_training_data,
 )
 from .model import ARTIFACT_KIND, FORMAT_VERSION, DNNCalibration
+from .model import ENVIRONMENT_PACKAGES as MODEL_ENVIRONMENT_PACKAGES
 
 __all__ = ["CHECKPOINT_DIR", "CLOSURE_JMS_MAX_ENERGY", "STRATEGIES", "fit_closure", "train"]
 
@@ -181,6 +183,8 @@ def train(
     torch.set_num_threads(t.threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
 
+    # the input files hashed now, before hours of training, so that the hash is of what was read
+    training_data = hash_input_files(provenance or [])
     data: PreparedData = prepare_training_data(table, cfg)
     if cfg.closure == "numerical":
         _check_closure_sample(table, cfg)
@@ -272,7 +276,8 @@ def train(
     }
     header = ArtifactHeader(
         artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION, features=list(cfg.features),
-        seeds={"training": t.seed}, training_data=list(provenance or []),
+        seeds={"training": t.seed}, training_data=training_data,
+        environment=environment(MODEL_ENVIRONMENT_PACKAGES),  # not in the content hash
     )
     model = DNNCalibration(net, cfg, data.normalisation, header, summary, training_domain=data.domain)
     if cfg.closure == "numerical":

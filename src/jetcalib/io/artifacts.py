@@ -35,7 +35,9 @@ class ArtifactHeader(BaseModel):
 
     ``artifact`` names the kind (``"numerical-calibration"``, ``"dnn-model"``, ...) and
     ``format_version`` that kind's own layout version; ``schema_version`` is the jet-table
-    schema its columns refer to; ``content_hash`` covers the payload (see each kind).
+    schema its columns refer to; ``content_hash`` covers the payload (see each kind), never
+    the header: not ``created``, ``training_data`` or ``environment``, which say how and where
+    the artifact was made, not what it computes.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -50,6 +52,10 @@ class ArtifactHeader(BaseModel):
     features: list[str] = Field(default_factory=list)
     seeds: dict[str, int] = Field(default_factory=dict)
     training_data: list[dict[str, Any]] = Field(default_factory=list)  #: provenance of inputs
+    #: how the artifact was made (:func:`jetcalib.io.provenance.environment`: Python and package
+    #: versions, command line, git commit); None for artifacts from before it was recorded.
+    #: Not covered by ``content_hash``: the same payload made elsewhere is the same artifact.
+    environment: dict[str, Any] | None = None
     content_hash: str = ""
 
     @classmethod

@@ -49,6 +49,9 @@ class DatasetMetadata(BaseModel):
     n_events: int | None = None
     parents: list[str] = Field(default_factory=list)  #: tables this one was derived from
     extra: dict[str, Any] = Field(default_factory=dict)
+    #: how the table was made (:func:`jetcalib.io.provenance.environment`), None in tables from
+    #: before it was recorded and in tables written through the API without one
+    environment: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json()

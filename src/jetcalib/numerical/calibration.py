@@ -29,6 +29,7 @@ from ..features import (
     merge_domain_flags,
 )
 from ..io import ArtifactHeader, atomic_path, content_hash
+from ..io.provenance import environment, hash_input_files
 from .config import NumericalConfig
 from .jes import JESFit, fit_jes
 from .jms import JMSFit, fit_jms
@@ -39,6 +40,8 @@ ARTIFACT_KIND = "numerical-calibration"
 FORMAT_VERSION = "1.1"
 #: Columns the fit reads: truth and reco kinematics and the detector η (``eta``).
 FIT_COLUMNS: tuple[str, ...] = ("e_true", "m_true", "e_reco", "m_reco", "eta_reco", "eta")
+#: Packages whose versions the artifact's environment record names (numpy always).
+ENVIRONMENT_PACKAGES: tuple[str, ...] = ("numpy", "scipy", "pydantic")
 
 
 def _column(table: Mapping[str, Any], name: str) -> np.ndarray:
@@ -89,7 +92,8 @@ class NumericalCalibration:
         self.jes = jes
         self.jms = jms
         self.header = header or ArtifactHeader(
-            artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION, features=list(self.required_columns)
+            artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION, features=list(self.required_columns),
+            environment=environment(ENVIRONMENT_PACKAGES),
         )
 
     # --- fitting ------------------------------------------------------------------------------
@@ -127,7 +131,11 @@ class NumericalCalibration:
             artifact=ARTIFACT_KIND,
             format_version=FORMAT_VERSION,
             features=list(cls.required_columns),
-            training_data=training_data or [],
+            # each input table's provenance with the sha256 of its file (when it has one)
+            training_data=hash_input_files(training_data or []),
+            # not hashed (content_hash covers the payload only): the same fit made with other
+            # versions or on another machine is the same calibration
+            environment=environment(ENVIRONMENT_PACKAGES),
         )
         return cls(config, jes, jms, header, domain)
 

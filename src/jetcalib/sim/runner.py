@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import InputError
 from ..io import SIMULATION_VERSION, DatasetMetadata, TableWriter, atomic_path
 from ..io.files import check_output_name
+from ..io.provenance import environment
 from .config import SimConfig
 from .generator import PROCESSES, n_slices, process_settings
 from .pipeline import Chunk
@@ -213,6 +214,7 @@ def run_generation(process: str, n_events: int, seed: int, mu: tuple[float, floa
             "base_seed": seed, "resume": "automatic (chunk files beside the output)",
         },
         seeds=[c.seed for c in chunks], n_events=n_events,
+        environment=environment(("numba", "pyarrow")),
     )
     rows = 0
     with TableWriter(out, meta) as w:
