@@ -27,7 +27,7 @@ def _interrupt(signum: int) -> BaseException:
     return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
-def _handler(signum: int, frame: object) -> None:
+def _handler(signum: int, _frame: object) -> None:
     global _stopped
     _stopped = signum
     if not _busy:

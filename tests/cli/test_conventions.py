@@ -22,9 +22,11 @@ def test_version(capsys):
 @pytest.mark.parametrize("command", [[], *COMMANDS], ids=lambda c: " ".join(c) or "jetcalib")
 def test_dash_h_is_help(command, capsys):
     code, short, _ = run(capsys, *command, "-h")
-    assert code == 0 and "Usage:" in short
+    assert code == 0
+    assert "Usage:" in short
     code, long, _ = run(capsys, *command, "--help")
-    assert code == 0 and short == long
+    assert code == 0
+    assert short == long
 
 
 def test_every_command_is_covered():
@@ -50,7 +52,9 @@ def test_output_with_unknown_suffix_is_refused(name, numcal, tmp_path, capsys):
     code, _, err = run(capsys, "calibrate", numcal, src, "-o", tmp_path / name)
     assert code == 2
     line = one_error_line(err)
-    assert name in line and ".parquet" in line and ".root" in line
+    assert name in line
+    assert ".parquet" in line
+    assert ".root" in line
     assert not (tmp_path / name).exists()
 
 
@@ -72,5 +76,6 @@ def test_several_inputs_into_a_table_name_is_refused(numcal, tmp_path, capsys):
         srcs.append(tmp_path / f"{name}.parquet")
         write_table(srcs[-1], make_jet_table(300))
     code, _, err = run(capsys, "calibrate", numcal, *srcs, "-o", tmp_path / "out.parquet")
-    assert code == 2 and "2 inputs need an output directory" in one_error_line(err)
+    assert code == 2
+    assert "2 inputs need an output directory" in one_error_line(err)
     assert not (tmp_path / "out.parquet").exists()

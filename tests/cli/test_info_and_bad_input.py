@@ -23,21 +23,26 @@ def test_info_prints_rows_columns_provenance(tmp_path, capsys, suffix):
     code, out, _ = run(capsys, "info", path, "--check", "train")
     assert code == 0
     assert "500 rows" in out
-    assert "schema 1.0" in out and "unit test" in out and "seeds: 7, 8" in out
-    assert "charged_m_frac" in out and "GeV" in out
+    assert "schema 1.0" in out
+    assert "unit test" in out
+    assert "seeds: 7, 8" in out
+    assert "charged_m_frac" in out
+    assert "GeV" in out
     assert "has every column 'train' needs" in out
 
 
 def test_info_stats(good_parquet, capsys):
     code, out, _ = run(capsys, "info", good_parquet, "--stats")
-    assert code == 0 and "non-finite" in out
+    assert code == 0
+    assert "non-finite" in out
 
 
 def test_missing_file(tmp_path, capsys):
     code, _, err = run(capsys, "info", tmp_path / "nope.parquet")
     assert code == 2
     line = one_error_line(err)
-    assert "nope.parquet" in line and "file not found" in line
+    assert "nope.parquet" in line
+    assert "file not found" in line
 
 
 def test_brackets_in_message_are_printed_not_eaten_as_markup(tmp_path, capsys):
@@ -53,7 +58,8 @@ def test_unknown_format(tmp_path, capsys):
     code, _, err = run(capsys, "info", path)
     assert code == 2
     line = one_error_line(err)
-    assert "jets.csv" in line and "unknown format" in line
+    assert "jets.csv" in line
+    assert "unknown format" in line
 
 
 def test_missing_required_column(tmp_path, capsys):
@@ -64,7 +70,8 @@ def test_missing_required_column(tmp_path, capsys):
     code, _, err = run(capsys, "info", path, "--check", "calibrate")
     assert code == 2
     line = one_error_line(err)
-    assert "noc2.parquet" in line and "missing required column c2" in line
+    assert "noc2.parquet" in line
+    assert "missing required column c2" in line
 
 
 def test_derivable_column_is_not_missing(tmp_path, capsys):
@@ -87,7 +94,8 @@ def test_wrong_dtype(tmp_path, capsys):
     code, _, err = run(capsys, "info", path, "--check", "evaluate")
     assert code == 2
     line = one_error_line(err)
-    assert "strmass.parquet" in line and "column m_reco has type string, expected float32" in line
+    assert "strmass.parquet" in line
+    assert "column m_reco has type string, expected float32" in line
 
 
 def test_empty_table(tmp_path, capsys):
@@ -96,7 +104,8 @@ def test_empty_table(tmp_path, capsys):
     code, _, err = run(capsys, "info", path)
     assert code == 2
     line = one_error_line(err)
-    assert "empty.root" in line and "empty (0 rows)" in line
+    assert "empty.root" in line
+    assert "empty (0 rows)" in line
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".root"])
@@ -108,7 +117,8 @@ def test_truncated_file(tmp_path, capsys, suffix):
     code, _, err = run(capsys, "info", path, "--stats")
     assert code == 2
     line = one_error_line(err)
-    assert f"cut{suffix}" in line and ("corrupt or truncated" in line)
+    assert f"cut{suffix}" in line
+    assert ("corrupt or truncated" in line)
 
 
 def test_garbage_with_known_suffix(tmp_path, capsys):
@@ -138,7 +148,8 @@ def test_column_map_from_option_and_file(tmp_path, capsys):
                          "--map", "log_e=jet_logE", "--map-file", mapfile)
     assert code == 0, err
     code, _, err = run(capsys, "info", path, "--check", "calibrate", "--map", "log_e")
-    assert code == 2 and "expected NAME=BRANCH" in one_error_line(err)
+    assert code == 2
+    assert "expected NAME=BRANCH" in one_error_line(err)
 
 
 def test_help_lists_commands(capsys):

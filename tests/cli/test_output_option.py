@@ -47,7 +47,9 @@ def test_every_writing_command_is_covered():
 def test_the_output_option_is_dash_o_and_dash_dash_out(path):
     command = _command(path)
     (out,) = [p for p in command.params if p.name == "out"]
-    assert out.opts == ["-o", "--out"] and not out.secondary_opts and not out.hidden
+    assert out.opts == ["-o", "--out"]
+    assert not out.secondary_opts
+    assert not out.hidden
     # no other visible option (or old spelling) takes the output's names
     others = [p for p in command.params if p is not out]
     for param in others:
@@ -75,7 +77,8 @@ def test_each_spelling_parses(path, spelling, tmp_path):
 def test_help_documents_dash_o_and_dash_dash_out_only(path, capsys):
     code, help_text, _ = run(capsys, *path, "-h")
     assert code == 0
-    assert "--out" in help_text and "-o" in help_text
+    assert "--out" in help_text
+    assert "-o" in help_text
     assert "--output" not in help_text
 
 
@@ -91,7 +94,9 @@ def test_numerical_fit_writes_with_every_spelling(tmp_path, capsys):
     code, _, err = run(capsys, "numerical", "fit", src, "--output", tmp_path / "old.json",
                        "-o", tmp_path / "new.json", "--no-jms")
     assert code == 0, err
-    assert (tmp_path / "new.json").is_file() and not (tmp_path / "old.json").exists()
+    assert (tmp_path / "new.json").is_file()
+    assert not (tmp_path / "old.json").exists()
     # none given: click's own "missing option" usage error, naming the documented spelling
     code, _, err = run(capsys, "numerical", "fit", src)
-    assert code == 2 and "'-o' / '--out'" in err
+    assert code == 2
+    assert "'-o' / '--out'" in err

@@ -55,10 +55,13 @@ def assert_same_tables(a_path, b_path) -> None:
     assert list(a) == list(b)
     for name in a:
         x, y = np.asarray(a[name]), np.asarray(b[name])
-        assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), name
-    assert meta_a is not None and meta_b is not None
+        assert x.dtype == y.dtype, name
+        assert x.tobytes() == y.tobytes(), name
+    assert meta_a is not None
+    assert meta_b is not None
     # the environment record names each run's own command line
     assert meta_a.model_dump(exclude={"created", "environment"}) == meta_b.model_dump(exclude={"created", "environment"})
     env_a, env_b = meta_a.environment, meta_b.environment
-    assert env_a is not None and env_b is not None
+    assert env_a is not None
+    assert env_b is not None
     assert {**env_a, "command_line": None} == {**env_b, "command_line": None}

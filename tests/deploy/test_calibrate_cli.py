@@ -47,12 +47,14 @@ def test_root_extra_branches_kept_byte_identical(numcal_path, tmp_path, capsys):
     after = uproot.open(out)["CollectionTree"]
     for name in [*toy, "run", "flag_b", "small_i"]:
         a, b = before[name].array(library="np"), after[name].array(library="np")
-        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+        assert a.dtype == b.dtype, name
+        assert a.tobytes() == b.tobytes(), name
     assert ak.to_list(before["sub_pt"].array()) == ak.to_list(after["sub_pt"].array())
     e_cal = after["e_cal"].array(library="np")
     flag = after["calib_flag"].array(library="np")
     # the toy reaches |η| = 2.4, the fit |η| < 2: jets beyond are calibrated, flagged 7
-    assert np.all(np.isfinite(e_cal)) and np.isin(flag, [0, 7]).mean() > 0.9
+    assert np.all(np.isfinite(e_cal))
+    assert np.isin(flag, [0, 7]).mean() > 0.9
     # the numerical calibration raises the LC-scale energy towards truth
     ok = flag == 0
     assert np.median(e_cal[ok] / toy["e_true"][ok]) == pytest.approx(1.0, abs=0.02)
@@ -70,11 +72,13 @@ def test_bad_file_among_many_is_skipped(numcal_path, tmp_path, capsys):
     code = main(["calibrate", str(numcal_path), str(good[0]), str(bad), str(good[1]), "-o", str(out)])
     err = capsys.readouterr().err
     assert code == 4
-    assert "bad.parquet" in err and "skipped" in err
+    assert "bad.parquet" in err
+    assert "skipped" in err
     assert sorted(p.name for p in out.iterdir()) == ["good0.parquet", "good1.parquet"]
     table, meta = read_table(out / "good1.parquet")
     assert {"e_cal", "pt_cal", "m_cal", "calib_flag"} <= set(table)
-    assert meta is not None and meta.producer == "jetcalib calibrate"
+    assert meta is not None
+    assert meta.producer == "jetcalib calibrate"
 
 
 def test_missing_column_refused(numcal_path, tmp_path, capsys):
@@ -84,5 +88,6 @@ def test_missing_column_refused(numcal_path, tmp_path, capsys):
     write_table(p, toy)
     code = main(["calibrate", str(numcal_path), str(p), "-o", str(tmp_path / "o.parquet")])
     err = capsys.readouterr().err
-    assert code == 2 and "missing required column m_reco" in err
+    assert code == 2
+    assert "missing required column m_reco" in err
     assert not (tmp_path / "o.parquet").exists()

@@ -77,14 +77,18 @@ def test_dnn_domain_stored_and_flags(model_dir, table):
     model = DNNCalibration.load(model_dir)
     dom = model.training_domain
     assert dom is not None
-    assert dom.selection["pt_true_min"] == 150.0 and dom.selection["abs_eta_true_max"] == 2.0
-    assert 1.9 < dom.abs_eta_max < 2.2 and dom.pt is not None and dom.pt[0] > 50.0
+    assert dom.selection["pt_true_min"] == 150.0
+    assert dom.selection["abs_eta_true_max"] == 2.0
+    assert 1.9 < dom.abs_eta_max < 2.2
+    assert dom.pt is not None
+    assert dom.pt[0] > 50.0
     assert set(dom.inputs) == set(model.features)
     assert dom.inputs["tau21"][0] > -999.0
     out = model.calibrate(table)
     for row, code in EXPECTED.items():
         assert out["calib_flag"][row] == code, row
-        assert np.isfinite(out["e_cal"][row]) and out["e_cal"][row] != np.float32(table["e_reco"][row])
+        assert np.isfinite(out["e_cal"][row])
+        assert out["e_cal"][row] != np.float32(table["e_reco"][row])
     _check_flag_rule(model, table)
 
 
@@ -169,7 +173,10 @@ def test_dnn_without_domain_still_calibrates(model_dir, table, tmp_path):
 def test_numerical_domain_stored_and_flags(numcal_path, table, tmp_path):
     cal = NumericalCalibration.load(numcal_path)
     dom = cal.training_domain
-    assert dom is not None and dom.pt is None and dom.energy is not None and not dom.inputs
+    assert dom is not None
+    assert dom.pt is None
+    assert dom.energy is not None
+    assert not dom.inputs
     assert dom.abs_eta_max <= cal.config.eta_max
     out = cal.calibrate(table)
     assert out["calib_flag"][ETA_ROW] == CalibFlag.OUTSIDE_TRAINING_ETA
@@ -194,7 +201,8 @@ def test_numerical_domain_stored_and_flags(numcal_path, table, tmp_path):
 
 def test_numerical_domain_hashed_and_old_file_read(numcal_path, table, tmp_path):
     raw = json.loads(numcal_path.read_text())
-    assert raw["header"]["format_version"] == "1.1" and "domain" in raw["payload"]
+    assert raw["header"]["format_version"] == "1.1"
+    assert "domain" in raw["payload"]
     edited = json.loads(json.dumps(raw))
     edited["payload"]["domain"]["abs_eta_reco_max"] = 4.0
     (tmp_path / "edited.json").write_text(json.dumps(edited))

@@ -58,7 +58,8 @@ def _sidecar_runtime(sidecar_path, table: dict[str, np.ndarray]) -> dict[str, np
 
     side = json.loads(sidecar_path.read_text())
     where = sidecar_path.parent
-    assert side["sidecar_version"].split(".")[0] == "2" and side["units"]["energy"] == "GeV"
+    assert side["sidecar_version"].split(".")[0] == "2"
+    assert side["units"]["energy"] == "GeV"
     e, m, eta = (np.asarray(table[c], dtype=np.float64) for c in ("e_reco", "m_reco", "eta_reco"))
     inputs = sorted(side["inputs"], key=lambda i: i["index"])
     x = np.stack([np.asarray(table[i["name"]], dtype=np.float32) for i in inputs], axis=1)
@@ -175,7 +176,8 @@ def test_sidecar_describes_inputs_outputs_and_flags(model_dir, tmp_path, capsys)
     assert main(["export", str(model_dir), "-o", str(onnx_path)]) == 0, capsys.readouterr().err
     side = json.loads((tmp_path / "m.sidecar.json").read_text())
     assert {"onnx_file", "outputs", "inputs", "mass_min_GeV", "content_hash"} <= set(side)
-    assert side["onnx_file"] == "m.nonorm.onnx" and side["sidecar_version"] == "2.0"
+    assert side["onnx_file"] == "m.nonorm.onnx"
+    assert side["sidecar_version"] == "2.0"
     assert "x_norm = x · NormScale + NormOffset" in side["normalisation"]["formula"]
     assert "m.nonorm.onnx" in side["normalisation"]["where"]
     assert "E_cal = E/outputE" in side["output_meaning"]["calibration"]
@@ -184,7 +186,8 @@ def test_sidecar_describes_inputs_outputs_and_flags(model_dir, tmp_path, capsys)
     docs = (Path(__file__).parents[2] / "docs" / "inputs.md").read_text()
     for i, entry in enumerate(side["inputs"]):
         name = entry["name"]
-        assert entry["index"] == i and {"NormScale", "NormOffset"} <= set(entry)
+        assert entry["index"] == i
+        assert {"NormScale", "NormOffset"} <= set(entry)
         assert entry["definition"] == COLUMNS[name].description
         assert entry["unit"] == (COLUMNS[name].unit or "dimensionless")
         row = re.search(rf"^\| \d+ \| `{name}` \|.*\| (?P<fallback>[^|]*) \|$", docs, re.M)

@@ -40,7 +40,8 @@ def test_onnxruntime_equals_torch(model_dir, onnx_path):
     ref = torch_cal.calibrate(table)
     in_memory = jetcalib.load(model_dir, runtime="auto", threads=2)
     from_file = jetcalib.load(onnx_path, threads=1)
-    assert isinstance(in_memory, OnnxCalibration) and isinstance(from_file, OnnxCalibration)
+    assert isinstance(in_memory, OnnxCalibration)
+    assert isinstance(from_file, OnnxCalibration)
     assert from_file.features == torch_cal.features
     assert from_file.header.content_hash == torch_cal.header.content_hash
     for cal in (in_memory, from_file, pickle.loads(pickle.dumps(from_file))):
@@ -60,7 +61,8 @@ def test_onnx_file_runs_without_torch(onnx_path, tmp_path):
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     n_ok, torch_loaded = res.stdout.split()
-    assert int(n_ok) > 450 and torch_loaded == "False"
+    assert int(n_ok) > 450
+    assert torch_loaded == "False"
 
 
 def test_cli_runtimes_agree(model_dir, onnx_path, tmp_path, capsys):
@@ -94,11 +96,14 @@ def test_correctionlib_equals_numerical(numcal_path, tmp_path, legacy):
     table["eta"][6:40] = np.linspace(-4.5, 4.5, 34)  # beyond the fitted η range (clamped)
     ref = num.calibrate(table)
     cal = jetcalib.load(cl_path)
-    assert isinstance(cal, CorrectionlibCalibration) and cal.min_energy == num.jms.min_energy
+    assert isinstance(cal, CorrectionlibCalibration)
+    assert cal.min_energy == num.jms.min_energy
     for c in (cal, pickle.loads(pickle.dumps(cal)), jetcalib.load(numcal_path, runtime="correctionlib")):
         _assert_close(c.calibrate(table), ref, rtol=1e-6)
     flags = ref["calib_flag"]
-    assert list(flags[:5]) == [1, 2, 2, 5, 5] and (flags == 6).sum() > 0 and (flags == 0).sum() > 15_000
+    assert list(flags[:5]) == [1, 2, 2, 5, 5]
+    assert (flags == 6).sum() > 0
+    assert (flags == 0).sum() > 15_000
 
 
 def test_cli_numerical_on_correctionlib(numcal_path, tmp_path, capsys):
@@ -131,5 +136,6 @@ def test_runtime_refusals(numcal_path, tmp_path, capsys, args, message):
     argv = ["calibrate", *(a.format(**fill) for a in args), str(src), "-o", str(tmp_path / "o.parquet")]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o.parquet").exists()

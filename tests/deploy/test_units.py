@@ -78,7 +78,8 @@ def test_cli_mev_table_without_units_is_refused(numcal_path, tables, tmp_path, c
     code, _, err = run(capsys, "calibrate", numcal_path, tables / "mev.parquet", "-o", out)
     assert code == 2
     line = one_error_line(err)
-    assert "e_reco: median" in line and "looks like MeV; pass --units MeV" in line
+    assert "e_reco: median" in line
+    assert "looks like MeV; pass --units MeV" in line
     median = np.median(in_mev(gev_table())["e_reco"])
     assert f"{median:,.0f}" in line
     assert not out.exists()
@@ -89,13 +90,15 @@ def test_cli_gev_table_given_as_mev_is_refused_when_implausible(numcal_path, tmp
     write_table(tmp_path / "soft.parquet", soft)
     code, _, err = run(capsys, "calibrate", numcal_path, tmp_path / "soft.parquet", "-o",
                        tmp_path / "o.parquet", "--units", "MeV")
-    assert code == 2 and "looks like GeV" in one_error_line(err)
+    assert code == 2
+    assert "looks like GeV" in one_error_line(err)
 
 
 def test_cli_bad_units_value(numcal_path, tables, tmp_path, capsys):
     code, _, err = run(capsys, "calibrate", numcal_path, tables / "gev.parquet", "-o",
                        tmp_path / "o.parquet", "--units", "keV")
-    assert code == 2 and "'keV' is not a unit" in one_error_line(err)
+    assert code == 2
+    assert "'keV' is not a unit" in one_error_line(err)
 
 
 def test_units_in_a_map_file(numcal_path, tables, tmp_path, capsys):
@@ -121,7 +124,8 @@ def test_units_in_a_map_file(numcal_path, tables, tmp_path, capsys):
     (tmp_path / "bad.toml").write_text('units = "TeV"\n')
     code, _, err = run(capsys, "calibrate", numcal_path, tmp_path / "user.parquet", "-o",
                        tmp_path / "o.parquet", "--map-file", tmp_path / "bad.toml")
-    assert code == 2 and "units: 'TeV' is not a unit" in one_error_line(err)
+    assert code == 2
+    assert "units: 'TeV' is not a unit" in one_error_line(err)
 
 
 @pytest.mark.parametrize(("which", "runtime"), [("numcal", None), ("numcal", "correctionlib"),
@@ -154,7 +158,8 @@ def test_plausibility_check_and_conversion():
     got = table_to_gev({"log_m": np.log([1.0, 1000.0, 5e4]), "e_reco": np.array([5e5]),
                         "eta": np.array([0.3])}, "MeV")
     np.testing.assert_allclose(got["log_m"], [0.0, 0.0, np.log(50.0)], atol=1e-12)
-    assert got["e_reco"][0] == 500.0 and got["eta"][0] == 0.3
+    assert got["e_reco"][0] == 500.0
+    assert got["eta"][0] == 0.3
 
 
 def test_numerical_fit_and_evaluate_read_mev(tmp_path, capsys):
@@ -171,7 +176,8 @@ def test_numerical_fit_and_evaluate_read_mev(tmp_path, capsys):
                        "--units", "MeV")
     assert code == 0, err
     code, _, err = run(capsys, "numerical", "fit", tmp_path / "train_mev.parquet", "-o", tmp_path / "x.json")
-    assert code == 2 and "looks like MeV" in one_error_line(err)
+    assert code == 2
+    assert "looks like MeV" in one_error_line(err)
     assert not (tmp_path / "x.json").exists()
     test = gev_table()
     a = jetcalib.load(tmp_path / "gev.json").calibrate(test)
@@ -193,7 +199,8 @@ def test_numerical_fit_and_evaluate_read_mev(tmp_path, capsys):
             assert summaries[1]["closure_max_deviation"][method][kind] == pytest.approx(
                 summaries[0]["closure_max_deviation"][method][kind], rel=1e-3, abs=1e-5)
     code, _, err = run(capsys, "evaluate", tmp_path / "test_mev.parquet", "-o", tmp_path / "r", "--bootstrap", "2")
-    assert code == 2 and "looks like MeV" in one_error_line(err)
+    assert code == 2
+    assert "looks like MeV" in one_error_line(err)
 
 
 def test_train_reads_mev(tmp_path, capsys):
@@ -206,7 +213,8 @@ def test_train_reads_mev(tmp_path, capsys):
     )
     common = ("--config", tmp_path / "tiny.toml", "-q")
     code, _, err = run(capsys, "train", "--data", tmp_path / "mev.parquet", "-o", tmp_path / "bad", *common)
-    assert code == 2 and "looks like MeV" in one_error_line(err)
+    assert code == 2
+    assert "looks like MeV" in one_error_line(err)
     code, _, err = run(capsys, "train", "--data", tmp_path / "mev.parquet", "-o", tmp_path / "model",
                        "--units", "MeV", *common)
     assert code == 0, err

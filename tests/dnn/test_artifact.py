@@ -32,7 +32,8 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, toy_test):
     back = DNNCalibration.load(tmp_path / "m")
     x = feature_matrix(toy_test, model.features)[:500]
     assert np.array_equal(model.predict_responses(x)[0], back.predict_responses(x)[0])
-    assert back.header.artifact == "dnn-model" and back.header.content_hash.startswith("sha256:")
+    assert back.header.artifact == "dnn-model"
+    assert back.header.content_hash.startswith("sha256:")
     assert back.header.features == list(model.features)
     assert np.array_equal(back.normalisation.scale, model.normalisation.scale)
 
@@ -90,10 +91,12 @@ def test_non_finite_and_non_positive_mass_are_flagged_and_passed_through(toy_tes
     t["split12"][3] = np.inf
     out = model.calibrate(t)
     flags = out["calib_flag"]
-    assert flags[1] == CalibFlag.NON_FINITE_INPUT and flags[3] == CalibFlag.NON_FINITE_INPUT
+    assert flags[1] == CalibFlag.NON_FINITE_INPUT
+    assert flags[3] == CalibFlag.NON_FINITE_INPUT
     assert flags[2] == CalibFlag.NON_POSITIVE_MASS
     for i in (1, 2, 3):
-        assert out["e_cal"][i] == pytest.approx(t["e_reco"][i]) and out["m_cal"][i] == t["m_reco"][i]
+        assert out["e_cal"][i] == pytest.approx(t["e_reco"][i])
+        assert out["m_cal"][i] == t["m_reco"][i]
     good = [0, 4, 5]
     assert np.all(flags[good] == 0)
     assert np.allclose(out["e_cal"][good], t["e_reco"][good] * np.exp(0.1), rtol=1e-5)
@@ -105,7 +108,8 @@ def test_mass_threshold_and_table_kinds(toy_test):
     t = {k: v[:300] for k, v in toy_test.items()}
     out = model.calibrate(t)
     light = (t["m_reco"] <= 40.0) & (out["calib_flag"] != CalibFlag.MASS_ABOVE_ENERGY)
-    assert light.any() and np.all(out["calib_flag"][light] == CalibFlag.MASS_NOT_CALIBRATED)
+    assert light.any()
+    assert np.all(out["calib_flag"][light] == CalibFlag.MASS_NOT_CALIBRATED)
     out_ak = model.calibrate(ak.Array(t))
     assert np.array_equal(out["e_cal"], out_ak["e_cal"])
     assert set(model.required_columns) >= {"e_reco", "m_reco", "eta_reco", "log_e", "qw"}

@@ -18,7 +18,9 @@ def _run(capsys, *args: object) -> tuple[int, str, str]:
 
 def test_dump_config_round_trips(tmp_path, capsys):
     code, out, _ = _run(capsys, "train", "--dump-config", "--epochs", "7")
-    assert code == 0 and "lgk" in out and "epochs: 7" in out
+    assert code == 0
+    assert "lgk" in out
+    assert "epochs: 7" in out
     (tmp_path / "c.yaml").write_text(out)
     assert DNNConfig.from_file(tmp_path / "c.yaml").training.epochs == 7
 
@@ -42,7 +44,8 @@ def test_tiny_training_run_writes_a_loadable_model(tmp_path, capsys):
 
     assert model.header.training_data[0]["sha256"] == file_sha256(data)
     env = model.header.environment
-    assert env["command_line"][:3] == ["jetcalib", "train", "--data"] and env["packages"]["torch"]
+    assert env["command_line"][:3] == ["jetcalib", "train", "--data"]
+    assert env["packages"]["torch"]
     cal = model.calibrate(table)
     assert np.isfinite(cal["e_cal"]).all()
 
@@ -50,12 +53,15 @@ def test_tiny_training_run_writes_a_loadable_model(tmp_path, capsys):
 def test_bad_config_and_missing_columns_give_one_error_line(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("loss:\n  kind: huber\n")
     code, _, err = _run(capsys, "train", "--config", tmp_path / "bad.yaml", "--dump-config")
-    assert code == 2 and "loss.kind" in err and "Traceback" not in err
+    assert code == 2
+    assert "loss.kind" in err
+    assert "Traceback" not in err
     data = tmp_path / "t.parquet"
     table = {k: v for k, v in toy_jets(200).items() if k not in ("d2", "toy_mode_e", "toy_mode_m")}
     write_table(data, table)
     code, _, err = _run(capsys, "train", "--data", data, "-o", tmp_path / "m")
-    assert code == 2 and "missing required column d2" in err
+    assert code == 2
+    assert "missing required column d2" in err
 
 
 def test_several_data_tables_are_concatenated_and_overlapping_seeds_refused(tmp_path, capsys):
@@ -73,6 +79,9 @@ def test_several_data_tables_are_concatenated_and_overlapping_seeds_refused(tmp_
     assert [p["rows"] for p in model.header.training_data] == [1500, 1500]
     assert model.summary["n_table"] == 3000
     code, _, err = _run(capsys, "train", "--data", paths["a"], "--data", paths["a_again"], "-o", tmp_path / "m2", *common)
-    assert code == 2 and "generated with a common seed (5)" in err and not (tmp_path / "m2").exists()
+    assert code == 2
+    assert "generated with a common seed (5)" in err
+    assert not (tmp_path / "m2").exists()
     code, _, err = _run(capsys, "train", "--data", paths["a"], "--data", paths["a"], "-o", tmp_path / "m3", *common)
-    assert code == 2 and "is given twice" in err
+    assert code == 2
+    assert "is given twice" in err

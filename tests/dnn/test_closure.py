@@ -42,7 +42,8 @@ def _worst_median_closure(table, cal) -> float:
 def test_closure_is_fitted_stored_and_improves_median_closure(trained, toy_test):
     with_res = DNNCalibration.load(trained["numerical"])
     without = DNNCalibration.load(trained["none"])
-    assert with_res.residual is not None and without.residual is None
+    assert with_res.residual is not None
+    assert without.residual is None
     assert with_res.summary["closure_jets"] > 10_000
     # The closure does not touch the network: same seed, same weights, same raw responses.
     x = np.stack([toy_test[f] for f in with_res.features], axis=1)[:2000]
@@ -50,7 +51,8 @@ def test_closure_is_fitted_stored_and_improves_median_closure(trained, toy_test)
     cal_res, cal_net = with_res.calibrate(toy_test), without.calibrate(toy_test)
     assert np.array_equal(cal_res["calib_flag"] != 0, cal_net["calib_flag"] != 0)
     worst_res, worst_net = _worst_median_closure(toy_test, cal_res), _worst_median_closure(toy_test, cal_net)
-    assert worst_res < 0.01 and worst_res < worst_net
+    assert worst_res < 0.01
+    assert worst_res < worst_net
 
 
 def test_onnxruntime_applies_the_residual_too(trained, toy_test):

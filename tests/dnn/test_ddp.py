@@ -58,7 +58,7 @@ def _rank(rank: int, port: int, table: dict, out: Path, result: Path) -> None:
         )
         model = train(table, out, _config(), progress=False, devices=WORLD, strategy="ddp")
         torch.save({"state": model.net.state_dict(), "summary": model.summary}, result)
-    except BaseException:
+    except BaseException:  # noqa: BLE001 -- a rank's child process: any failure is exit 1, never pytest's handlers
         traceback.print_exc()
         os._exit(1)
     os._exit(0)  # skip the parent's (pytest's) atexit handlers

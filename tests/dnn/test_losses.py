@@ -42,5 +42,6 @@ def test_kernel_width_anneals_from_start_to_end():
     kw = {"pretrain_epochs": 2, "anneal_epochs": 5, "h_start": 0.2, "h_end": 0.05}
     hs = [annealed_width(e, **kw) for e in range(10)]
     assert hs[0] == hs[2] == pytest.approx(0.2)
-    assert hs[6] == pytest.approx(0.05) and hs[9] == pytest.approx(0.05)
+    assert hs[6] == pytest.approx(0.05)
+    assert hs[9] == pytest.approx(0.05)
     assert all(a > b for a, b in itertools.pairwise(hs[2:7]))

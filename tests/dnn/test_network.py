@@ -21,8 +21,10 @@ def test_shapes_and_positive_responses(annotation, mass_residual):
     net = CalibrationNet(21, cfg)
     net.set_output_bias(-0.1, 0.2)
     le, lm = net(torch.randn(17, 21) * 5)
-    assert le.shape == (17,) and lm.shape == (17,)
-    assert torch.all(torch.exp(le) > 0) and torch.all(torch.exp(lm) > 0)
+    assert le.shape == (17,)
+    assert lm.shape == (17,)
+    assert torch.all(torch.exp(le) > 0)
+    assert torch.all(torch.exp(lm) > 0)
     assert (net.annotation is not None) == annotation
     assert (net.mass_residual is not None) == mass_residual
 
@@ -38,7 +40,8 @@ def test_heads_start_at_the_output_bias_and_residual_at_identity():
     net = CalibrationNet(21, NetworkConfig(width=32, n_blocks=2))
     net.set_output_bias(-0.1, 0.2)
     le, lm = net(torch.randn(5, 21))
-    assert torch.allclose(le, torch.full((5,), -0.1)) and torch.allclose(lm, torch.full((5,), 0.2))
+    assert torch.allclose(le, torch.full((5,), -0.1))
+    assert torch.allclose(lm, torch.full((5,), 0.2))
 
 
 def test_mass_residual_is_a_multiplicative_factor_from_the_inputs():

@@ -33,18 +33,21 @@ def test_fit_and_evaluate_report(files, fitted, tmp_path):
     assert main(["evaluate", str(files / "test.parquet"), "--method", f"numerical={fitted}",
                  "-o", str(out), "--bootstrap", "5"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["methods"] == ["uncalibrated", "numerical"] and summary["baseline"] == "numerical"
+    assert summary["methods"] == ["uncalibrated", "numerical"]
+    assert summary["baseline"] == "numerical"
     assert summary["closure_max_deviation"]["numerical"]["energy"] < 0.02
     assert summary["closure_max_deviation"]["uncalibrated"]["energy"] > 0.05
     assert set(summary["mass_peaks"]["numerical"]) == {"wz", "top"}
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 15
-    assert (out / "binned_metrics.parquet").stat().st_size > 0 and (out / "binned_metrics.csv").is_file()
+    assert (out / "binned_metrics.parquet").stat().st_size > 0
+    assert (out / "binned_metrics.csv").is_file()
 
 
 def _one_error_line(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:"), err
+    assert len(err) == 1, err
+    assert err[0].startswith("error:"), err
     return err[0]
 
 

@@ -40,7 +40,9 @@ def test_binned_metrics_recovers_known_widths_with_errors():
     r = rng.normal(1.0, sigma)
     res = binned_metrics(r, v, np.array([0, 1, 2, 3.0, 4.0]), n_boot=30, seed=1)
     np.testing.assert_allclose(res["resolution"][:3], [0.05, 0.10, 0.15], rtol=0.03)
-    assert np.all(res["resolution_err"][:3] > 0) and np.all(res["resolution_err"][:3] < 0.005)
-    assert res["n"][3] == 0 and np.isnan(res["median"][3])
+    assert np.all(res["resolution_err"][:3] > 0)
+    assert np.all(res["resolution_err"][:3] < 0.005)
+    assert res["n"][3] == 0
+    assert np.isnan(res["median"][3])
     again = binned_metrics(r, v, np.array([0, 1, 2, 3.0, 4.0]), n_boot=30, seed=1)
     np.testing.assert_array_equal(res["median_err"], again["median_err"])  # seeded

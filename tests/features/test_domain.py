@@ -25,8 +25,10 @@ def _domain() -> TrainingDomain:
 def test_ranges_and_flag_order():
     dom = _domain()
     assert dom.abs_eta_max == pytest.approx(2.0, abs=1e-3)
-    assert 150 < dom.pt[0] < 170 and 990 < dom.pt[1] <= 1000  # 1 % and 99.9 % quantiles
-    assert dom.inputs["tau21"][0] >= 0 and dom.inputs["tau21"][1] <= 1
+    assert 150 < dom.pt[0] < 170
+    assert 990 < dom.pt[1] <= 1000
+    assert dom.inputs["tau21"][0] >= 0
+    assert dom.inputs["tau21"][1] <= 1
     eta = np.array([0.5, 3.5, 0.5, 0.5, 3.5, np.nan])
     pt = np.array([300.0, 300.0, 50.0, 300.0, 50.0, 300.0])
     m = np.full(6, 50.0)

@@ -38,14 +38,16 @@ def test_non_finite_entries_are_ignored_when_fitting(x):
     dirty[10:20, 1] = np.inf
     a = Normalisation.fit(dirty, ["a", "b", "c"])
     b = Normalisation.fit(x[20:], ["a", "b", "c"])
-    assert np.all(np.isfinite(a.scale)) and np.allclose(a.scale, b.scale, rtol=0.02)
+    assert np.all(np.isfinite(a.scale))
+    assert np.allclose(a.scale, b.scale, rtol=0.02)
 
 
 def test_round_trip_through_dict_and_inverse(x):
     norm = Normalisation.fit(x, ["a", "b", "c"])
     back = Normalisation.from_dict(norm.to_dict())
     assert back.features == ("a", "b", "c")
-    assert np.array_equal(back.scale, norm.scale) and np.array_equal(back.offset, norm.offset)
+    assert np.array_equal(back.scale, norm.scale)
+    assert np.array_equal(back.offset, norm.offset)
     assert np.allclose(back.invert(back.apply(x)), x, rtol=1e-5, atol=1e-4)
 
 

@@ -15,7 +15,8 @@ from jetcalib.io import INPUT_FEATURES
 def test_matrix_in_feature_order_from_dict_and_awkward():
     t = make_jet_table(50)
     x = feature_matrix(t, INPUT_FEATURES)
-    assert x.shape == (50, 21) and x.dtype == np.float32
+    assert x.shape == (50, 21)
+    assert x.dtype == np.float32
     assert np.array_equal(x[:, 1], t["log_e"])
     x_ak = feature_matrix(ak.Array({k: t[k] for k in INPUT_FEATURES}), INPUT_FEATURES)
     assert np.array_equal(x, x_ak)

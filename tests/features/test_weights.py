@@ -24,20 +24,23 @@ def test_weights_flatten_a_steep_spectrum():
     flat, _ = np.histogram(np.log(e), edges, weights=w)
     assert raw.max() / raw.min() > 100  # the input really is steep
     assert flat.max() / flat.min() < 1.3
-    assert w.dtype == np.float32 and np.isclose(w.mean(), 1.0, rtol=1e-5)
+    assert w.dtype == np.float32
+    assert np.isclose(w.mean(), 1.0, rtol=1e-5)
 
 
 def test_cap_limits_the_largest_weight():
     e, m = _steep(50_000)
     w = flatten_weights(e, m, bins=(30, 20), cap=5.0)
-    assert w.max() <= 5.0 * 1.0001 and np.isclose(w.mean(), 1.0, rtol=1e-4)
+    assert w.max() <= 5.0 * 1.0001
+    assert np.isclose(w.mean(), 1.0, rtol=1e-4)
     assert flatten_weights(e, m, bins=(30, 20), cap=1e6).max() > 5.0
 
 
 def test_massless_truth_jets_get_finite_weights():
     e = np.array([300.0, 400.0, 500.0, 600.0])
     w = flatten_weights(e, np.array([0.0, 20.0, 30.0, 40.0]), bins=(2, 2))
-    assert np.all(np.isfinite(w)) and w.shape == (4,)
+    assert np.all(np.isfinite(w))
+    assert w.shape == (4,)
 
 
 def test_bad_cap_is_refused():

@@ -27,9 +27,11 @@ def test_environment_names_versions_without_importing_torch():
                           env={"PYTHONPATH": str(Path(provenance.__file__).parents[2])})
     env, torch_imported = json.loads(done.stdout)
     assert not torch_imported
-    assert set(env) == KEYS and env["command_line"] is None  # from the API: no command line
+    assert set(env) == KEYS
+    assert env["command_line"] is None
     assert env["python"] == ".".join(map(str, sys.version_info[:3]))
-    assert env["packages"]["numpy"] and env["packages"]["no-such-package-xyz"] is None
+    assert env["packages"]["numpy"]
+    assert env["packages"]["no-such-package-xyz"] is None
 
 
 def test_git_commit_read_from_the_checkout_or_none(monkeypatch):
@@ -68,7 +70,9 @@ def test_file_sha256_streams_the_bytes(tmp_path):
     p.write_bytes(data)
     assert provenance.file_sha256(p, chunk_bytes=1000) == "sha256:" + hashlib.sha256(data).hexdigest()
     entries = provenance.hash_input_files([{"path": str(p)}, {"path": str(tmp_path / "gone")}, {"rows": 3}])
-    assert entries[0]["sha256"].startswith("sha256:") and "sha256" not in entries[1] and entries[2] == {"rows": 3}
+    assert entries[0]["sha256"].startswith("sha256:")
+    assert "sha256" not in entries[1]
+    assert entries[2] == {"rows": 3}
 
 
 def test_numerical_fit_from_the_cli_records_environment_and_input_hash(tmp_path, capsys):
@@ -77,7 +81,8 @@ def test_numerical_fit_from_the_cli_records_environment_and_input_hash(tmp_path,
     assert main(["numerical", "fit", str(train), "-o", str(out)]) == 0, capsys.readouterr().err
     header = json.loads(out.read_text())["header"]
     env = header["environment"]
-    assert set(env) == KEYS and env["command_line"] == ["jetcalib", "numerical", "fit", str(train), "-o", str(out)]
+    assert set(env) == KEYS
+    assert env["command_line"] == ["jetcalib", "numerical", "fit", str(train), "-o", str(out)]
     assert env["packages"]["numpy"]
     assert header["training_data"][0]["sha256"] == provenance.file_sha256(train)
     cal = NumericalCalibration.load(out)
@@ -117,10 +122,13 @@ def test_dnn_model_records_environment_outside_its_hash(tmp_path):
     d = DNNCalibration(CalibrationNet(len(cfg.features), cfg.network), cfg, norm).save(tmp_path / "m")
     doc = json.loads((d / "artifact.json").read_text())
     env = doc["header"]["environment"]
-    assert set(env) == KEYS and env["packages"]["torch"] and "lightning" in env["packages"]
+    assert set(env) == KEYS
+    assert env["packages"]["torch"]
+    assert "lightning" in env["packages"]
     stored = doc["header"]["content_hash"]
     for value in ({"python": "3.99"}, None):  # edited, then absent (a model from before)
         doc["header"]["environment"] = value
         (d / "artifact.json").write_text(json.dumps(doc))
         back = DNNCalibration.load(d)
-        assert back.header.content_hash == stored and back.header.environment == value
+        assert back.header.content_hash == stored
+        assert back.header.environment == value

@@ -37,7 +37,9 @@ def test_parquet_root_parquet_bit_for_bit(tmp_path):
     t3, m3 = read_table(tmp_path / "c.parquet")
     for t in (t1, t2, t3):
         _assert_identical(table, t)
-    assert m1 == meta and m2 == meta and m3 == meta
+    assert m1 == meta
+    assert m2 == meta
+    assert m3 == meta
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".root"])
@@ -56,16 +58,21 @@ def test_chunked_writer_and_reader(tmp_path, suffix):
             sizes.append(len(chunk["event"]))
             for k in got:
                 got[k].append(chunk[k])
-    assert sum(sizes) == 1000 and max(sizes) <= 256
+    assert sum(sizes) == 1000
+    assert max(sizes) <= 256
     np.testing.assert_array_equal(np.concatenate(got["pt_reco"]), table["pt_reco"])
     np.testing.assert_array_equal(np.concatenate(got["event"]), table["event"])
 
 
 def test_failed_write_leaves_nothing(tmp_path):
     path = tmp_path / "out.parquet"
-    with pytest.raises(RuntimeError), TableWriter(path) as w:
-        w.write({"event": np.arange(3)})
-        raise RuntimeError("boom")
+    def fail_half_way() -> None:
+        with TableWriter(path) as w:
+            w.write({"event": np.arange(3)})
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_half_way()
     assert list(tmp_path.iterdir()) == []
 
 
@@ -73,7 +80,7 @@ def test_existing_output_untouched_on_failure(tmp_path):
     path = tmp_path / "out.parquet"
     write_table(path, {"event": np.arange(3)})
     before = path.read_bytes()
-    with pytest.raises(ValueError), TableWriter(path) as w:
+    with pytest.raises(ValueError, match="unequal length"), TableWriter(path) as w:
         w.write({"event": np.arange(3), "weight": np.ones(2)})
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]

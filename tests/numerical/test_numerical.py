@@ -63,16 +63,20 @@ def test_flags_and_no_nan(toy_fit):
     t["eta"][2] = t["eta_reco"][2] = 3.5  # beyond the fitted range: edge bin
     t["e_reco"][3] = 100.0  # below the JMS energy threshold
     out = toy_fit.calibrate(t)
-    assert out["calib_flag"][0] == 2 and out["calib_flag"][1] == 1
+    assert out["calib_flag"][0] == 2
+    assert out["calib_flag"][1] == 1
     # calibrated (edge bin), flagged as outside the fitted |η| range (docs/flags.md#training-domain)
-    assert out["calib_flag"][2] == 7 and np.isfinite(out["e_cal"][2])
+    assert out["calib_flag"][2] == 7
+    assert np.isfinite(out["e_cal"][2])
     plain = toy_fit.calibrate(t, domain="ignore")
     assert plain["calib_flag"][2] in (0, 3)
     # below the JMS threshold (6), and below the fitted reco energies: the domain flag wins
-    assert plain["calib_flag"][3] == 6 and out["calib_flag"][3] == 8
+    assert plain["calib_flag"][3] == 6
+    assert out["calib_flag"][3] == 8
     assert out["m_cal"][3] == plain["m_cal"][3]
     ok = out["calib_flag"] != 1
-    assert np.all(np.isfinite(out["e_cal"][ok])) and np.all(np.isfinite(out["m_cal"][ok]))
+    assert np.all(np.isfinite(out["e_cal"][ok]))
+    assert np.all(np.isfinite(out["m_cal"][ok]))
 
 
 def test_sparse_and_empty_bins_are_merged():
@@ -82,7 +86,8 @@ def test_sparse_and_empty_bins_are_merged():
     cal = NumericalCalibration.fit(t, NumericalConfig(min_entries=100))
     assert max(cal.jes.merged) >= 1
     r = cal.jes.response(np.full(5, 800.0), np.array([0.55, 0.65, 0.75, 0.1, 1.9]))
-    assert np.all(np.isfinite(r)) and np.all(np.abs(r - 0.94) < 0.03)
+    assert np.all(np.isfinite(r))
+    assert np.all(np.abs(r - 0.94) < 0.03)
 
 
 @pytest.mark.parametrize("central", ["gauss", "mode"])

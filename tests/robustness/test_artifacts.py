@@ -117,8 +117,10 @@ def test_numerical_calibration_refused_by_cli(case, command, numcal_copy, assets
     code, _, err = run(capsys, *argv[command])
     assert code == 2, err
     line = one_error_line(err)
-    assert str(numcal_copy) in line and words in line, line
-    assert not (tmp_path / "o.parquet").exists() and not (tmp_path / "r").exists()
+    assert str(numcal_copy) in line, line
+    assert words in line, line
+    assert not (tmp_path / "o.parquet").exists()
+    assert not (tmp_path / "r").exists()
 
 
 def test_numerical_newer_minor_format_is_read(numcal_copy):
@@ -132,7 +134,8 @@ def test_truncated_numerical_json_is_refused(numcal_copy, capsys, assets, tmp_pa
     with pytest.raises(ArtifactError, match="not a jetcalib calibration artifact"):
         jetcalib.load(numcal_copy)
     code, _, err = run(capsys, "calibrate", numcal_copy, assets["good"], "-o", tmp_path / "o.parquet")
-    assert code == 2 and "numcal.json" in one_error_line(err)
+    assert code == 2
+    assert "numcal.json" in one_error_line(err)
 
 
 # --- the DNN model directory ---------------------------------------------------------------------
@@ -193,7 +196,8 @@ def test_dnn_model_refused_by_cli(case, command, model_copy, assets, tmp_path, c
     code, _, err = run(capsys, *argv[command])
     assert code == 2, err
     line = one_error_line(err)
-    assert str(model_copy) in line and words in line, line
+    assert str(model_copy) in line, line
+    assert words in line, line
     assert list(out.iterdir()) == []
 
 
@@ -257,7 +261,8 @@ def test_onnx_export_refused(case, exported, assets, tmp_path, capsys):
         jetcalib.load(p)
     code, _, err = run(capsys, "calibrate", p, assets["good"], "-o", tmp_path / "o.parquet")
     assert code == 2, err
-    assert str(p) in one_error_line(err) and words in one_error_line(err)
+    assert str(p) in one_error_line(err)
+    assert words in one_error_line(err)
     assert not (tmp_path / "o.parquet").exists()
 
 
@@ -310,7 +315,8 @@ def test_correctionlib_export_refused(case, corrlib, assets, tmp_path, capsys):
     with pytest.raises(ArtifactError, match=words):
         jetcalib.load(p)
     code, _, err = run(capsys, "calibrate", p, assets["good"], "-o", tmp_path / "o.parquet")
-    assert code == 2 and words in one_error_line(err)
+    assert code == 2
+    assert words in one_error_line(err)
 
 
 def test_correctionlib_export_loads_and_matches(corrlib, assets):
@@ -369,8 +375,10 @@ def test_table_with_bad_metadata_refused(case, suffix, tmp_path, capsys, assets)
         code, _, err = run(capsys, *argv)
         assert code == 2, (argv, err)
         line = one_error_line(err)
-        assert str(p) in line and words in line, line
-    assert not (tmp_path / f"o{suffix}").exists() and not (tmp_path / "r").exists()
+        assert str(p) in line, line
+        assert words in line, line
+    assert not (tmp_path / f"o{suffix}").exists()
+    assert not (tmp_path / "r").exists()
 
 
 def test_table_newer_minor_schema_is_read(tmp_path):
@@ -392,14 +400,18 @@ def test_table_with_tampered_data_refused(suffix, tmp_path, capsys, assets):
     code, _, err = run(capsys, "calibrate", assets["numcal"], p, "-o", tmp_path / f"o{suffix}")
     assert code == 2, err
     line = one_error_line(err)
-    assert str(p) in line and "corrupt" in line, line
+    assert str(p) in line, line
+    assert "corrupt" in line, line
     assert not (tmp_path / f"o{suffix}").exists()
 
 
 def test_table_given_as_calibration_and_calibration_as_table(assets, tmp_path, capsys):
     code, _, err = run(capsys, "calibrate", assets["good"], assets["good"], "-o", tmp_path / "o.parquet")
-    assert code == 2 and "not a jetcalib calibration artifact" in one_error_line(err)
+    assert code == 2
+    assert "not a jetcalib calibration artifact" in one_error_line(err)
     code, _, err = run(capsys, "info", assets["numcal"])
-    assert code == 2 and "unknown format" in one_error_line(err)
+    assert code == 2
+    assert "unknown format" in one_error_line(err)
     code, _, err = run(capsys, "info", assets["model"])
-    assert code == 2 and "not a regular file" in one_error_line(err)
+    assert code == 2
+    assert "not a regular file" in one_error_line(err)

@@ -100,7 +100,8 @@ def test_bad_table_is_refused(command, case, assets, tmp_path, capsys):
     code, _, err = run(capsys, *_argv(command, src, out, assets))
     assert code == 2, err
     line = one_error_line(err)
-    assert str(src) in line and words in line, line
+    assert str(src) in line, line
+    assert words in line, line
     assert leftovers(out) == []
 
 
@@ -225,8 +226,8 @@ def test_table_without_one_usable_jet_is_refused(command, assets, tmp_path, caps
     code, _, err = run(capsys, *_argv(command, src, out, assets))
     assert code == 2, err
     line = one_error_line(err)
-    assert ("allbad.parquet" in line or command == "train") and ("usable" in line or "0 of" in line
-                                                                  or "no jet" in line), line
+    assert "allbad.parquet" in line or command == "train", line
+    assert "usable" in line or "0 of" in line or "no jet" in line, line
     # train makes its (still empty) model directory before it reads the data: no artifact.json
     assert leftovers(out) in ([], ["model"])
 
@@ -277,7 +278,8 @@ def test_generate_bad_config(case, tmp_path, capsys):
     code, _, err = run(capsys, "generate", "--events", "5", "--config", cfg, "--out", out / "x.parquet")
     assert code == 2, err
     line = one_error_line(err)
-    assert "det.yaml" in line and words in line, line
+    assert "det.yaml" in line, line
+    assert words in line, line
     assert leftovers(out) == []
 
 
@@ -308,13 +310,15 @@ def test_export_bad_model(case, tmp_path, capsys):
     code, _, err = run(capsys, "export", src, "-o", out / "model.onnx")
     assert code == 2, err
     line = one_error_line(err)
-    assert str(src) in line and words in line, line
+    assert str(src) in line, line
+    assert words in line, line
     assert leftovers(out) == []
 
 
 def test_export_refuses_a_numerical_calibration(assets, tmp_path, capsys):
     code, _, err = run(capsys, "export", assets["numcal"], "-o", tmp_path / "m.onnx")
-    assert code == 2 and "only a DNN model" in one_error_line(err)
+    assert code == 2
+    assert "only a DNN model" in one_error_line(err)
     assert leftovers(tmp_path) == []
 
 
@@ -362,7 +366,8 @@ def test_read_only_output_directory(command, assets, readonly_dir, fast_generati
     code, _, err = run(capsys, *_output_argv(command, readonly_dir, assets))
     assert code == 2, err
     line = one_error_line(err)
-    assert str(readonly_dir) in line and ("not writable" in line or "Permission denied" in line), line
+    assert str(readonly_dir) in line, line
+    assert "not writable" in line or "Permission denied" in line, line
     assert leftovers(readonly_dir) == []
 
 
@@ -374,7 +379,8 @@ def test_disk_full(command, writer, assets, tmp_path, monkeypatch, fast_generati
     code, _, err = run(capsys, *_output_argv(command, out, assets))
     assert code == 2, err
     line = one_error_line(err)
-    assert os.strerror(errno.ENOSPC) in line and str(out) in line, line
+    assert os.strerror(errno.ENOSPC) in line, line
+    assert str(out) in line, line
     # nothing that looks like a finished output: generate keeps its hidden chunk files to
     # resume; train its logs (a model directory without artifact.json is refused by load)
     left = [p for p in leftovers(out) if not p.startswith((".gen.parquet.chunks-", "model/logs"))]
@@ -444,7 +450,8 @@ def test_training_table_of_another_simulation_version_is_refused(tmp_path, asset
     write_table(old, base_table(), meta)
     code, _, err = run(capsys, "numerical", "fit", old, "-o", tmp_path / "n.json")
     assert code == 2, err
-    assert "simulation version 1" in one_error_line(err) and "regenerate" in err
+    assert "simulation version 1" in one_error_line(err)
+    assert "regenerate" in err
     code, _, err = run(capsys, "train", "--data", old, "--data", assets["good"], "-o", tmp_path / "m",
                        "--config", assets["tiny"], "-q")
     assert code == 2, err

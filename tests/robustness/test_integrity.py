@@ -55,7 +55,9 @@ def test_edited_onnx_metadata_property_refused(key, value, exported, assets, tmp
     code, _, err = run(capsys, "calibrate", p, assets["good"], "-o", tmp_path / "o.parquet")
     assert code == 2
     line = one_error_line(err)
-    assert str(p) in line and key in line and "metadata was modified" in line
+    assert str(p) in line
+    assert key in line
+    assert "metadata was modified" in line
     assert not (tmp_path / "o.parquet").exists()
 
 
@@ -138,7 +140,8 @@ def test_correctionlib_without_valid_hash_refused(edit, words, corrlib, assets, 
     code, _, err = run(capsys, "calibrate", p, assets["good"], "-o", tmp_path / "o.parquet")
     assert code == 2
     line = one_error_line(err)
-    assert str(p) in line and words in line
+    assert str(p) in line
+    assert words in line
 
 
 def test_residual_closure_file_is_not_a_calibration(exported, assets, tmp_path, capsys):
@@ -147,7 +150,8 @@ def test_residual_closure_file_is_not_a_calibration(exported, assets, tmp_path, 
     with pytest.raises(ArtifactError, match="residual closure of a DNN model"):
         jetcalib.load(residual)
     code, _, err = run(capsys, "calibrate", residual, assets["good"], "-o", tmp_path / "o.parquet")
-    assert code == 2 and "not a calibration by itself" in one_error_line(err)
+    assert code == 2
+    assert "not a calibration by itself" in one_error_line(err)
     assert not (tmp_path / "o.parquet").exists()
 
 
@@ -161,7 +165,8 @@ def test_table_rewritten_outside_jetcalib_refused(assets, tmp_path, capsys):
         code, _, err = run(capsys, *argv)
         assert code == 2, (argv, err)
         line = one_error_line(err)
-        assert str(p) in line and "rewritten outside jetcalib" in line, line
+        assert str(p) in line, line
+        assert "rewritten outside jetcalib" in line, line
     assert not (tmp_path / "o.parquet").exists()
 
 

@@ -66,7 +66,8 @@ def test_killed_generate_resumes_to_identical_rows(tmp_path, monkeypatch, capsys
     assert f"{done} chunks resumed" in out
     ref, _ = read_table(tmp_path / "ref" / "g.parquet", None)
     cut, _ = read_table(tmp_path / "cut" / "g.parquet", None)
-    assert set(ref) == set(cut) and len(ref["event"]) > 0
+    assert set(ref) == set(cut)
+    assert len(ref["event"]) > 0
     for k in ref:
         assert np.array_equal(ref[k], cut[k], equal_nan=True), f"{k} (kill after {done} chunks, delay {delay:.2f} s)"
     assert not list((tmp_path / "cut").glob(".g.parquet.chunks-*"))  # work directory gone
@@ -117,7 +118,8 @@ def test_killed_train_resumes_to_identical_weights(tmp_path, train_file, capsys)
     a, b = ref.net.state_dict(), cut.net.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a), f"saved (best) weights differ {why}"
     ends = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=True) for d in (ref_dir, cut_dir)]
-    assert ends[0]["epoch"] == ends[1]["epoch"] and ends[0]["global_step"] == ends[1]["global_step"]
+    assert ends[0]["epoch"] == ends[1]["epoch"]
+    assert ends[0]["global_step"] == ends[1]["global_step"]
     assert all(torch.equal(ends[0]["state_dict"][k], ends[1]["state_dict"][k]) for k in ends[0]["state_dict"]), \
         f"final weights differ {why}"
     # Same weights + config + normalisation: the same content hash.

@@ -65,7 +65,9 @@ def _assert_four_vector_consistent(table, out):
                          CalibFlag.INPUT_OUTSIDE_TRAINING])
     # E² = (pT cosh η)² + m²: the calibrated jet keeps η (and φ, which no method touches)
     np.testing.assert_allclose((pt[cal] * np.cosh(eta[cal])) ** 2 + m[cal] ** 2, e[cal] ** 2, rtol=2e-5)
-    assert (m[cal] < e[cal]).all() and (m[cal] > 0).all() and (pt[cal] > 0).all()
+    assert (m[cal] < e[cal]).all()
+    assert (m[cal] > 0).all()
+    assert (pt[cal] > 0).all()
     # everything else passes through with its reco kinematics (NaN stays NaN)
     np.testing.assert_array_equal(e[~cal], table["e_reco"][~cal])
     np.testing.assert_array_equal(m[~cal], table["m_reco"][~cal])
@@ -181,7 +183,8 @@ def test_identity_calibration_twice_changes_nothing(identity, table):
 def test_identity_dnn_really_is_the_identity():
     model = _identity_dnn()
     r_e, r_m = model.predict_responses(np.random.default_rng(0).normal(size=(100, len(model.features))))
-    assert (r_e == 1).all() and (r_m == 1).all()
+    assert (r_e == 1).all()
+    assert (r_m == 1).all()
 
 
 def test_calibrate_file_keeps_eta_phi_columns_byte_identical(numcal, tmp_path):

@@ -18,7 +18,8 @@ def test_temporary_names_are_random_short_and_exclusive(tmp_path):
     target = tmp_path / ("x" * 240 + ".parquet")
     with atomic_path(target) as a, atomic_path(target) as b:
         assert a != b
-        assert a.is_file() and not a.is_symlink()
+        assert a.is_file()
+        assert not a.is_symlink()
         assert str(os.getpid()) not in a.name
         assert len(a.name) < 32
         a.write_text("first")
@@ -34,7 +35,8 @@ def test_symlink_at_the_output_name_is_replaced_not_followed(tmp_path, assets, c
     code, _, err = run(capsys, "calibrate", assets["numcal"], assets["good"], "-o", out)
     assert code == 0, err
     assert victim.read_text() == "not jetcalib's"
-    assert out.is_file() and not out.is_symlink()
+    assert out.is_file()
+    assert not out.is_symlink()
 
 
 def test_longest_valid_output_name_works(tmp_path, assets, capsys):

@@ -31,7 +31,8 @@ def test_defaults_are_simulation_md() -> None:
     assert (c.h_over_e, c.fem_k, c.noise_em_gev, c.noise_had_gev) == (0.6, 0.82, 0.03, 0.05)
     assert (c.em_stochastic, c.em_constant, c.had_stochastic, c.had_constant) == (0.1, 0.007, 0.5, 0.03)
     assert (t.b_field_t, t.calo_radius_m, t.min_pt_reach_calo, t.track_min_pt) == (2.0, 1.5, 0.45, 0.5)
-    assert c.crack_barrel_endcap == (1.37, 1.52) and c.eta_max == 4.9
+    assert c.crack_barrel_endcap == (1.37, 1.52)
+    assert c.eta_max == 4.9
     assert c.layer_edges_lambda[3] == pytest.approx(1.2)  # EM calorimeter ≈ 1.2 λ deep
 
 
@@ -122,7 +123,8 @@ def test_lateral_spread_em_narrower_than_hadron() -> None:
 def test_bending_and_loopers() -> None:
     p = particles([211, -211, 211, 22], [5.0, 5.0, 0.3, 0.3], 0.0, charge=[1.0, -1.0, 1.0, 0.0])
     phi, reach = calo_entry_phi(p, CFG.tracking)
-    assert phi[0] == pytest.approx(0.45 / 5.0) and phi[1] == pytest.approx(-0.45 / 5.0)
+    assert phi[0] == pytest.approx(0.45 / 5.0)
+    assert phi[1] == pytest.approx(-0.45 / 5.0)
     assert reach.tolist() == [True, True, False, True]
 
 

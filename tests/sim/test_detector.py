@@ -107,7 +107,8 @@ def test_two_showers_two_cells_apart_are_split_one_shower_is_not() -> None:
     # the 3 shared cells of row 101 go mostly to the larger, nearer-equal cluster
     big, small = out[np.argsort(-out[:, 0])]
     assert big[0] > 20.0 + 8 * 5.0 - 3 * 8.0  # its own block, less what row 101 held of the other
-    assert big[11] % 1 != 0 and small[11] % 1 != 0  # shared cells count with their weight
+    assert big[11] % 1 != 0
+    assert small[11] % 1 != 0
 
 
 def test_shared_cells_of_equal_showers_split_half_half() -> None:
@@ -203,7 +204,9 @@ def test_overlay_rotation_and_reflection_map_cells_exactly() -> None:
         return a, b, c
 
     a, b, c = run([0, 3], [False, True])
-    assert a.sum() == pytest.approx(6.0) and b.sum() == pytest.approx(3.0) and np.allclose(a, c)
+    assert a.sum() == pytest.approx(6.0)
+    assert b.sum() == pytest.approx(3.0)
+    assert np.allclose(a, c)
     assert a[GRID.cell_index(0, 10, 5)] == pytest.approx(1.0)
     assert a[GRID.cell_index(3, 150, 127)] == pytest.approx(2.0)
     assert a[GRID.cell_index(0, GRID.n_eta - 1 - 10, 8)] == pytest.approx(1.0)  # reflected, rotated

@@ -22,7 +22,8 @@ def test_softdrop_drops_soft_wide_particle_and_keeps_both_prongs() -> None:
     with quiet_fastjet():
         sd = find_jets(px, py, pz, e, np.array([3]), 1.0, 50.0, 0.2, 0.05, grooming="softdrop",
                        beta=1.0, zcut=0.1)
-    assert len(sd.evt) == 1 and sd.n_const_ungroomed[0] == 3
+    assert len(sd.evt) == 1
+    assert sd.n_const_ungroomed[0] == 3
     assert sorted(sd.const[sd.const_off[0]:sd.const_off[1]].tolist()) == [0, 1]
     np.testing.assert_allclose(sd.p4_groomed[0], np.array([px, py, pz, e])[:, :2].sum(axis=1))
     assert kinematics(sd.p4_groomed)["m"][0] < kinematics(sd.p4)["m"][0]
@@ -49,7 +50,8 @@ def test_softdrop_many_events_matches_per_event() -> None:
             key = lambda js, sel: sorted(map(tuple, np.round(js.p4_groomed[sel], 9)))  # noqa: E731
             assert key(allj, mine) == key(one, slice(None))
     m_g, m_u = kinematics(allj.p4_groomed)["m"], kinematics(allj.p4)["m"]
-    assert np.all(np.isfinite(m_g)) and np.all(m_g <= m_u + 1e-6)
+    assert np.all(np.isfinite(m_g))
+    assert np.all(m_g <= m_u + 1e-6)
 
 
 def test_softkiller_cuts_more_at_high_pileup_and_keeps_the_hardest() -> None:
@@ -101,7 +103,8 @@ def test_generated_softdrop_sample(tmp_path, sim_cache, softkiller) -> None:
     assert len(table["m_reco"]) > 0
     for lvl in ("reco", "true"):
         m, mu = np.asarray(table[f"m_{lvl}"]), np.asarray(table[f"m_{lvl}_ungroomed"])
-        assert np.all(np.isfinite(m)) and np.all(m <= mu * (1 + 1e-5) + 1e-3)
+        assert np.all(np.isfinite(m))
+        assert np.all(m <= mu * (1 + 1e-5) + 1e-3)
     assert np.all(np.asarray(table["e_reco"]) <= np.asarray(table["e_reco_ungroomed"]) * (1 + 1e-5) + 1e-3)
 
 
@@ -177,7 +180,8 @@ def test_softdrop_agrees_with_a_reference_implementation(beta, zcut) -> None:
         js = find_jets(px, py, pz, e, counts, 1.0, 10.0, 0.2, 0.05, grooming="softdrop", beta=beta, zcut=zcut)
     P = np.stack([px, py, pz, e], axis=1)
     starts = np.concatenate([[0], np.cumsum(counts)])
-    assert len(js.evt) == 12 and np.all(js.n_const_ungroomed == 25)
+    assert len(js.evt) == 12
+    assert np.all(js.n_const_ungroomed == 25)
     n_groomed = 0
     for j, ev in enumerate(js.evt):
         mine = set(js.const[js.const_off[j]:js.const_off[j + 1]].tolist())

@@ -23,16 +23,20 @@ def test_table_has_every_column_and_finite_inputs(dijet_table) -> None:
     assert n >= 60  # up to two matched jets per event, nearly every event has them
     finite = np.all([np.isfinite(table[k]) for k in INPUT_FEATURES], axis=0)
     assert finite.mean() >= 0.995
-    assert (table["pt_true"] > 100).all() and (table["dr_match"] < 0.75).all()
+    assert (table["pt_true"] > 100).all()
+    assert (table["dr_match"] < 0.75).all()
     assert np.all(table["weight"] > 0)
     assert set(np.unique(table["process"])) == {0}
-    assert (table["npv"] >= 1).all() and (table["npv"] <= table["mu_actual"] + 1).all()
+    assert (table["npv"] >= 1).all()
+    assert (table["npv"] <= table["mu_actual"] + 1).all()
     assert ((table["mu"] >= 10) & (table["mu"] <= 30)).all()
     assert (table["m_reco"] <= table["m_reco_ungroomed"] + 1e-3).all()
     assert ((table["em_frac"] >= 0) & (table["em_frac"] <= 1.05)).all()
     meta = open_jets(path).metadata
-    assert meta.producer == "jetcalib generate" and meta.n_events == 60
-    assert meta.generator["process"] == "dijet" and len(meta.seeds) == meta.generator["n_chunks"]
+    assert meta.producer == "jetcalib generate"
+    assert meta.n_events == 60
+    assert meta.generator["process"] == "dijet"
+    assert len(meta.seeds) == meta.generator["n_chunks"]
     assert meta.generator["detector_config"]["calorimeter"]["h_over_e"] == 0.6
 
 
@@ -48,7 +52,8 @@ def test_response_is_physical(dijet_table) -> None:
     w_m = np.subtract(*np.percentile(r_m[m_ok], [84, 16])) / np.median(r_m[m_ok])
     assert w_m > (q84 - q16) / q50  # mass response broader than energy response
     # pile-up and truth f_em are recorded and plausible
-    assert (table["pileup_e_true"] >= 0).all() and np.median(table["pileup_e_true"]) > 0
+    assert (table["pileup_e_true"] >= 0).all()
+    assert np.median(table["pileup_e_true"]) > 0
     assert 0.3 < np.median(table["fem_true"]) < 0.95
 
 
@@ -106,5 +111,6 @@ def test_chunk_plan_and_seeds(tiny_cfg) -> None:
     per_slice = np.bincount([c.slice_index for c in chunks], [c.n_events for c in chunks])
     assert per_slice.max() - per_slice.min() <= 1  # equal events per pT-hat slice
     seeds = [c.seed for c in chunks]
-    assert len(set(seeds)) == len(seeds) and all(0 < s < 900_000_000 for s in seeds)
+    assert len(set(seeds)) == len(seeds)
+    assert all(0 < s < 900_000_000 for s in seeds)
     assert chunk_seed(1, "dijet", 0) == chunks[0].seed != chunk_seed(2, "dijet", 0)

@@ -53,20 +53,24 @@ def test_z0_window_association() -> None:
     kept = 0.9973  # P(|x| < 3σ)
     assert groups[0].mean(axis=1) == pytest.approx([kept, kept], abs=0.003)  # hard scatter
     assert groups[1].mean(axis=1) == pytest.approx([kept, kept], abs=0.003)  # same z: associated
-    assert not groups[2].any() and not groups[3].any()  # 10 mm away: never
+    assert not groups[2].any()
+    assert not groups[3].any()
     assert groups[4].mean() == pytest.approx(kept, abs=0.003)  # PV ≠ hard scatter
     # z0 = z of the true vertex + Normal(0, σ_z0(pT)), σ_z0 = 0.05 mm ⊕ 0.8 mm·GeV / pT
     assert sigma_z0(np.array([1.0, 100.0]), cfg) == pytest.approx([np.hypot(0.05, 0.8), np.hypot(0.05, 0.008)])
     pull = (t.z0 - z_vtx[np.repeat(np.arange(5), 2 * n)]) / sigma_z0(t.pt, cfg)
-    assert pull.mean() == pytest.approx(0.0, abs=0.01) and pull.std() == pytest.approx(1.0, abs=0.01)
+    assert pull.mean() == pytest.approx(0.0, abs=0.01)
+    assert pull.std() == pytest.approx(1.0, abs=0.01)
     # a wider window takes in the vertex 10 mm away for 1 GeV tracks (12.5 σ), not for 100 GeV
     wide = associate_to_pv(t, np.array([3, 2]), np.array([0, 1]), z_vtx,
                            cfg.model_copy(update={"assoc_z0_sigmas": 20.0}), np.random.default_rng(0))
     g = wide.reshape(5, 2, n)
-    assert g[2, 0].all() and not g[2, 1].any()
+    assert g[2, 0].all()
+    assert not g[2, 1].any()
     # the vertices spread along the beam with the beam-spot width
     z = vertex_z(np.full(20000, 3), cfg, np.random.default_rng(1))
-    assert len(z) == 60000 and z.std() == pytest.approx(cfg.beamspot_sigma_z_mm, rel=0.02)
+    assert len(z) == 60000
+    assert z.std() == pytest.approx(cfg.beamspot_sigma_z_mm, rel=0.02)
 
 
 def test_z0_config_ranges() -> None:
@@ -83,7 +87,7 @@ def test_z0_config_ranges() -> None:
             SimConfig.model_validate({"tracking": bad})
 
 
-@pytest.mark.parametrize("shift,reflect", [(0, False), (37, False), (100, True), (127, True)])
+@pytest.mark.parametrize(("shift", "reflect"), [(0, False), (37, False), (100, True), (127, True)])
 def test_overlaid_tracks_rotate_and_reflect_with_their_cells(shift: int, reflect: bool) -> None:
     # one pool event: one track off-centre in its cell, one deposit in the cell it points to
     eta0, phi0 = 0.83, 2.9
@@ -91,10 +95,12 @@ def test_overlaid_tracks_rotate_and_reflect_with_their_cells(shift: int, reflect
     ideal = CFG.tracking.model_copy(update={"eff_low_pt": 1.0, "eff_high_pt": 1.0,
                                             "sigma_pt_quad": 0.0, "sigma_pt_const": 0.0})
     none = _tracks([], [], [])
-    t = add_pileup_tracks(none, 1, np.array([0]), np.array([0]), np.array([shift]), np.array([reflect]),
+    t = add_pileup_tracks(none, np.array([0]), np.array([0]), np.array([shift]), np.array([reflect]),
                           np.array([0, 1]), np.array([5.0], np.float32), np.array([eta0], np.float32),
                           np.array([phi0], np.float32), GRID.dphi, ideal, np.random.default_rng(0))
-    assert len(t.pt) == 1 and t.pt[0] == pytest.approx(5.0) and t.vtx.tolist() == [1]
+    assert len(t.pt) == 1
+    assert t.pt[0] == pytest.approx(5.0)
+    assert t.vtx.tolist() == [1]
     assert -np.pi <= t.phi[0] < np.pi
     assert t.eta[0] == pytest.approx(-eta0 if reflect else eta0, abs=1e-6)
     e = np.zeros(GRID.n_cells)
@@ -115,7 +121,8 @@ def test_pileup_tracks_pv_and_mu_zero_unchanged(tiny_cfg, sim_cache, monkeypatch
     from jetcalib.sim.generator import generate_batch, make_pythia, process_settings
 
     pool = load_or_make_pool(tiny_cfg)
-    assert (np.diff(pool.trk_off) == pool.n_trackable).all() and len(pool.trk_pt) == pool.trk_off[-1]
+    assert (np.diff(pool.trk_off) == pool.n_trackable).all()
+    assert len(pool.trk_pt) == pool.trk_off[-1]
     assert np.abs(pool.trk_eta).max() < tiny_cfg.tracking.eta_max
     n_ev = 16
     py = make_pythia(process_settings("dijet", tiny_cfg.generation, 1), 5)
@@ -154,7 +161,8 @@ def test_pileup_tracks_pv_and_mu_zero_unchanged(tiny_cfg, sim_cache, monkeypatch
     gain = {mu: cpf(r) - cpf(old) for mu, r, old in ((0, r0, r0_old), (20, r20, r20_old), (60, r60, r60_old))}
     assert np.mean(gain[0] > 0) < 0.05
     assert np.sum(gain[0] > 0) < np.sum(gain[20] > 0) < np.sum(gain[60] > 0)
-    assert np.median(gain[60]) > 0 and np.median(cpf(r60)) > np.median(cpf(r60_old))
+    assert np.median(gain[60]) > 0
+    assert np.median(cpf(r60)) > np.median(cpf(r60_old))
     # ... but not by as much as the calorimeter pile-up in pt_reco lowers it: the median still
     # falls from μ 0 to μ 60 (docs/detector.md#tracks), less than with hard-scatter tracks only
     drop, drop_old = np.median(cpf(r0)) - np.median(cpf(r60)), np.median(cpf(r0_old)) - np.median(cpf(r60_old))
@@ -168,23 +176,26 @@ def test_pileup_tracks_pv_and_mu_zero_unchanged(tiny_cfg, sim_cache, monkeypatch
         _, n_pu, _ = pipeline.reconstruct(p, tiny_cfg, pool, np.full(n_ev, mu), rng, None, ov)
         n_vtx = 1 + n_pu
         chosen = np.concatenate([o[0] for o in ov])
-        t = add_pileup_tracks(hard, n_ev, np.repeat(np.arange(n_ev), n_pu), chosen,
+        t = add_pileup_tracks(hard, np.repeat(np.arange(n_ev), n_pu), chosen,
                               np.concatenate([o[1] for o in ov]), np.concatenate([o[2] for o in ov]),
                               pool.trk_off, pool.trk_pt, pool.trk_eta, pool.trk_phi, GRID.dphi,
                               tiny_cfg.tracking, rng)
         assert (np.diff(t.evt) >= 0).all()
-        assert len(t.pt) == len(hard.pt) + (t.vtx > 0).sum() and t.vtx.max(initial=0) <= n_pu.max(initial=0)
+        assert len(t.pt) == len(hard.pt) + (t.vtx > 0).sum()
+        assert t.vtx.max(initial=0) <= n_pu.max(initial=0)
         pv = primary_vertex(t, n_vtx)
         assoc = associate_to_pv(t, n_vtx, pv, vertex_z(n_vtx, tiny_cfg.tracking, rng), tiny_cfg.tracking, rng)
         return t, pv, t.select(assoc)
 
     (t0, pv0, sel0), (_, pv20, sel20), (t60, pv60, sel60) = (pv_tracks(mu) for mu in (0.0, 20.0, 60.0))
-    assert (pv0 == 0).all() and (sel0.vtx == 0).all()
+    assert (pv0 == 0).all()
+    assert (sel0.vtx == 0).all()
     assert len(sel0.pt) / len(t0.pt) == pytest.approx(0.997, abs=0.005)
     assert np.mean(pv60 == 0) > 0.95
     hs60 = (t60.vtx == pv60[t60.evt]).sum()
     assert ((sel60.vtx == pv60[sel60.evt]).sum() / hs60) == pytest.approx(0.997, abs=0.005)
-    assert t60.vtx.max() >= 40 and len(t60.pt) > 10 * len(t0.pt)
+    assert t60.vtx.max() >= 40
+    assert len(t60.pt) > 10 * len(t0.pt)
     # pile-up contamination of the primary vertex's tracks grows with μ
     pu20, pu60 = ((s.vtx != pv[s.evt]).sum() for s, pv in ((sel20, pv20), (sel60, pv60)))
     assert 0 < pu20 < pu60

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             return _internal_error()
         print_error(hint)
         return 2
-    except Exception:
+    except Exception:  # noqa: BLE001 (anything else is a bug: reported as one)
         return _internal_error()
     return 0
 
@@ -90,8 +90,8 @@ def _one_line_warnings() -> Iterator[None]:
     that mean nothing to the user."""
     import warnings
 
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-             file: Any = None, line: str | None = None) -> None:
+    def show(message: Warning | str, category: type[Warning], _filename: str, _lineno: int,
+             _file: Any = None, _line: str | None = None) -> None:  # warnings.showwarning's signature
         from rich.markup import escape
 
         first = (str(message).strip().splitlines() or [""])[0]
@@ -106,7 +106,7 @@ def _one_line_warnings() -> Iterator[None]:
         warnings.showwarning = previous
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
+def _raise_terminated(_signum: int, _frame: object) -> None:
     from ..errors import Terminated
 
     raise Terminated()

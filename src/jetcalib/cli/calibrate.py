@@ -115,7 +115,7 @@ def calibrate(
         for src, dst in targets:
             check_output_name(dst)
             if src.resolve() == dst.resolve():
-                raise InputError(f"{dst}: output would overwrite its input")
+                raise InputError(f"{dst}: output would overwrite its input")  # noqa: TRY301 -- the except only removes a made directory
             detect_format(dst, sniff=False)
         failures = 0
         total_jets = total_flagged = 0
@@ -149,7 +149,7 @@ def calibrate(
                           f"{total_flagged:,} flagged, {total_jets / max(wall, 1e-9):,.0f} jets/s "
                           f"({wall:.1f} s wall){mem}", soft_wrap=True)
         if failures:
-            raise PartialFailure(f"{failures} of {len(targets)} inputs failed and were skipped")
+            raise PartialFailure(f"{failures} of {len(targets)} inputs failed and were skipped")  # noqa: TRY301
     except BaseException:
         if made_out:  # an output directory this run made and wrote nothing into
             with contextlib.suppress(OSError):

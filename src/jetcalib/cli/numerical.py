@@ -43,7 +43,7 @@ def fit(
     map_: MapOption = None,
     map_file: MapFileOption = None,
     units: UnitsOption = None,
-    output: Annotated[Path | None, old_spelling("--output", of="out")] = None,  # until the next release (#17)
+    output: Annotated[Path | None, old_spelling("--output", of="out")] = None,  # noqa: ARG001 -- until the next release (#17)
 ) -> None:
     """Fit JES (bins of E_true × η_det, Δη = 0.1 to |η| = 2, smooth in ln E_reco) then JMS
     (bins of E_true × ln(m_true/E_true) × |η_det|, applied above E = 180 GeV) on TRAIN.

@@ -113,7 +113,7 @@ class OnnxCalibration:
 
         try:
             proto = onnx.load_from_string(self._model)
-        except Exception as exc:  # protobuf's DecodeError and onnx's own: not a valid graph
+        except Exception as exc:  # noqa: BLE001 -- protobuf's DecodeError and onnx's own: not a valid graph
             raise ArtifactError(f"{self.source}: not a readable ONNX file ({str(exc).splitlines()[0]})") from None
         keys = [p.key for p in proto.metadata_props]
         twice = sorted({k for k in keys if keys.count(k) > 1})
@@ -204,7 +204,7 @@ class OnnxCalibration:
                 try:
                     self._session = ort.InferenceSession(self._model, opts,
                                                          providers=["CPUExecutionProvider"])
-                except Exception as exc:  # onnxruntime's own error types: not a valid graph
+                except Exception as exc:  # noqa: BLE001 -- onnxruntime's own error types: not a valid graph
                     raise ArtifactError(f"{self.source}: onnxruntime cannot load it "
                                         f"({str(exc).splitlines()[0]})") from None
             return self._session
@@ -302,7 +302,7 @@ class CorrectionlibCalibration:
         raw = self._verified_document()
         try:
             cset = correctionlib.CorrectionSet.from_string(self._text)
-        except Exception as exc:  # correctionlib's validation (pydantic or its C++ parser)
+        except Exception as exc:  # noqa: BLE001 -- correctionlib's validation (pydantic or its C++ parser)
             raise ArtifactError(f"{self.source}: not a valid correctionlib file "
                                 f"({str(exc).splitlines()[0]})") from None
         names = set(cset.keys())

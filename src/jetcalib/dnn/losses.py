@@ -20,11 +20,11 @@ def lgk_loss(delta: torch.Tensor, h: float, alpha: float) -> torch.Tensor:
     return 1.0 - torch.exp(-(delta * delta) / (2.0 * h * h)) + alpha * delta.abs()
 
 
-def _l1(delta: torch.Tensor, h: float, alpha: float) -> torch.Tensor:
+def _l1(delta: torch.Tensor, _h: float, _alpha: float) -> torch.Tensor:  # the losses' one signature
     return delta.abs()
 
 
-def _mse(delta: torch.Tensor, h: float, alpha: float) -> torch.Tensor:
+def _mse(delta: torch.Tensor, _h: float, _alpha: float) -> torch.Tensor:
     return delta * delta
 
 

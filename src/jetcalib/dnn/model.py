@@ -183,7 +183,7 @@ class DNNCalibration:
                                       format_version=FORMAT_VERSION, source=src)
         try:
             cfg = DNNConfig.model_validate(doc.get("config"))
-        except Exception as exc:  # a stored config this version cannot read
+        except Exception as exc:  # noqa: BLE001 -- a stored config this version cannot read
             raise ArtifactError(f"{src}: invalid stored config ({str(exc).splitlines()[0]})") from None
         norm = Normalisation.from_dict(doc.get("normalisation"), source=src)
         if not (d / _WEIGHTS_FILE).is_file():
@@ -202,7 +202,7 @@ class DNNCalibration:
 
             state = torch.load(_io.BytesIO(weights), map_location="cpu", weights_only=True)
             net.load_state_dict(state)
-        except Exception as exc:  # weights that do not fit the stored config
+        except Exception as exc:  # noqa: BLE001 -- weights that do not fit the stored config
             raise ArtifactError(f"{src}: weights do not match the stored network config "
                                 f"({str(exc).splitlines()[0]})") from None
         return cls(net, cfg, norm, header, doc.get("summary"), residual, domain)

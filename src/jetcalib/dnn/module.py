@@ -48,7 +48,7 @@ class CalibrationModule(L.LightningModule):
         sum_m = (w_m * pointwise_loss(kind, pred_m - log_r_m, h, alpha)).sum()
         return sum_e, sum_m
 
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:  # noqa: ARG002 -- Lightning's hook
         epoch = self.current_epoch
         sum_e, sum_m = self._sums(batch, self.loss_kind(epoch), self.kernel_width(epoch))
         # Denominators are the GLOBAL batch's weight sums (see ShardedTensors), and DDP averages
@@ -66,7 +66,7 @@ class CalibrationModule(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self._val_sums = torch.zeros(4, dtype=torch.float64, device=self.device)
 
-    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:  # noqa: ARG002 -- Lightning's hook
         # Always the final loss (LGK at h_end): a monitor that does not change with the epoch's
         # schedule, so early stopping and "best" compare like with like.
         lc = self.cfg.loss
@@ -109,10 +109,11 @@ class Throughput(L.Callback):
         self._t0 = 0.0
         self._n = 0
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: ARG002 -- Lightning's hook
         self._t0, self._n = time.perf_counter(), 0
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,  # noqa: ARG002
+                           batch_idx: int) -> None:  # noqa: ARG002 -- Lightning's hook
         self._n += int(batch[0].shape[0])
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -130,6 +131,6 @@ class StopAfter(L.Callback):
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: ARG002 -- Lightning's hook
         if trainer.current_epoch + 1 >= self.n:
             trainer.should_stop = True

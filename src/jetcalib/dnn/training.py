@@ -337,7 +337,7 @@ def _safe_checkpoint(path: str | os.PathLike[str], ckpt_dir: Path) -> dict[str, 
         raise ArtifactError(f"{where}: checkpoint lies outside {ckpt_dir}; refusing to load it")
     try:
         ckpt = torch.load(where, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+    except Exception as exc:  # noqa: BLE001 -- torch raises UnpicklingError, RuntimeError, EOFError, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ArtifactError(f"{where}: not a readable training checkpoint ({first})") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
@@ -479,7 +479,8 @@ def _contained_checkpoint_io(ckpt_dir: Path) -> Any:
         (a temporary file renamed, so an interruption never leaves a truncated ``last.ckpt``),
         and nothing outside the checkpoint directory is ever written or removed."""
 
-        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
+                            storage_options: Any = None) -> None:  # noqa: ARG002 -- CheckpointIO's signature
             import io
 
             import torch

@@ -155,7 +155,7 @@ def binned_metrics(
         out["median_err"][b] = bootstrap_error(lambda x, weights=None: closure(x, "median", weights),
                                                rb, wb, n_boot=n_boot, seed=s)
         out["mode"][b] = closure(rb, "mode")
-        out["mode_err"][b] = bootstrap_error(lambda x, weights=None: closure(x, "mode"),
+        out["mode_err"][b] = bootstrap_error(lambda x, weights=None: closure(x, "mode"),  # noqa: ARG005 -- unweighted
                                              rb, None, n_boot=n_boot_mode, seed=s + 1)
         out["resolution"][b] = resolution(rb, wb)
         out["resolution_err"][b] = bootstrap_error(resolution, rb, wb, n_boot=n_boot, seed=s + 2)

@@ -109,7 +109,7 @@ class JetFile:
                 self._open_root(tree)
         except InputError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (pyarrow and uproot raise many types on a corrupt file)
             raise InputError(
                 f"{self.path}: cannot read as a {self.format} file, corrupt or truncated "
                 f"({_describe_exc(exc)})"
@@ -261,7 +261,7 @@ class JetFile:
                 yield {c: chunk[c] for c in wanted}
         except InputError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (as above, while reading)
             raise InputError(
                 f"{self.path}: cannot read data, file corrupt or truncated ({_describe_exc(exc)})"
             ) from None
@@ -382,7 +382,7 @@ def _null_count(arr: Any) -> int | None:
 
     try:
         layout_type = ak.type(arr).content
-    except Exception:
+    except Exception:  # noqa: BLE001 (not an awkward array of a known type)
         return None
     if not isinstance(layout_type, ak.types.OptionType) or not isinstance(
             layout_type.content, ak.types.NumpyType) or layout_type.content.primitive == "bool":
@@ -393,7 +393,7 @@ def _null_count(arr: Any) -> int | None:
 def _awkward_to_array(ak: Any, arr: Any) -> Any:
     try:
         return ak.to_numpy(arr)
-    except Exception:
+    except Exception:  # noqa: BLE001 (left as it is)
         return arr
 
 

@@ -66,7 +66,7 @@ def package_versions(names: Iterable[str]) -> dict[str, str | None]:
             out[name] = _md.version(name)
         except _md.PackageNotFoundError:
             out[name] = None
-        except Exception:  # a broken distribution's metadata: record, never fail
+        except Exception:  # noqa: BLE001 -- a broken distribution's metadata: record, never fail
             out[name] = None
     return out
 
@@ -154,7 +154,7 @@ def git_commit() -> str | None:
                               timeout=5, check=False, stdin=subprocess.DEVNULL)
         sha = done.stdout.strip()
         return sha if done.returncode == 0 and _is_sha(sha) else None
-    except Exception:  # no git, a timeout, an unreadable file: the record just says None
+    except Exception:  # noqa: BLE001 -- no git, a timeout, an unreadable file: the record just says None
         return None
 
 

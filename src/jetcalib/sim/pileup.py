@@ -128,7 +128,7 @@ def load_or_make_pool(cfg: SimConfig) -> PileupPool:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **pool.__dict__)
-    except Exception:
+    except Exception:  # noqa: BLE001 (the cache is an optimisation: a failed write costs only time)
         pass
     return pool
 

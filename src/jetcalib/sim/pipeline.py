@@ -227,7 +227,7 @@ def _pileup_tracks(hard, n_ev: int, n_pu: np.ndarray, overlays: list, pool: Pile
         chosen, shift, reflect = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
     pu_evt = np.repeat(np.arange(n_ev), n_pu)
     dphi = Grid.from_config(cfg.calorimeter).dphi
-    t = add_pileup_tracks(hard, n_ev, pu_evt, chosen, shift, reflect, pool.trk_off, pool.trk_pt,
+    t = add_pileup_tracks(hard, pu_evt, chosen, shift, reflect, pool.trk_off, pool.trk_pt,
                           pool.trk_eta, pool.trk_phi, dphi, cfg.tracking, rng)
     n_vtx = 1 + np.asarray(n_pu, np.int64)
     pv = primary_vertex(t, n_vtx)

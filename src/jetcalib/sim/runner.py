@@ -193,7 +193,7 @@ def run_generation(process: str, n_events: int, seed: int, mu: tuple[float, floa
     workdir = _workdir(out, key)
     done = {c.index for c in chunks if (workdir / f"chunk-{c.index:05d}.npz").exists()}
     todo = [c for c in chunks if c.index not in done]
-    cb = on_done or (lambda n: None)
+    cb = on_done or (lambda _n: None)
     for c in chunks:
         if c.index in done:
             cb(c.n_events)

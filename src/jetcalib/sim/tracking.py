@@ -79,7 +79,7 @@ def make_tracks(p: Particles, cfg: TrackingConfig, rng: np.random.Generator) -> 
     return Tracks(p.evt[sel][found], pt_meas, p.eta[sel][found], p.phi[sel][found])
 
 
-def add_pileup_tracks(hard: Tracks, n_events: int, pu_evt: np.ndarray, chosen: np.ndarray,
+def add_pileup_tracks(hard: Tracks, pu_evt: np.ndarray, chosen: np.ndarray,
                       shift: np.ndarray, reflect: np.ndarray, trk_off: np.ndarray,
                       trk_pt: np.ndarray, trk_eta: np.ndarray, trk_phi: np.ndarray, dphi: float,
                       cfg: TrackingConfig, rng: np.random.Generator) -> Tracks:
