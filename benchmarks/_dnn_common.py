@@ -11,6 +11,7 @@ import numpy as np
 from jetcalib.dnn import DNNConfig
 from jetcalib.dnn.toys import toy_jets
 from jetcalib.evaluate import mode_estimate
+from jetcalib.evaluate.metrics import resolution  # the one definition (docs/method.md#terms)
 from jetcalib.io import read_table
 
 PT_EDGES = np.array([200, 300, 400, 500, 700, 1000, 1500, 2000, 3000], dtype=float)
@@ -45,12 +46,6 @@ def config_with(base: DNNConfig, change: dict[str, object]) -> DNNConfig:
         else:
             raw[section] = values
     return DNNConfig.model_validate(raw)
-
-
-def resolution(r: np.ndarray) -> float:
-    """(q84 − q16) / (2 q50): the primary relative width of docs/method.md#terms."""
-    q16, q50, q84 = np.percentile(r, [16, 50, 84])
-    return float((q84 - q16) / (2 * q50))
 
 
 def figures(test: dict[str, np.ndarray], cal: dict[str, np.ndarray], min_jets: int = 500) -> dict:

@@ -30,6 +30,7 @@ from _dnn_common import config_with, load_many
 
 from jetcalib.dnn import DNNCalibration, DNNConfig, train
 from jetcalib.evaluate import Uncalibrated, fit_mass_peak
+from jetcalib.evaluate.metrics import resolution  # the one definition (docs/method.md#terms)
 from jetcalib.features import apply_responses, feature_matrix, input_flags
 from jetcalib.io import INPUT_FEATURES, atomic_path, read_table
 from jetcalib.numerical import NumericalCalibration
@@ -46,11 +47,6 @@ LABELS = {"uncalibrated": "uncalibrated", "numerical": "numerical inversion", "l
 MLP_MSE_CHANGES: dict[str, object] = {"loss": {"kind": "mse", "pretrain_epochs": 0},
                                       "network": {"annotation": False, "mass_residual": False},
                                       "training": {"weights": False}, "closure": "none"}
-
-
-def resolution(r: np.ndarray) -> float:
-    q16, q50, q84 = np.percentile(r, [16, 50, 84])
-    return float((q84 - q16) / (2 * q50))
 
 
 def train_selection(t: dict[str, np.ndarray]) -> np.ndarray:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from jetcalib.evaluate.metrics import resolution as relative_width  # the one definition
 from jetcalib.io import read_table
 from jetcalib.sim import SimConfig, run_generation
-from jetcalib.sim.response import crack_dip, relative_width, spearman_at_fixed_pt
+from jetcalib.sim.response import crack_dip, spearman_at_fixed_pt
 
 FEATURES = ["em_frac", "em3_frac", "tile0_frac", "charged_pt_frac", "eff_n_clusters", "width", "fem_true"]
 #: process → (events, seed, truth-mass window of the resonance's jets in GeV)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError, InputError
+from ..io import ArtifactKind
 
 __all__ = ["RUNTIMES", "load"]
 
@@ -16,12 +17,12 @@ __all__ = ["RUNTIMES", "load"]
 RUNTIMES = ("auto", "onnxruntime", "torch", "correctionlib", "numpy")
 #: Which runtimes fit which kind of artifact (first: the ``"auto"`` choice).
 _FITS = {
-    "dnn-model": ("onnxruntime", "torch"),
+    ArtifactKind.DNN_MODEL: ("onnxruntime", "torch"),
     "onnx": ("onnxruntime",),
-    "numerical-calibration": ("numpy", "correctionlib"),
+    ArtifactKind.NUMERICAL_CALIBRATION: ("numpy", "correctionlib"),
     "correctionlib": ("correctionlib",),
 }
-_METHOD = {"dnn-model": "dnn", "onnx": "dnn", "numerical-calibration": "numerical",
+_METHOD = {ArtifactKind.DNN_MODEL: "dnn", "onnx": "dnn", ArtifactKind.NUMERICAL_CALIBRATION: "numerical",
            "correctionlib": "numerical"}
 
 
@@ -45,14 +46,14 @@ def _kind(p: Path) -> tuple[str | None, str | None]:
         if not (p / "artifact.json").is_file():
             raise ArtifactError(f"{p}: not a jetcalib model directory (no artifact.json)")
         said = _header_kind(_read_json(p / "artifact.json"))
-        return ("dnn-model" if said == "dnn-model" else None), said
+        return (ArtifactKind.DNN_MODEL if said == ArtifactKind.DNN_MODEL else None), said
     if p.suffix.lower() == ".onnx":
         return "onnx", None
     raw = _read_json(p)
     if is_correction_set(raw):
         return "correctionlib", None
     said = _header_kind(raw)
-    return ("numerical-calibration" if said == "numerical-calibration" else None), said
+    return (ArtifactKind.NUMERICAL_CALIBRATION if said == ArtifactKind.NUMERICAL_CALIBRATION else None), said
 
 
 def load(path: str | os.PathLike[str], *, runtime: str | None = None,
@@ -93,7 +94,7 @@ def load(path: str | os.PathLike[str], *, runtime: str | None = None,
     if runtime is not None and runtime not in fits:
         raise InputError(f"{p}: runtime {runtime} cannot run a {kind} artifact "
                          f"(use {' or '.join(fits)})")
-    if kind == "dnn-model":
+    if kind == ArtifactKind.DNN_MODEL:
         from ..dnn import DNNCalibration
 
         model = DNNCalibration.load(p)

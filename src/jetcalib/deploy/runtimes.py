@@ -37,7 +37,7 @@ from ..features import (
     check_policy,
     input_flags,
 )
-from ..io import INPUT_FEATURES, ArtifactHeader, content_hash
+from ..io import INPUT_FEATURES, ArtifactHeader, ArtifactKind, content_hash
 from ..numerical import NumericalCalibration
 
 __all__ = ["CorrectionlibCalibration", "OnnxCalibration"]
@@ -99,7 +99,7 @@ class OnnxCalibration:
                 or [o.name for o in outputs] != ["outputE", "outputM"]):
             raise ArtifactError(f"{source}: graph is not features [N, {len(features)}] -> "
                                 "outputE, outputM")
-        self.header = ArtifactHeader(artifact="dnn-model", format_version="onnx",
+        self.header = ArtifactHeader(artifact=ArtifactKind.DNN_MODEL, format_version="onnx",
                                      features=features, content_hash=content_hash,
                                      jetcalib_version=meta.get("jetcalib_version", "unknown"),
                                      environment=_json_dict(meta.get("environment")))
@@ -329,7 +329,7 @@ class CorrectionlibCalibration:
             )
         desc = raw.get("description", "")
         found_hash = re.search(r"source hash (\S+)", desc or "")
-        self.header = ArtifactHeader(artifact="numerical-calibration", format_version="correctionlib",
+        self.header = ArtifactHeader(artifact=ArtifactKind.NUMERICAL_CALIBRATION, format_version="correctionlib",
                                      features=list(self.required_columns),
                                      content_hash=found_hash.group(1) if found_hash
                                      and found_hash.group(1) != "unsaved" else "")

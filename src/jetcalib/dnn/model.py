@@ -34,7 +34,7 @@ from ..features import (
     calibrate_in_units,
     calibrate_with_model,
 )
-from ..io import ArtifactHeader, atomic_path, content_hash
+from ..io import ArtifactHeader, ArtifactKind, atomic_path, content_hash
 from ..io.provenance import environment
 from ..numerical import NumericalCalibration
 from .config import DNNConfig
@@ -42,7 +42,7 @@ from .network import CalibrationNet
 
 __all__ = ["ARTIFACT_KIND", "FORMAT_VERSION", "DNNCalibration"]
 
-ARTIFACT_KIND = "dnn-model"
+ARTIFACT_KIND = ArtifactKind.DNN_MODEL
 FORMAT_VERSION = "2.1"
 _HEADER_FILE = "artifact.json"
 _WEIGHTS_FILE = "weights.pt"

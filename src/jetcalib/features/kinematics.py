@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..io.mapping import pt_from_e_m_eta
 from ..io.schema import COLUMNS, KINEMATIC_INPUTS, CalibFlag
 from ..io.units import check_plausible, check_units, outputs_from_gev, table_to_gev
 from .domain import TrainingDomain, domain_flags
@@ -34,15 +35,6 @@ ENERGY_MAX = 14_000.0
 #: stored values, not physics: such a jet is treated as m = E (calibrated, flag MASS_ABOVE_ENERGY if the calibrated mass stays at or above
 #: the energy); beyond it m > E is unphysical and the jet is flagged OUT_OF_RANGE.
 MASS_ENERGY_RTOL = 1e-5
-
-
-def pt_from_e_m_eta(e: np.ndarray, m: np.ndarray, eta: np.ndarray) -> np.ndarray:
-    """pT = sqrt(E² − m²) / cosh η, in GeV (float64); 0 where m ≥ E."""
-    e = np.asarray(e, dtype=np.float64)
-    m = np.asarray(m, dtype=np.float64)
-    # inf − inf (a jet passed through with E = m = inf) is NaN: expected, so no RuntimeWarning
-    with np.errstate(invalid="ignore", over="ignore"):
-        return np.sqrt(np.maximum(e * e - m * m, 0.0)) / np.cosh(np.asarray(eta, dtype=np.float64))
 
 
 def input_flags(

@@ -1,7 +1,7 @@
 """Jet tables: the declared schema, provenance metadata, Parquet/ROOT reading and writing,
 column mapping for users' own ntuples."""
 
-from .artifacts import ArtifactHeader, canonical_json, content_hash
+from .artifacts import ArtifactHeader, ArtifactKind, canonical_json, content_hash
 from .files import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_TREE,
@@ -51,6 +51,7 @@ __all__ = [
     "SIMULATION_VERSION",
     "TRUTH_COLUMNS",
     "ArtifactHeader",
+    "ArtifactKind",
     "CalibFlag",
     "Column",
     "ColumnMap",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,7 +15,14 @@ from .._version import __version__
 from ..errors import ArtifactError, describe_validation_error
 from .schema import SCHEMA_VERSION
 
-__all__ = ["ArtifactHeader", "canonical_json", "content_hash"]
+__all__ = ["ArtifactHeader", "ArtifactKind", "canonical_json", "content_hash"]
+
+
+class ArtifactKind(StrEnum):
+    """The kinds of stored calibration (``ArtifactHeader.artifact``), spelled once."""
+
+    DNN_MODEL = "dnn-model"
+    NUMERICAL_CALIBRATION = "numerical-calibration"
 
 
 def canonical_json(payload: Any) -> bytes:

@@ -28,7 +28,7 @@ from ..features import (
     input_flags,
     merge_domain_flags,
 )
-from ..io import ArtifactHeader, atomic_path, content_hash
+from ..io import ArtifactHeader, ArtifactKind, atomic_path, content_hash
 from ..io.provenance import environment, hash_input_files
 from .config import NumericalConfig
 from .jes import JESFit, fit_jes
@@ -36,7 +36,7 @@ from .jms import JMSFit, fit_jms
 
 __all__ = ["ARTIFACT_KIND", "FIT_COLUMNS", "FORMAT_VERSION", "NumericalCalibration"]
 
-ARTIFACT_KIND = "numerical-calibration"
+ARTIFACT_KIND = ArtifactKind.NUMERICAL_CALIBRATION
 FORMAT_VERSION = "1.1"
 #: Columns the fit reads: truth and reco kinematics and the detector η (``eta``).
 FIT_COLUMNS: tuple[str, ...] = ("e_true", "m_true", "e_reco", "m_reco", "eta_reco", "eta")

@@ -7,13 +7,7 @@ from itertools import pairwise
 
 import numpy as np
 
-__all__ = ["crack_dip", "relative_width", "spearman_at_fixed_pt"]
-
-
-def relative_width(r: np.ndarray) -> float:
-    """(q84 − q16) / (2 · q50)."""
-    q16, q50, q84 = np.percentile(r, [16, 50, 84])
-    return float((q84 - q16) / (2 * q50))
+__all__ = ["crack_dip", "spearman_at_fixed_pt"]
 
 
 def crack_dip(abs_eta: np.ndarray, r: np.ndarray, crack: tuple[float, float] = (1.37, 1.52)) -> tuple[float, float]:
