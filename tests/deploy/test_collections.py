@@ -117,3 +117,24 @@ def test_missing_jet_column_names_the_branch(events, numcal_path, tmp_path, caps
                  str(tmp_path / "o.parquet"), "--collection", "fatjet", "--map", "m_reco=fatjet_nosuch"])
     err = capsys.readouterr().err
     assert code == 2 and "m_reco (looked for branch 'fatjet_nosuch')" in err
+
+
+def test_mapped_event_level_mu(events, model_dir, tmp_path, capsys):
+    """``--map mu=averageInteractionsPerCrossing``: an event-level branch of another name is
+    broadcast to the jets as ``mu`` is."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(events["dir"] / "ev.parquet")
+    src = tmp_path / "renamed.parquet"
+    pq.write_table(table.rename_columns(["averageInteractionsPerCrossing" if n == "mu" else n
+                                         for n in table.column_names]), src)
+    out = tmp_path / "out.parquet"
+    code = main(["calibrate", str(model_dir), str(src), "-o", str(out), "--collection", "fatjet",
+                 "--map", "mu=averageInteractionsPerCrossing"])
+    assert code == 0, capsys.readouterr().err
+    expected = load(model_dir).calibrate(events["flat"])
+    got = ak.from_parquet(out)
+    np.testing.assert_allclose(ak.to_numpy(ak.flatten(got["fatjet_e_cal"], axis=1)), expected["e_cal"],
+                               rtol=1e-6, atol=1e-6)
+    assert _same_values(ak.from_parquet(src)["averageInteractionsPerCrossing"],
+                        got["averageInteractionsPerCrossing"])

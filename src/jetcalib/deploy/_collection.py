@@ -125,12 +125,13 @@ def calibrate_collection(
     plan = plan_collection(f, collection, column_map, list(calibration.required_columns))
     outputs = {c: plan.prefix + c for c in CALIBRATED_COLUMNS}
     stored = [n for n in f.columns if n not in outputs.values()]
+    names = ColumnMap({c: b for c, b in plan.jets.items() if c == "e_reco"})  # for messages
     with TableWriter(*writer_args[:2], tree=writer_args[2]) as writer:
         layout = _root_layout(f, stored, collection) if f.format == writer.format == "root" else None
         for raw in _raw_chunks(f, stored, step_rows):
             jets, counts = flatten_chunk(raw, plan, f.path)
             if jets.get("e_reco") is not None and len(jets["e_reco"]):
-                check_file_plausible(jets["e_reco"], units, f.path, column_map)
+                check_file_plausible(jets["e_reco"], units, f.path, names)
             if counts.sum():
                 result = calibration.calibrate(jets, **kwargs)
             else:  # events without jets only: nothing to calibrate
@@ -179,7 +180,11 @@ def _root_layout(f: JetFile, stored: list[str], collection: str) -> dict[str, An
     jagged branch whose counter is ``n<its name>`` written alone; counters that uproot
     recreates left out, any other counter kept as a plain branch."""
     tree = f._tree
-    counter = {b: tree[b].count_branch.name for b in stored if tree[b].count_branch is not None}
+    counter: dict[str, str] = {}
+    for b in stored:  # an RNTuple's fields have no counters: every field written as it is
+        cnt = getattr(tree[b], "count_branch", None)
+        if cnt is not None:
+            counter[b] = cnt.name
     groups: dict[str, list[str]] = {}
     for b, cnt in counter.items():
         name = cnt[1:] if cnt.startswith("n") else ""
