@@ -64,6 +64,11 @@ def calibrate(
         help="Jets outside the calibration's training domain: flag = calibrated and flagged 7-9 "
         "(a warning); strict = not calibrated (reco kinematics), flagged 7-9; ignore = no such "
         "flags (docs/flags.md#training-domain).")] = "flag",
+    collection: Annotated[str | None, typer.Option(
+        "--collection", help="Per-event ntuples: calibrate the jets of collection P, whose jet "
+        "column c is the jagged branch P_c (--map c=BRANCH names another; mu and npv may be "
+        "event-level branches). Writes every branch back plus jagged P_e_cal, P_pt_cal, "
+        "P_m_cal, P_calib_flag; --chunk-rows then counts events.", show_default=False)] = None,
     tree: TreeOption = None,
     map_: MapOption = None,
     map_file: MapFileOption = None,
@@ -124,7 +129,8 @@ def calibrate(
         where = f"on {scheduler}" if scheduler else f"with {workers} workers" if workers > 1 else ""
         results = calibrate_many(cal, targets, workers=workers, scheduler=scheduler, threads=threads,
                                  calibration_source=str(calibration), column_map=cmap, tree=tree,
-                                 step_rows=chunk_rows, units=units, domain=domain)
+                                 step_rows=chunk_rows, units=units, domain=domain,
+                                 collection=collection)
         # closing: an interruption stops the workers now, not when the generator is collected
         with console.status(f"calibrating {len(targets)} file{'s' if len(targets) > 1 else ''} {where}"), \
                 contextlib.closing(results):

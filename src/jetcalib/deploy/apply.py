@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..io import (
     CALIBRATED_COLUMNS,
     DEFAULT_CHUNK_ROWS,
@@ -53,6 +54,7 @@ def calibrate_file(
     step_rows: int = DEFAULT_CHUNK_ROWS,
     units: str | None = None,
     domain: str = "flag",
+    collection: str | None = None,
 ) -> FileSummary:
     """Apply ``calibration`` (calibration protocol) to ``in_path``, writing ``out_path``.
 
@@ -65,6 +67,11 @@ def calibrate_file(
     ``e_reco`` looks like the other unit is refused (:func:`jetcalib.io.units.check_plausible`).
     ``domain``: what to do with jets outside the training domain (``"flag"``, ``"strict"``,
     ``"ignore"``; docs/flags.md#training-domain).
+
+    ``collection``: the file has one entry per event and the jets of collection ``P`` in
+    jagged branches ``P_<column>`` (:mod:`jetcalib.deploy._collection` says the rule); the
+    output keeps the events, every input branch, and adds jagged ``P_e_cal``, ``P_pt_cal``,
+    ``P_m_cal``, ``P_calib_flag``. ``step_rows`` then counts events.
     """
     from ..features import check_policy
 
@@ -79,8 +86,20 @@ def calibrate_file(
     start = time.perf_counter()
     counts: dict[int, int] = {}
     jets = 0
-    with open_jets(in_path, tree=tree, column_map=column_map) as f:
-        f.require(calibration.required_columns)
+
+    def count(flags: np.ndarray) -> None:
+        nonlocal jets
+        values, n = np.unique(flags, return_counts=True)
+        for v, k in zip(values.tolist(), n.tolist(), strict=True):
+            counts[v] = counts.get(v, 0) + k
+        jets += len(flags)
+
+    # per-event ntuple: the file's own names, the column map applies to the collection's
+    with open_jets(in_path, tree=tree, column_map=None if collection is not None else column_map) as f:
+        if collection is None:
+            f.require(calibration.required_columns)
+        elif f.num_rows == 0:
+            raise InputError(f"{f.path}: the table is empty (0 rows)")
         meta_in = f.metadata
         meta = DatasetMetadata(
             producer="jetcalib calibrate",
@@ -92,6 +111,13 @@ def calibrate_file(
                    "calibration_hash": getattr(getattr(calibration, "header", None), "content_hash", "")},
             environment=environment(_runtime_packages(calibration)),
         )
+        if collection is not None:
+            from ._collection import calibrate_collection
+
+            calibrate_collection(calibration, f, (out_path, meta, f.tree_name or "events"),
+                                 collection=collection, column_map=column_map or ColumnMap(),
+                                 step_rows=step_rows, units=units, kwargs=kwargs, count=count)
+            return _summary(in_path, out_path, jets, counts, start)
         stored = [c for c in f.columns if c not in CALIBRATED_COLUMNS]
         needed = [c for c in calibration.required_columns if c not in stored]
         with TableWriter(out_path, meta, tree=f.tree_name or "jets") as writer:
@@ -99,15 +125,15 @@ def calibrate_file(
                 if "e_reco" in chunk:
                     check_file_plausible(chunk["e_reco"], units, in_path, f.column_map)
                 result = calibration.calibrate(chunk, **kwargs)
-                flags = np.asarray(result["calib_flag"])
-                values, n = np.unique(flags, return_counts=True)
-                for v, k in zip(values.tolist(), n.tolist(), strict=True):
-                    counts[v] = counts.get(v, 0) + k
-                jets += len(flags)
+                count(np.asarray(result["calib_flag"]))
                 # original names, so that a user's own branches come back as they were
                 out = {f.column_map.user_name(c): chunk[c] for c in stored}
                 out.update({c: result[c] for c in CALIBRATED_COLUMNS})
                 writer.write(out)
+    return _summary(in_path, out_path, jets, counts, start)
+
+
+def _summary(in_path: Any, out_path: Any, jets: int, counts: dict[int, int], start: float) -> FileSummary:
     return FileSummary(
         input=str(in_path), output=str(out_path), jets=jets,
         flagged=sum(k for v, k in counts.items() if v != 0), flag_counts=counts,

@@ -81,6 +81,7 @@ def calibrate_many(
     connect_timeout_s: float = 20.0,
     units: str | None = None,
     domain: str = "flag",
+    collection: str | None = None,
 ) -> Iterator[Outcome]:
     """Calibrate every ``(input, output)`` of ``targets``; yields ``(input, output, result)``
     as files finish, ``result`` being the :class:`FileSummary` or the :class:`InputError` that
@@ -91,10 +92,11 @@ def calibrate_many(
     local worker (onnxruntime's are set on the calibration object itself).
     ``connect_timeout_s``: how long to try reaching the scheduler. ``units``: the files'
     energy unit (:func:`~jetcalib.deploy.calibrate_file`); ``domain``: its training-domain
-    policy.
+    policy; ``collection``: per-event files with that jagged jet collection.
     """
     options = {"calibration_source": calibration_source, "column_map": column_map,
-               "tree": tree, "step_rows": step_rows, "units": units, "domain": domain}
+               "tree": tree, "step_rows": step_rows, "units": units, "domain": domain,
+               "collection": collection}
     if scheduler:
         yield from _on_dask(calibration, targets, scheduler, options, connect_timeout_s)
     elif workers <= 1 or len(targets) <= 1:

@@ -224,9 +224,16 @@ def calibrate_in_units(
     Refuses a table whose median ``e_reco`` looks like the other unit
     (:func:`~jetcalib.io.units.check_plausible`); in MeV, the energy-valued columns are
     converted to GeV on the way in and ``e_cal``, ``pt_cal``, ``m_cal`` come back in MeV.
-    """
-    from .table import _column_names, as_columns
 
+    A jagged awkward Array of records (events × jets, fields named as jetcalib columns) is
+    calibrated jet by jet and comes back as a jagged awkward Array of records (``e_cal``,
+    ``pt_cal``, ``m_cal``, ``calib_flag``) with the same jets per event.
+    """
+    from .table import _column_names, as_columns, flatten_jagged, jagged_counts, unflatten_outputs
+
+    counts = jagged_counts(table)
+    if counts is not None:
+        return unflatten_outputs(calibrate_in_units(flatten_jagged(table), units, calibrate_gev), counts)
     units = check_units(units)
     try:
         e_reco = as_columns(table, ("e_reco",), what="jet table")["e_reco"]

@@ -67,3 +67,39 @@ def feature_matrix(table: Any, features: Sequence[str], *, what: str = "the jet 
     if not features:
         raise InputError(f"{what}: no input features requested")
     return np.stack([np.asarray(cols[f], dtype=np.float32) for f in features], axis=1)
+
+
+# --- jagged tables (events × jets) ------------------------------------------------------------
+def jagged_counts(table: Any) -> np.ndarray | None:
+    """Jets per event of a jagged awkward Array of records (events × jets), else ``None``
+    (a flat table: dict, DataFrame or flat awkward Array)."""
+    if isinstance(table, Mapping) or type(table).__module__.split(".")[0] != "awkward":
+        return None
+    if getattr(table, "ndim", 1) != 2 or not getattr(table, "fields", None):
+        return None
+    import awkward as ak
+
+    return np.asarray(ak.num(table, axis=1), dtype=np.int64)
+
+
+def flatten_jagged(table: Any) -> dict[str, Any]:
+    """The jets of a jagged awkward Array of records as a flat dict of 1-D arrays (one row per
+    jet, events one after the other)."""
+    import awkward as ak
+
+    out: dict[str, Any] = {}
+    for name in table.fields:
+        flat = ak.flatten(table[name], axis=1)
+        try:
+            out[name] = ak.to_numpy(flat)
+        except Exception:  # nulls, or not one number per jet: as_columns says what is wrong
+            out[name] = flat
+    return out
+
+
+def unflatten_outputs(outputs: Mapping[str, Any], counts: np.ndarray) -> Any:
+    """Flat per-jet outputs (``e_cal``, ...) regrouped into a jagged awkward Array of records
+    with ``counts`` jets per event."""
+    import awkward as ak
+
+    return ak.unflatten(ak.zip({k: np.asarray(v) for k, v in outputs.items()}, depth_limit=1), counts)

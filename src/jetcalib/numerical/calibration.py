@@ -44,6 +44,13 @@ FIT_COLUMNS: tuple[str, ...] = ("e_true", "m_true", "e_reco", "m_reco", "eta_rec
 ENVIRONMENT_PACKAGES: tuple[str, ...] = ("numpy", "scipy", "pydantic")
 
 
+def _has(table: Any, name: str) -> bool:
+    """Whether ``table`` has the column ``name`` (``in`` on an awkward Array compares values)."""
+    from ..features.table import _column_names
+
+    return name in _column_names(table)
+
+
 def _column(table: Mapping[str, Any], name: str) -> np.ndarray:
     try:
         return np.asarray(table[name], dtype=np.float64)
@@ -143,7 +150,7 @@ class NumericalCalibration:
     def responses(self, table: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(r_E, r_m, calibrate_mass)`` per jet (shapes ``[N]``); r_m includes the JES."""
         e, m = _column(table, "e_reco"), _column(table, "m_reco")
-        eta_det = _column(table, "eta" if "eta" in table else "eta_reco")
+        eta_det = _column(table, "eta" if _has(table, "eta") else "eta_reco")
         r_e = self.jes.response(e, eta_det)
         if self.jms is None:
             return r_e, r_e, np.zeros(e.shape, dtype=bool)
@@ -167,7 +174,7 @@ class NumericalCalibration:
 
     def _calibrate_gev(self, table: Mapping[str, Any], domain: str = "flag") -> dict[str, np.ndarray]:
         e, m = _column(table, "e_reco"), _column(table, "m_reco")
-        eta_reco = _column(table, "eta_reco" if "eta_reco" in table else "eta")
+        eta_reco = _column(table, "eta_reco" if _has(table, "eta_reco") else "eta")
         r_e, r_m, cal_mass = self.responses(table)
         flag = input_flags(e, m, eta_reco)
         return apply_domain(self.training_domain, domain, e, m, eta_reco, r_e, r_m, flag, cal_mass)
