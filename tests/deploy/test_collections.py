@@ -92,14 +92,16 @@ def test_api_on_jagged_awkward(events, numcal_path, model_dir, which):
     cal = load(numcal_path if which == "numcal" else model_dir)
     jets = ak.unflatten(ak.zip(events["flat"]), events["counts"])
     got = cal.calibrate(jets)
-    assert isinstance(got, ak.Array) and got.ndim == 2
+    assert isinstance(got, ak.Array)
+    assert got.ndim == 2
     assert sorted(got.fields) == sorted(CALIBRATED_COLUMNS)
     assert np.array_equal(ak.to_numpy(ak.num(got, axis=1)), events["counts"])
     expected = cal.calibrate(events["flat"])
     for c in CALIBRATED_COLUMNS:
         assert np.array_equal(ak.to_numpy(ak.flatten(got[c], axis=1)), expected[c]), c
     flat = cal.calibrate(ak.zip(events["flat"]))  # a flat awkward Array: as before
-    assert isinstance(flat, dict) and np.array_equal(flat["e_cal"], expected["e_cal"])
+    assert isinstance(flat, dict)
+    assert np.array_equal(flat["e_cal"], expected["e_cal"])
 
 
 def test_unknown_collection_is_one_line(events, numcal_path, tmp_path, capsys):
@@ -108,7 +110,9 @@ def test_unknown_collection_is_one_line(events, numcal_path, tmp_path, capsys):
                  "--collection", "nosuch"])
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert len(err.splitlines()) == 1 and "nosuch_*" in err and "fatjet" in err
+    assert len(err.splitlines()) == 1
+    assert "nosuch_*" in err
+    assert "fatjet" in err
     assert not out.exists()
 
 
@@ -116,7 +120,8 @@ def test_missing_jet_column_names_the_branch(events, numcal_path, tmp_path, caps
     code = main(["calibrate", str(numcal_path), str(events["dir"] / "ev.parquet"), "-o",
                  str(tmp_path / "o.parquet"), "--collection", "fatjet", "--map", "m_reco=fatjet_nosuch"])
     err = capsys.readouterr().err
-    assert code == 2 and "m_reco (looked for branch 'fatjet_nosuch')" in err
+    assert code == 2
+    assert "m_reco (looked for branch 'fatjet_nosuch')" in err
 
 
 def test_mapped_event_level_mu(events, model_dir, tmp_path, capsys):

@@ -158,7 +158,7 @@ def _raw_chunks(f: JetFile, names: list[str], step_rows: int) -> Any:
             yield out
     except InputError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 -- uproot and pyarrow raise many types on a corrupt file
         from ..io.files import _describe_exc
 
         raise InputError(f"{f.path}: cannot read data, file corrupt or truncated "
@@ -170,7 +170,7 @@ def _to_numpy(arr: Any) -> Any:
 
     try:
         return ak.to_numpy(arr)
-    except Exception:
+    except Exception:  # noqa: BLE001 -- not one number per entry: kept as an awkward array
         return arr
 
 

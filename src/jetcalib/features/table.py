@@ -92,7 +92,7 @@ def flatten_jagged(table: Any) -> dict[str, Any]:
         flat = ak.flatten(table[name], axis=1)
         try:
             out[name] = ak.to_numpy(flat)
-        except Exception:  # nulls, or not one number per jet: as_columns says what is wrong
+        except Exception:  # noqa: BLE001 -- nulls, or not one number per jet: as_columns says what is wrong
             out[name] = flat
     return out
 
