@@ -16,7 +16,7 @@ import tempfile
 import time
 
 import numpy as np
-from _dnn_common import figures, load, load_many
+from _dnn_common import config_with, figures, load, load_many
 
 from jetcalib.dnn import DNNCalibration, DNNConfig, train
 from jetcalib.numerical import NumericalCalibration
@@ -40,7 +40,7 @@ def main() -> None:
     test_t, test_label = load(args.test, 100_000, seed=202)
     cfg = DNNConfig.from_file(args.config) if args.config else DNNConfig()
     upd = {k: v for k, v in {"epochs": args.epochs, "max_jets": args.max_jets, "batch_size": args.batch_size}.items() if v is not None}
-    cfg.training = cfg.training.model_copy(update=upd)
+    cfg = config_with(cfg, {"training": upd})  # validated: the config is frozen
     print(f"train: {train_label}\ntest:  {test_label}")
     out = args.out or (None if args.model else tempfile.mkdtemp(prefix="dnn-bench-"))
 

@@ -9,12 +9,15 @@ from jetcalib.dnn import DNNConfig
 from jetcalib.dnn.toys import toy_jets
 
 
-def tiny_config(**training: object) -> DNNConfig:
-    """Width 48 × 2 blocks, batch 1024: seconds per run on 2 cores."""
+def tiny_config(*, network: dict | None = None, loss: dict | None = None, closure: str | None = None,
+                **training: object) -> DNNConfig:
+    """Width 48 × 2 blocks, batch 1024: seconds per run on 2 cores. ``network``/``loss``
+    update those sections, ``closure`` sets it (DNNConfig is frozen: changed by validation)."""
     return DNNConfig.from_dict({
-        "network": {"width": 48, "n_blocks": 2, "mass_residual_width": 16},
-        "loss": {"pretrain_epochs": 1, "anneal_epochs": 3},
+        "network": {"width": 48, "n_blocks": 2, "mass_residual_width": 16, **(network or {})},
+        "loss": {"pretrain_epochs": 1, "anneal_epochs": 3, **(loss or {})},
         "training": {"epochs": 4, "batch_size": 1024, "threads": 2, **training},
+        **({"closure": closure} if closure else {}),
     })
 
 

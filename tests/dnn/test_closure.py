@@ -20,8 +20,7 @@ def trained(tmp_path_factory, toy_train):
     """The same tiny training with and without the residual closure."""
     out = {}
     for closure in ("numerical", "none"):
-        cfg = tiny_config()
-        cfg.closure = closure
+        cfg = tiny_config(closure=closure)
         d = tmp_path_factory.mktemp(closure) / "model"
         train(toy_train, d, cfg, progress=False)
         out[closure] = d

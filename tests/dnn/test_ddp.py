@@ -37,9 +37,8 @@ def _config():
     # rank: the two ranks share the two cores, and a forked child must not use the parent's
     # OpenMP pool. Weight decay makes each Adam step depend on the gradient's scale (Adam
     # alone is nearly scale-free), so a wrong loss normalisation under DDP shows.
-    cfg = tiny_config(epochs=2, batch_size=256, threads=1, weight_decay=0.05)
-    cfg.network.width, cfg.network.n_blocks = 16, 1
-    return cfg
+    return tiny_config(epochs=2, batch_size=256, threads=1, weight_decay=0.05,
+                       network={"width": 16, "n_blocks": 1})
 
 
 def _free_port() -> int:

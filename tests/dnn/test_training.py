@@ -23,8 +23,7 @@ def _bias(model: DNNCalibration, table: dict) -> tuple[float, float]:
 
 def test_lgk_learns_the_mode_better_than_mse(tmp_path, toy_train, toy_test):
     lgk = train(toy_train, tmp_path / "lgk", tiny_config(epochs=5), progress=False)
-    cfg = tiny_config(epochs=5)
-    cfg.loss.kind = "mse"
+    cfg = tiny_config(epochs=5, loss={"kind": "mse"})
     mse = train(toy_train, tmp_path / "mse", cfg, progress=False)
     b_lgk, b_mse = _bias(lgk, toy_test), _bias(mse, toy_test)
     # The toy's energy tail is low and its mass tail high: the mean sits ~0.09 below / ~0.1
@@ -102,3 +101,12 @@ def test_checkpoint_outside_the_model_directory_or_corrupt_is_refused(tmp_path, 
     (model_dir / "checkpoints" / "last.ckpt").write_bytes(b"\x80\x04garbage")
     with pytest.raises(ArtifactError, match="not a readable training checkpoint"):
         train(toy_train, model_dir, tiny_config(), resume=True, progress=False)
+
+
+def test_config_is_frozen():
+    # a config is hashed into the model: it changes only through validation
+    import pydantic
+
+    cfg = tiny_config()
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        cfg.training.epochs = 0

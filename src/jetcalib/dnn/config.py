@@ -20,7 +20,7 @@ __all__ = ["DNNConfig", "LossConfig", "NetworkConfig", "TrainingConfig"]
 
 class _Strict(BaseModel):
     # NaN or ±inf in any float (a learning rate, a loss weight) trains for minutes into NaN
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NetworkConfig(_Strict):
