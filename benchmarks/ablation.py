@@ -17,21 +17,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 from _dnn_common import config_with, figures, load
 
 from jetcalib.dnn import DNNConfig, train
 from jetcalib.io import atomic_path
 
-#: Variant name → config changes relative to the default.
+#: Variant label → config changes relative to the default (committed in configs/ablation.yaml).
 VARIANTS: dict[str, dict[str, object]] = {
-    "default (LGK, annotation, mass residual, mass-loss weights, closure)": {},
-    "loss = L1 (median)": {"loss": {"kind": "l1"}},
-    "loss = MSE (mean)": {"loss": {"kind": "mse"}},
-    "no feature annotation": {"network": {"annotation": False}},
-    "no mass residual path": {"network": {"mass_residual": False}},
-    "no sample weights": {"training": {"weights": False}},
-    "weights on the energy loss too": {"training": {"energy_weights": True}},
-    "no residual closure": {"closure": "none"},
+    v["label"]: v["change"]
+    for v in yaml.safe_load((Path(__file__).parent / "configs" / "ablation.yaml").read_text())
 }
 
 

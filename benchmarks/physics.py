@@ -42,11 +42,8 @@ PEAK_WINDOWS = {"wz": (50.0, 130.0), "top": (120.0, 230.0)}
 METHOD_ORDER = ["uncalibrated", "numerical", "lightgbm", "mlp_mse", "dnn"]
 LABELS = {"uncalibrated": "uncalibrated", "numerical": "numerical inversion", "lightgbm": "LightGBM (L2)",
           "mlp_mse": "MLP, MSE loss", "dnn": "DNN (SPEC, LGK)"}
-#: The MSE MLP: the DNN's trunk and budget without the [ours] choices (annotation, mass residual
-#: path, flattening weights, mode-seeking loss, residual closure) — what a plain regression would be.
-MLP_MSE_CHANGES: dict[str, object] = {"loss": {"kind": "mse", "pretrain_epochs": 0},
-                                      "network": {"annotation": False, "mass_residual": False},
-                                      "training": {"weights": False}, "closure": "none"}
+#: The MSE MLP: the DNN's trunk and budget without jetcalib's own choices (committed config).
+MLP_MSE_CONFIG = Path(__file__).parent / "configs" / "mlp_mse.yaml"
 
 
 def train_selection(t: dict[str, np.ndarray]) -> np.ndarray:
@@ -207,13 +204,13 @@ def main() -> None:
               f"{methods['lightgbm'].models['m'].best_iteration} trees)", flush=True)
     except ImportError:
         print("LightGBM not installed (pip install lightgbm): skipped")
-    for name, given, change in (("mlp_mse", args.mlp, MLP_MSE_CHANGES), ("dnn", args.dnn, {})):
+    for name, given, config_file in (("mlp_mse", args.mlp, MLP_MSE_CONFIG), ("dnn", args.dnn, None)):
         if given:
             methods[name] = DNNCalibration.load(given)
             timing[name] = float(methods[name].summary.get("train_seconds", float("nan")))
             continue
         t0 = time.perf_counter()
-        cfg = config_with(DNNConfig(), change)
+        cfg = DNNConfig.from_file(config_file) if config_file else DNNConfig()
         if args.epochs is not None:
             cfg = config_with(cfg, {"training": {"epochs": args.epochs}})
         methods[name] = train(train_t, out / "models" / name, cfg, progress=False)
