@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import CalorimeterConfig, TrackingConfig
-from .generator import Particles
+from .generator import NEUTRINOS, PDG, Particles
 from .geometry import Grid
 
 __all__ = ["Deposits", "calo_entry_phi", "deposit", "mean_hadron_response"]
@@ -75,11 +75,11 @@ def deposit(p: Particles, cfg: CalorimeterConfig, trk: TrackingConfig, grid: Gri
     apid = np.abs(p.pid)
     phi, reach = calo_entry_phi(p, trk)
     eta = p.eta
-    keep = reach & (apid != 12) & (apid != 14) & (apid != 16) & (np.abs(eta) < cfg.eta_max)
+    keep = reach & ~np.isin(apid, NEUTRINOS) & (np.abs(eta) < cfg.eta_max)
     evt, e, apid, eta, phi = p.evt[keep], p.e[keep], apid[keep], eta[keep], phi[keep]
     n = len(e)
-    is_mu = apid == 13
-    is_em = (apid == 22) | (apid == 11)
+    is_mu = apid == PDG.MUON
+    is_em = (apid == PDG.PHOTON) | (apid == PDG.ELECTRON)
     is_had = ~is_mu & ~is_em
     edges = np.asarray(cfg.layer_edges_lambda)
     n_layers = len(edges) - 1

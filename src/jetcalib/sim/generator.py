@@ -7,13 +7,29 @@ index per particle: every later stage works on whole batches at once, never even
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 
 from ..errors import InputError
 from .config import GenerationConfig
 
-__all__ = ["PROCESSES", "Particles", "generate_batch", "make_pythia", "process_settings"]
+__all__ = ["PDG", "PROCESSES", "Particles", "generate_batch", "make_pythia", "process_settings"]
+
+
+class PDG(IntEnum):
+    """The PDG particle ids the detector treats apart (|id|; antiparticles have −id)."""
+
+    ELECTRON = 11
+    NU_E = 12
+    MUON = 13
+    NU_MU = 14
+    NU_TAU = 16
+    PHOTON = 22
+
+
+#: |PDG id| of the neutrinos: invisible to every detector and to the truth jets
+NEUTRINOS = (PDG.NU_E, PDG.NU_MU, PDG.NU_TAU)
 
 #: Names accepted by ``--process``.
 PROCESSES = ("dijet", "wprime", "zprime_tt", "dijet_alt")

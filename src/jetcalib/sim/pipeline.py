@@ -17,7 +17,7 @@ import numpy as np
 from ..io.schema import COLUMNS, Process
 from .calorimeter import deposit
 from .config import SimConfig
-from .generator import Particles, generate_batch, make_pythia, process_settings
+from .generator import NEUTRINOS, PDG, Particles, generate_batch, make_pythia, process_settings
 from .geometry import Grid
 from .jets import find_jets, groom_kwargs, kinematics, match_jets, softkiller_mask
 from .pileup import PileupPool, overlay
@@ -165,7 +165,7 @@ def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], 
 
     # truth jets: hard-scatter stable particles except neutrinos and muons
     apid = np.abs(p.pid)
-    t = p.select((apid != 12) & (apid != 14) & (apid != 16) & (apid != 13))
+    t = p.select(~np.isin(apid, NEUTRINOS) & (apid != PDG.MUON))
     tcounts = np.bincount(t.evt, minlength=n_ev)
     tj = find_jets(t.px, t.py, t.pz, t.e, tcounts, jc.radius, jc.min_pt_true, jc.trim_rsub, jc.trim_fcut,
                    **groom_kwargs(jc))
