@@ -69,6 +69,11 @@ def calibrate(
         "column c is the jagged branch P_c (--map c=BRANCH names another; mu and npv may be "
         "event-level branches). Writes every branch back plus jagged P_e_cal, P_pt_cal, "
         "P_m_cal, P_calib_flag; --chunk-rows then counts events.", show_default=False)] = None,
+    preset: Annotated[Literal["atlas"] | None, typer.Option(
+        "--preset", help="The files use an experiment's names: atlas = ATLAS ntuple branches "
+        "(E, m, eta, EMFracCaloBased, Tau21_wta, ...; with --collection P: P_E, ...; event-level "
+        "averageInteractionsPerCrossing, NPV) in MeV unless --units says otherwise; --map renames "
+        "on top (docs/inputs.md#atlas-names).", show_default=False)] = None,
     tree: TreeOption = None,
     map_: MapOption = None,
     map_file: MapFileOption = None,
@@ -95,6 +100,10 @@ def calibrate(
     if threads is None:
         threads = 1 if scheduler else max(1, (os.cpu_count() or 1) // workers)
     cmap = column_map(map_, map_file)
+    if preset is not None and units is None and cmap.units is None:
+        from ..io.presets import preset_units
+
+        units = preset_units(preset)
     units = resolve_units(units, cmap)
     cal = load(calibration, runtime=runtime, threads=threads, method=method)
     made_out = False
@@ -130,7 +139,7 @@ def calibrate(
         results = calibrate_many(cal, targets, workers=workers, scheduler=scheduler, threads=threads,
                                  calibration_source=str(calibration), column_map=cmap, tree=tree,
                                  step_rows=chunk_rows, units=units, domain=domain,
-                                 collection=collection)
+                                 collection=collection, preset=preset)
         # closing: an interruption stops the workers now, not when the generator is collected
         with console.status(f"calibrating {len(targets)} file{'s' if len(targets) > 1 else ''} {where}"), \
                 contextlib.closing(results):

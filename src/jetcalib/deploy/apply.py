@@ -55,6 +55,7 @@ def calibrate_file(
     units: str | None = None,
     domain: str = "flag",
     collection: str | None = None,
+    preset: str | None = None,
 ) -> FileSummary:
     """Apply ``calibration`` (calibration protocol) to ``in_path``, writing ``out_path``.
 
@@ -72,9 +73,19 @@ def calibrate_file(
     jagged branches ``P_<column>`` (:mod:`jetcalib.deploy._collection` says the rule); the
     output keeps the events, every input branch, and adds jagged ``P_e_cal``, ``P_pt_cal``,
     ``P_m_cal``, ``P_calib_flag``. ``step_rows`` then counts events.
+
+    ``preset``: the file uses an experiment's names (``"atlas"``: ATLAS's branch names, in MeV
+    unless ``units`` or the column map says otherwise; :mod:`jetcalib.io.presets`);
+    ``column_map`` then renames on top of it.
     """
     from ..features import check_policy
 
+    if preset is not None:
+        from ..io.presets import preset_column_map
+
+        with open_jets(in_path, tree=tree) as f:
+            names = list(f.columns)
+        column_map = preset_column_map(preset, names, collection=collection, column_map=column_map)
     units = resolve_units(units, column_map)
     check_policy(domain)
     # the protocol's plain call for the defaults, so that any calibration object works

@@ -82,6 +82,7 @@ def calibrate_many(
     units: str | None = None,
     domain: str = "flag",
     collection: str | None = None,
+    preset: str | None = None,
 ) -> Iterator[Outcome]:
     """Calibrate every ``(input, output)`` of ``targets``; yields ``(input, output, result)``
     as files finish, ``result`` being the :class:`FileSummary` or the :class:`InputError` that
@@ -92,11 +93,12 @@ def calibrate_many(
     local worker (onnxruntime's are set on the calibration object itself).
     ``connect_timeout_s``: how long to try reaching the scheduler. ``units``: the files'
     energy unit (:func:`~jetcalib.deploy.calibrate_file`); ``domain``: its training-domain
-    policy; ``collection``: per-event files with that jagged jet collection.
+    policy; ``collection``: per-event files with that jagged jet collection; ``preset``: the
+    files' naming preset (``"atlas"``).
     """
     options = {"calibration_source": calibration_source, "column_map": column_map,
                "tree": tree, "step_rows": step_rows, "units": units, "domain": domain,
-               "collection": collection}
+               "collection": collection, "preset": preset}
     if scheduler:
         yield from _on_dask(calibration, targets, scheduler, options, connect_timeout_s)
     elif workers <= 1 or len(targets) <= 1:
