@@ -90,8 +90,8 @@ def _one_line_warnings() -> Iterator[None]:
     that mean nothing to the user."""
     import warnings
 
-    def show(message: Warning | str, category: type[Warning], _filename: str, _lineno: int,
-             _file: Any = None, _line: str | None = None) -> None:  # warnings.showwarning's signature
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,  # noqa: ARG001
+             file: Any = None, line: str | None = None) -> None:  # noqa: ARG001 -- warnings.showwarning's
         from rich.markup import escape
 
         first = (str(message).strip().splitlines() or [""])[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -91,13 +91,16 @@ def train(
     # the launcher's environment at import and sets the global rank once the group is up.
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    parts, provenance, seen_seeds, metas = [], [], {}, {}
+    parts: list[dict[str, np.ndarray]] = []
+    provenance: list[dict[str, Any]] = []
+    seen_seeds: dict[int, Path] = {}
+    metas: dict[str, Any] = {}
     for path in data:
         if any(Path(p["path"]).resolve() == path.resolve() for p in provenance):
             raise InputError(f"--data: {path} is given twice")
         with open_jets(path, tree=tree, column_map=cmap) as f:
             f.require(needed)
-            if rank_zero_only.rank == 0:
+            if _rank(rank_zero_only) == 0:
                 console.print(f"reading {f.num_rows:,} jets from {path}")
             part = read_as_gev(f.read(needed), units, path, cmap)
             meta = f.metadata
@@ -122,11 +125,16 @@ def train(
             raise  # main() names the file, or it is a bug
         # a checkpoint write on a full disk says nothing about which file: name the model
         raise InputError(f"{out}: cannot write the model ({exc.strerror or exc})") from None
-    if rank_zero_only.rank != 0:
+    if _rank(rank_zero_only) != 0:
         return
-    s = model.summary
+    summary = model.summary
     console.print(
-        f"[green]trained[/] on {s['n_train']:,} jets (+{s['n_val']:,} validation) in "
-        f"{s['train_seconds']:.0f} s, {s['jets_per_s']:,.0f} jets/s, {s['epochs_run']} epochs, "
-        f"best validation loss {s['best_val_loss']:.4f}; model written to {out}"
+        f"[green]trained[/] on {summary['n_train']:,} jets (+{summary['n_val']:,} validation) in "
+        f"{summary['train_seconds']:.0f} s, {summary['jets_per_s']:,.0f} jets/s, {summary['epochs_run']} epochs, "
+        f"best validation loss {summary['best_val_loss']:.4f}; model written to {out}"
     )
+
+
+def _rank(rank_zero_only: Any) -> int:
+    """The global rank Lightning set on its ``rank_zero_only`` (an attribute its stub lacks)."""
+    return int(getattr(rank_zero_only, "rank", 0))

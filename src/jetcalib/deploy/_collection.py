@@ -202,9 +202,9 @@ def _arrange(raw: Mapping[str, Any], new: dict[str, Any], stored: list[str],
     """The chunk to write: every stored branch, then the new jagged outputs (Parquet), or the
     ROOT layout of :func:`_root_layout`."""
     if layout is None:
-        out = {n: raw[n] for n in stored}
-        out.update(new)
-        return out
+        flat = {n: raw[n] for n in stored}
+        flat.update(new)
+        return flat
     import awkward as ak
 
     member = {b: g for g, bs in layout["groups"].items() for b in bs}

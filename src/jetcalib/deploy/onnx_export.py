@@ -36,6 +36,9 @@ def _wrapped(model: Any) -> Any:
             self.register_buffer("scale", torch.tensor(np.asarray(norm.scale), dtype=torch.float32))
             self.register_buffer("offset", torch.tensor(np.asarray(norm.offset), dtype=torch.float32))
 
+        scale: torch.Tensor
+        offset: torch.Tensor
+
         def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             log_r_e, log_r_m = self.net(features * self.scale + self.offset)
             return torch.exp(log_r_e), torch.exp(log_r_m)
@@ -115,7 +118,7 @@ def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
     # the legacy exporter and its internals raise DeprecationWarnings about themselves only.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (torch.zeros(2, len(model.features)),), buf, dynamo=False,
+        torch.onnx.export(module, (torch.zeros(2, len(model.features)),), buf, dynamo=False,  # type: ignore[arg-type]
                           input_names=["features"], output_names=["outputE", "outputM"],
                           dynamic_axes={"features": {0: "N"}, "outputE": {0: "N"},
                                         "outputM": {0: "N"}},

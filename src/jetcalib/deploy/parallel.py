@@ -18,7 +18,7 @@ import contextlib
 import multiprocessing
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ def calibrate_many(
     domain: str = "flag",
     collection: str | None = None,
     preset: str | None = None,
-) -> Iterator[Outcome]:
+) -> Generator[Outcome, None, None]:
     """Calibrate every ``(input, output)`` of ``targets``; yields ``(input, output, result)``
     as files finish, ``result`` being the :class:`FileSummary` or the :class:`InputError` that
     made this file fail (nothing written for it; the others go on).
@@ -149,11 +149,11 @@ def _on_dask(calibration: Any, targets: Sequence[Target], scheduler: str,
             # absolute paths: the workers' working directory is not ours
             fut = client.submit(_one, cal, Path(os.path.abspath(src)), Path(os.path.abspath(dst)),
                                 options, current_command_line(), pure=False)  # pure=False: a fresh unique key
-            where[fut.key] = (src, dst)
+            where[str(fut.key)] = (src, dst)
             futures.append(fut)
         try:
             for fut in as_completed(futures, loop=client.loop):  # not the default client
-                src, dst = where[fut.key]
+                src, dst = where[str(fut.key)]
                 yield src, dst, fut.result()
         finally:  # Ctrl-C: do not leave the queued files running on a shared cluster
             client.cancel(futures)

@@ -140,13 +140,13 @@ def mass_peak_figure(
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     edges = np.linspace(0, 1.6 * window[1], 61)
     colors = _colors(list(masses), baseline)
-    ax.hist(true_mass, bins=edges, histtype="stepfilled", color="0.85", label="truth")
+    ax.hist(true_mass, bins=edges.tolist(), histtype="stepfilled", color="0.85", label="truth")
     for m, mass in masses.items():
         c, ls = colors[m]
         f = fits.get(m, {})
         lab = m if f.get("position") is None or not np.isfinite(f.get("position", np.nan)) else (
             f"{m}: peak {f['position']:.1f} GeV, σ {f['width']:.1f} GeV")
-        ax.hist(mass, bins=edges, histtype="step", color=c, ls=ls, lw=1.6, label=lab)
+        ax.hist(mass, bins=edges.tolist(), histtype="step", color=c, ls=ls, lw=1.6, label=lab)
     ax.set_xlabel(r"jet mass $m$ [GeV]")
     ax.set_ylabel(f"jets / {edges[1] - edges[0]:.1f} GeV")
     ax.set_title(title, fontsize=12)

@@ -168,7 +168,8 @@ def fit_jms(
     e_true, m_true, e_jes, m_jes, aeta = (a[good] for a in (e_true, m_true, e_jes, m_jes, aeta))
     e_edges = log_edges(e_true, config.jms_n_e_bins)
     y_true = np.log(m_true / e_true)
-    y_edges = np.linspace(*np.quantile(y_true, [0.005, 0.995]), config.jms_n_logm_bins + 1)
+    y_lo, y_hi = np.quantile(y_true, [0.005, 0.995])
+    y_edges = np.linspace(float(y_lo), float(y_hi), config.jms_n_logm_bins + 1)
     nb = len(eta_edges) - 1
     idx = bin_index(aeta, eta_edges)
     windows: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []

@@ -106,7 +106,7 @@ def reconstruct(p: Particles, cfg: SimConfig, pool: PileupPool, mu: np.ndarray,
     timer.lap("calorimeter")
     for ev in range(n_ev):
         sl = slice(bounds[ev], bounds[ev + 1])
-        e_tot = np.bincount(d.cell[sl], d.e[sl], n_cells)
+        e_tot: np.ndarray = np.bincount(d.cell[sl], d.e[sl], n_cells)
         e_em = np.bincount(d.cell[sl], d.e_em[sl], n_cells)
         e_pu = np.zeros(n_cells)
         chosen = rng.integers(0, pool.n, n_pu[ev])
@@ -174,7 +174,7 @@ def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], 
     if jc.softkiller:  # pile-up suppression on the clusters of each event (jets.softkiller_mask)
         keep = softkiller_mask(pt_c, clusters.eta, clusters.phi, clusters.counts, jc.softkiller_grid,
                                jc.softkiller_eta_max)
-        clusters = Clusters(*(getattr(clusters, f)[keep] for f in Clusters.__dataclass_fields__ if f != "counts"),
+        clusters = Clusters(**{f: getattr(clusters, f)[keep] for f in Clusters.__dataclass_fields__ if f != "counts"},
                             counts=np.bincount(clusters.evt[keep], minlength=n_ev))
         pt_c = pt_c[keep]
         timer.lap("softkiller")

@@ -103,7 +103,7 @@ def run_chunk(chunk: Chunk, mu_range: tuple[float, float], cfg_json: str, workdi
     table, timings = simulate_chunk(chunk, mu_range, cfg, _pool_for(cfg_json))
     path = Path(workdir) / f"chunk-{chunk.index:05d}.npz"
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **table)
+        np.savez(fh, **table)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle
     return chunk.n_events, timings
 
 
@@ -163,12 +163,12 @@ def _execute(todo: list[Chunk], mu: tuple[float, float], cfg_json: str, workdir:
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"),
                              initializer=install_worker_handlers) as ex:
-        futs = [ex.submit(_run_chunk_in_worker, c, mu, cfg_json, str(workdir)) for c in todo]
+        pool_futs = [ex.submit(_run_chunk_in_worker, c, mu, cfg_json, str(workdir)) for c in todo]
         try:
-            for f in cf_completed(futs):
+            for f in cf_completed(pool_futs):
                 done_cb(f.result()[0])
         except BaseException:  # Ctrl-C, SIGTERM: stop the running chunks (finished ones stay)
-            for f in futs:
+            for f in pool_futs:
                 f.cancel()
             terminate_workers(ex)
             raise

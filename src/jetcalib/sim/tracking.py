@@ -47,8 +47,10 @@ class Tracks:
             self.z0 = np.full(len(self.pt), np.nan)
 
     def select(self, mask: np.ndarray) -> Tracks:
-        return Tracks(self.evt[mask], self.pt[mask], self.eta[mask], self.phi[mask],
-                      self.vtx[mask], self.z0[mask])
+        vtx, z0 = self.vtx, self.z0
+        assert vtx is not None  # set by __post_init__
+        assert z0 is not None
+        return Tracks(self.evt[mask], self.pt[mask], self.eta[mask], self.phi[mask], vtx[mask], z0[mask])
 
 
 def _trackable(p: Particles, cfg: TrackingConfig) -> np.ndarray:
