@@ -304,10 +304,10 @@ def export_athena(model: Any, directory: str | os.PathLike[str]) -> dict[str, Pa
     from ..io import atomic_paths
 
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
     paths = {"onnx": d / ONNX_NAME, "yaml": d / YAML_NAME}
     config = athena_config(model, ONNX_NAME)
-    graph = athena_onnx_bytes(model)
+    graph = athena_onnx_bytes(model)  # before the directory: a refused model leaves nothing
+    d.mkdir(parents=True, exist_ok=True)
     with atomic_paths(paths.values()) as tmps:
         tmp = dict(zip(paths, tmps, strict=True))
         tmp["onnx"].write_bytes(graph)
