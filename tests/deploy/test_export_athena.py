@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from jetcalib.cli import main
 from jetcalib.dnn.toys import toy_jets
@@ -156,8 +157,11 @@ def test_athena_export_reproduces_jetcalib_calibrate(model_dir, tmp_path, capsys
     assert np.abs(table["e_reco"][both] / r_e / cal["e_cal"][both] - 1).max() > 1e-3
 
 
-def test_athena_graph_folds_the_mass_fallbacks(model_dir, tmp_path):
-    """mass_min_reco = 40 GeV (flag 6: the mass follows the energy) is in the graph too."""
+@pytest.mark.parametrize(("mass_min", "with_residual"), [(40.0, True), (0.0, False)])
+def test_athena_graph_folds_the_mass_fallbacks(model_dir, tmp_path, mass_min, with_residual):
+    """mass_min_reco = 40 GeV (flag 6: the mass follows the energy) is in the graph too; a
+    model without residual closure (DNNConfig closure "none") exports the network alone."""
+    import onnxruntime as ort
     import yaml
 
     import jetcalib
@@ -165,15 +169,25 @@ def test_athena_graph_folds_the_mass_fallbacks(model_dir, tmp_path):
     from jetcalib.dnn import DNNCalibration
 
     base = jetcalib.load(model_dir, runtime="torch")
-    model = DNNCalibration(base.net, base.config.model_copy(update={"mass_min_reco": 40.0}),
-                           base.normalisation, base.header, residual=base.residual,
+    model = DNNCalibration(base.net, base.config.model_copy(update={"mass_min_reco": mass_min}),
+                           base.normalisation, base.header,
+                           residual=base.residual if with_residual else None,
                            training_domain=base.training_domain)
-    export_athena(model, tmp_path / "a")
-    cfg = yaml.safe_load((tmp_path / "a" / "DNN.yaml").read_text())
+    paths = export_athena(model, tmp_path / "a")
+    cfg = yaml.safe_load(paths["yaml"].read_text())
     table, n_const = _jets()
     cal = model.calibrate(table)
-    assert (cal["calib_flag"] == 6).sum() > 100
+    if mass_min > 0:
+        assert (cal["calib_flag"] == 6).sum() > 100
     _compare(_athena(tmp_path / "a", _athena_jets(cfg, table, n_const), tmp_path), cal)
+    # a batch of one jet (athena's legacy step) gives what the batch gives
+    sess = ort.InferenceSession(str(paths["onnx"]), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(size=(64, 21)).astype(np.float32)
+    full = sess.run(None, {"input_1": x})
+    for k in (0, 63):
+        one = sess.run(None, {"input_1": x[k:k + 1]})
+        for a, b in zip(one, full, strict=True):
+            np.testing.assert_allclose(a[0], b[k], rtol=1e-6)
 
 
 def test_athena_export_keeps_the_onnx_path(model_dir, tmp_path, capsys):
