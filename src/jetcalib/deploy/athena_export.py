@@ -148,6 +148,20 @@ def _wrapped(model: Any) -> Any:
         """input_1 [N, F] (athena-normalised) → outputE, outputM [N, 3], column 0 the total
         responses jetcalib applies."""
 
+        # registered buffers (declared for the type checker)
+        scale: torch.Tensor
+        offset: torch.Tensor
+        jes_interior: torch.Tensor
+        jes_coef: torch.Tensor
+        jes_lo: torch.Tensor
+        jes_hi: torch.Tensor
+        jms_interior: torch.Tensor
+        jms_x: torch.Tensor
+        jms_y: torch.Tensor
+        jms_x_in: torch.Tensor
+        jms_y_in: torch.Tensor
+        jms_values: torch.Tensor
+
         def __init__(self) -> None:
             super().__init__()
             self.net = model.net
@@ -270,7 +284,7 @@ def athena_onnx_bytes(model: Any) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (torch.zeros(2, len(model.features)),), buf, dynamo=False,
+        torch.onnx.export(module, (torch.zeros(2, len(model.features)),), buf, dynamo=False,  # type: ignore[arg-type]
                           input_names=["input_1"], output_names=["outputE", "outputM"],
                           dynamic_axes={"input_1": {0: "N"}, "outputE": {0: "N"},
                                         "outputM": {0: "N"}},
