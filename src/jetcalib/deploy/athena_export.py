@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ..features.kinematics import ENERGY_MAX, ETA_MAX, MASS_ENERGY_RTOL
+
 __all__ = ["ATLAS_INPUT_NAMES", "ATLAS_LOG_INPUTS", "athena_config", "athena_onnx_bytes",
            "export_athena"]
 
@@ -262,6 +264,14 @@ def _wrapped(model: Any) -> Any:
             # where m/r_m >= E/r_E
             follow = (m <= mass_min) | (m * r_e >= e * r_m)
             r_m = torch.where(follow, r_e, r_m)
+            # jets jetcalib leaves at reco kinematics (features.out_of_range: flag 5; a
+            # non-finite or non-positive response: flag 4) get response 1, so that athena,
+            # which divides by whatever the graph says, leaves them as they are too
+            keep = ((e <= 0) | (e > ENERGY_MAX) | (m > e * (1.0 + MASS_ENERGY_RTOL)) | (eta.abs() > ETA_MAX)
+                    | ~torch.isfinite(r_e) | ~torch.isfinite(r_m) | (r_e <= 0) | (r_m <= 0))
+            one = torch.ones_like(r_e)
+            r_e = torch.where(keep, one, r_e)
+            r_m = torch.where(keep, one, r_m)
             zeros = torch.zeros_like(r_e)
             out_e = torch.stack([r_e, zeros, zeros], dim=1).to(torch.float32)
             out_m = torch.stack([r_m, zeros, zeros], dim=1).to(torch.float32)
