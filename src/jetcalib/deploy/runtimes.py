@@ -242,12 +242,14 @@ class OnnxCalibration:
 
         return batched_responses(features, self.features, evaluate, batch_size)
 
-    def calibrate(self, table: Any, units: str = "GeV", *, domain: str = "flag") -> dict[str, np.ndarray]:
+    def calibrate(self, table: Any, units: str | None = None, *, domain: str = "flag",
+                  column_map: Any = None, preset: str | None = None) -> dict[str, np.ndarray]:
         """``e_cal, pt_cal, m_cal`` (in ``units``) and ``calib_flag``: the same rules as
         :meth:`jetcalib.dnn.DNNCalibration.calibrate`, responses from onnxruntime, then the
         residual closure if the model has one; ``domain`` as there (the training domain read
-        from the metadata)."""
-        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain))
+        from the metadata); ``column_map``, ``preset`` as there."""
+        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain),
+                                  column_map=column_map, preset=preset)
 
     def _calibrate_gev(self, table: Any, domain: str = "flag") -> dict[str, np.ndarray]:
         return calibrate_with_model(table, self.features, self.predict_responses, self.mass_min_reco,
@@ -409,12 +411,15 @@ class CorrectionlibCalibration:
         cal_mass[ok] = (e_jes > self.min_energy) & (e_jes < self.max_energy)
         return r_e, r_m, cal_mass
 
-    def calibrate(self, table: Any, units: str = "GeV", *, domain: str = "flag") -> dict[str, np.ndarray]:
+    def calibrate(self, table: Any, units: str | None = None, *, domain: str = "flag",
+                  column_map: Any = None, preset: str | None = None) -> dict[str, np.ndarray]:
         """``e_cal, pt_cal, m_cal`` (in ``units``) and ``calib_flag``: the rules of
         :meth:`NumericalCalibration.calibrate`, responses from correctionlib, ``domain`` as
-        there (the training domain of the ``domain_*`` corrections; none in older exports)."""
+        there (the training domain of the ``domain_*`` corrections; none in older exports);
+        ``column_map``, ``preset`` as there."""
         check_policy(domain)
-        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain))
+        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain),
+                                  column_map=column_map, preset=preset)
 
     def _calibrate_gev(self, table: Any, domain: str = "flag") -> dict[str, np.ndarray]:
         from ..numerical.calibration import apply_domain

@@ -110,7 +110,8 @@ class DNNCalibration:
 
         return batched_responses(features, self.features, evaluate, batch_size)
 
-    def calibrate(self, table: Any, units: str = "GeV", *, domain: str = "flag") -> dict[str, np.ndarray]:
+    def calibrate(self, table: Any, units: str | None = None, *, domain: str = "flag",
+                  column_map: Any = None, preset: str | None = None) -> dict[str, np.ndarray]:
         """Calibrate a jet table (dict of arrays, pandas DataFrame or awkward Array) whose
         energies are in ``units`` (``"GeV"`` or ``"MeV"``; outputs in the same unit, a table
         whose median energy looks like the other unit refused).
@@ -121,8 +122,12 @@ class DNNCalibration:
         closure, if any, follows the network. ``domain``: what to do with jets outside the
         training domain (``"flag"``: calibrated, flagged 7-9; ``"strict"``: reco kinematics,
         flagged 7-9; ``"ignore"``; docs/flags.md#training-domain).
+        ``column_map`` (a :class:`~jetcalib.io.ColumnMap` or ``{jetcalib name: your name}``) and
+        ``preset`` (``"atlas"``: ATLAS names, MeV) read your own names, as ``calibrate --map``
+        and ``--preset`` do; ``units`` None: the map's or preset's unit, else GeV.
         """
-        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain))
+        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain),
+                                  column_map=column_map, preset=preset)
 
     def _calibrate_gev(self, table: Any, domain: str = "flag") -> dict[str, np.ndarray]:
         return calibrate_with_model(table, self.features, self.predict_responses,

@@ -215,8 +215,11 @@ def merge_domain_flags(flag: np.ndarray, outside: np.ndarray) -> np.ndarray:
 
 def calibrate_in_units(
     table: Any,
-    units: str,
+    units: str | None,
     calibrate_gev: Callable[[Any], dict[str, np.ndarray]],
+    *,
+    column_map: Any = None,
+    preset: str | None = None,
 ) -> dict[str, np.ndarray]:
     """``calibrate_gev(table)`` for a table in ``units`` (``"GeV"`` or ``"MeV"``): the one
     place every calibration converts units (:mod:`jetcalib.io.units`).
@@ -228,8 +231,18 @@ def calibrate_in_units(
     A jagged awkward Array of records (events × jets, fields named as jetcalib columns) is
     calibrated jet by jet and comes back as a jagged awkward Array of records (``e_cal``,
     ``pt_cal``, ``m_cal``, ``calib_flag``) with the same jets per event.
+
+    ``column_map`` ({jetcalib name: the table's name} or a ColumnMap) and ``preset``
+    (:mod:`jetcalib.io.presets`) rename the table's fields first; an event-level field of a
+    jagged table (μ, NPV) is given to each jet of its event. ``units`` None: the map's or the
+    preset's unit, else GeV.
     """
     from .table import _column_names, as_columns, flatten_jagged, jagged_counts, unflatten_outputs
+
+    if column_map is not None or preset is not None:
+        table, map_units = _renamed(table, column_map, preset)
+        units = units or map_units
+    units = units or "GeV"
 
     counts = jagged_counts(table)
     if counts is not None:
@@ -245,6 +258,31 @@ def calibrate_in_units(
         return calibrate_gev(table)
     cols = {name: table[name] for name in _column_names(table) if name in COLUMNS}
     return outputs_from_gev(calibrate_gev(table_to_gev(cols, units)), units)
+
+
+def _renamed(table: Any, column_map: Any, preset: str | None) -> tuple[Any, str | None]:
+    """``table`` with jetcalib's field names, read through ``column_map``/``preset``, and the
+    unit they declare (None: not said)."""
+    from ..io import ColumnMap
+    from ..io.presets import preset_column_map
+    from .table import _column_names
+
+    fields = _column_names(table)
+    cmap = column_map if isinstance(column_map, ColumnMap) or column_map is None else ColumnMap(column_map)
+    if preset is not None:
+        cmap = preset_column_map(preset, fields, column_map=cmap)
+    assert cmap is not None
+    present = set(fields)
+    out = {}
+    for name in COLUMNS:
+        user = cmap.user_name(name)
+        if user in present:
+            out[name] = table[user]
+    if getattr(table, "fields", None) is not None and not isinstance(table, Mapping):
+        import awkward as ak
+
+        return ak.zip(out), cmap.units  # broadcasts event-level fields to the jets
+    return out, cmap.units
 
 
 def batched_responses(

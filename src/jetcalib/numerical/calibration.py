@@ -161,16 +161,20 @@ class NumericalCalibration:
             mass_ok &= e_jes < self.jms.max_energy
         return r_e, r_m, mass_ok
 
-    def calibrate(self, table: Mapping[str, Any], units: str = "GeV", *,
-                  domain: str = "flag") -> dict[str, np.ndarray]:
+    def calibrate(self, table: Mapping[str, Any], units: str | None = None, *, domain: str = "flag",
+                  column_map: Any = None, preset: str | None = None) -> dict[str, np.ndarray]:
         """``e_cal``, ``pt_cal``, ``m_cal`` and ``calib_flag`` for each jet of ``table``, whose
         energies are in ``units`` (``"GeV"`` or ``"MeV"``; outputs in the same unit, a table
         whose median energy looks like the other unit refused).
 
         ``domain``: jets outside the fit's E/|η| range (``training_domain``) are calibrated and
         flagged 7/8 (``"flag"``), keep their reco kinematics with those flags (``"strict"``), or
-        are not flagged (``"ignore"``); docs/flags.md#training-domain."""
-        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain))
+        are not flagged (``"ignore"``); docs/flags.md#training-domain.
+        ``column_map`` (a :class:`~jetcalib.io.ColumnMap` or ``{jetcalib name: your name}``) and
+        ``preset`` (``"atlas"``: ATLAS names, MeV) read your own names, as ``calibrate --map``
+        and ``--preset`` do; ``units`` None: the map's or preset's unit, else GeV."""
+        return calibrate_in_units(table, units, lambda t: self._calibrate_gev(t, domain),
+                                  column_map=column_map, preset=preset)
 
     def _calibrate_gev(self, table: Mapping[str, Any], domain: str = "flag") -> dict[str, np.ndarray]:
         e, m = _column(table, "e_reco"), _column(table, "m_reco")
