@@ -41,7 +41,7 @@ MASS_SAMPLES = {"dijet": (50.0, 1e9), "wz": (60.0, 110.0), "top": (140.0, 200.0)
 PEAK_WINDOWS = {"wz": (50.0, 130.0), "top": (120.0, 230.0)}
 METHOD_ORDER = ["uncalibrated", "numerical", "lightgbm", "mlp_mse", "dnn"]
 LABELS = {"uncalibrated": "uncalibrated", "numerical": "numerical inversion", "lightgbm": "LightGBM (L2)",
-          "mlp_mse": "MLP, MSE loss", "dnn": "DNN (SPEC, LGK)"}
+          "mlp_mse": "MLP, MSE loss", "dnn": "DNN (default, LGK)"}
 #: The MSE MLP: the DNN's trunk and budget without jetcalib's own choices (committed config).
 MLP_MSE_CONFIG = Path(__file__).parent / "configs" / "mlp_mse.yaml"
 
