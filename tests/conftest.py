@@ -18,9 +18,14 @@ def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, st
     return code, out, err
 
 
+#: stderr lines a command prints before it fails that are progress, not a second error
+_PROGRESS = ("reading ", "generate ")
+
+
 def one_error_line(err: str) -> str:
-    """The single ``error:`` line of a refused command (no traceback, nothing else)."""
-    lines = [line for line in err.splitlines() if line.strip()]
+    """The single ``error:`` line of a refused command: no traceback, nothing else but the
+    progress lines that preceded it (stderr carries progress too; stdout only results)."""
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(_PROGRESS)]
     assert len(lines) == 1, err
     assert "Traceback" not in err
     assert lines[0].startswith("error:"), err

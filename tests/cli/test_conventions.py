@@ -79,3 +79,22 @@ def test_several_inputs_into_a_table_name_is_refused(numcal, tmp_path, capsys):
     assert code == 2
     assert "2 inputs need an output directory" in one_error_line(err)
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_stdout_carries_results_only(tmp_path):
+    """Progress, spinners and FastJet's banner go to stderr; stdout has the result lines."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JETCALIB_CACHE": str(tmp_path / "cache")}
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("pileup: {pool_size: 50}\ngeneration: {chunk_size: 5}\n")
+    proc = subprocess.run([sys.executable, "-c", "import sys; from jetcalib.cli import main; sys.exit(main())",
+                           "generate", "--events", "5", "--config", str(cfg), "-o", str(tmp_path / "g.parquet")],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "FastJet" not in proc.stdout
+    assert "━" not in proc.stdout  # the progress bar
+    assert proc.stdout.strip().startswith("wrote")
+    assert "FastJet" in proc.stderr

@@ -19,6 +19,7 @@ from ._app import (
     app,
     column_map,
     console,
+    err_console,
     skip_or_raise,
 )
 
@@ -141,7 +142,7 @@ def calibrate(
                                  step_rows=chunk_rows, units=units, domain=domain,
                                  collection=collection, preset=preset)
         # closing: an interruption stops the workers now, not when the generator is collected
-        with console.status(f"calibrating {len(targets)} file{'s' if len(targets) > 1 else ''} {where}"), \
+        with err_console.status(f"calibrating {len(targets)} file{'s' if len(targets) > 1 else ''} {where}"), \
                 contextlib.closing(results):
             for src, dst, s in results:
                 if isinstance(s, InputError):

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from ._app import MapFileOption, MapOption, TreeOption, UnitsOption, app, column_map, console
+from ._app import (
+    MapFileOption,
+    MapOption,
+    TreeOption,
+    UnitsOption,
+    app,
+    column_map,
+    console,
+    err_console,
+)
 
 #: Columns every evaluation reads, and the optional ones used when present.
 _TRUTH = ("e_true", "pt_true", "eta_true", "m_true", "e_reco", "pt_reco", "m_reco")
@@ -61,7 +70,7 @@ def evaluate(
         f.require(needed)
         optional = [c for c in _OPTIONAL if c in f.columns and c not in needed]
         table = read_as_gev(f.read(needed + optional), units, test, cmap)
-    with console.status("evaluating") as status:
+    with err_console.status("evaluating") as status:
         summary = make_report(table, methods, out, baseline=baseline, weighted=weighted, n_boot=bootstrap,
                               seed=seed, title=f"jetcalib evaluation of {test.name}", source=str(test),
                               inputs=[test, *specs.values()],

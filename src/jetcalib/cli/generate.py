@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import app, console
+from ._app import app, console, err_console
 
 
 @app.command()
@@ -58,7 +58,7 @@ def generate(
     check_request(process, events, out, workers)
     with Progress(TextColumn("[bold]generate[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[rate]}"),
-                  TimeRemainingColumn(), console=console, transient=False) as prog:
+                  TimeRemainingColumn(), console=err_console, transient=False) as prog:  # progress on stderr
         task = prog.add_task(process, total=events, rate="")
 
         def done(n: int) -> None:

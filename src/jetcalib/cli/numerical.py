@@ -16,6 +16,7 @@ from ._app import (
     app,
     column_map,
     console,
+    err_console,
     old_spelling,
 )
 
@@ -76,7 +77,7 @@ def fit(
     provenance = {"path": str(train), "rows": len(table["e_true"])}
     if meta is not None:
         provenance.update(created=meta.created, producer=meta.producer, seeds=meta.seeds[:16])
-    with console.status(f"fitting JES{'' if no_jms else ' + JMS'} on {len(table['e_true']):,} jets"):
+    with err_console.status(f"fitting JES{'' if no_jms else ' + JMS'} on {len(table['e_true']):,} jets"):
         cal = NumericalCalibration.fit(table, NumericalConfig(central=central, jms=not no_jms),
                                        training_data=[provenance])
     cal.save(out)

@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from ._app import MapFileOption, MapOption, TreeOption, UnitsOption, app, column_map, console
+from ._app import (
+    MapFileOption,
+    MapOption,
+    TreeOption,
+    UnitsOption,
+    app,
+    column_map,
+    console,
+    err_console,
+)
 
 
 @app.command()
@@ -101,7 +110,7 @@ def train(
         with open_jets(path, tree=tree, column_map=cmap) as f:
             f.require(needed)
             if _rank(rank_zero_only) == 0:
-                console.print(f"reading {f.num_rows:,} jets from {path}")
+                err_console.print(f"reading {f.num_rows:,} jets from {path}")  # progress: stderr
             part = read_as_gev(f.read(needed), units, path, cmap)
             meta = f.metadata
         metas[str(path)] = meta

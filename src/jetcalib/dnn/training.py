@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -240,7 +241,8 @@ def train(
         raise InputError(f"--devices/--num-nodes/--strategy: {str(exc).splitlines()[0]}") from None
     try:
         t0 = time.perf_counter()
-        with _interrupts_propagate():
+        # Lightning's progress bars write to stdout: progress belongs on stderr, stdout to results
+        with _interrupts_propagate(), contextlib.redirect_stdout(sys.stderr):
             trainer.fit(
                 module,
                 train_dataloaders=_loader(data.train, t.batch_size, t.seed, True),

@@ -73,9 +73,38 @@ def kinematics(p4: np.ndarray) -> dict[str, np.ndarray]:
             "m": np.sqrt(np.maximum(m2, 0.0)), "e": e}
 
 
+_BANNER_SHOWN = False
+
+
+def banner_to_stderr() -> None:
+    """Print FastJet's once-per-process banner now, onto stderr: FastJet writes it to stdout
+    on its first clustering, where it would mix with a command's results. (Its C++ banner
+    stream cannot be set from Python, so file descriptor 1 is pointed at 2 meanwhile.)"""
+    global _BANNER_SHOWN
+    if _BANNER_SHOWN:
+        return
+    import ctypes
+    import os
+    import sys
+
+    import fastjet._swig as fj_swig
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        fj_swig.ClusterSequence.print_banner()  # sets FastJet's own "shown" flag
+        ctypes.CDLL(None).fflush(None)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _BANNER_SHOWN = True
+
+
 def _cluster(arr, algorithm, radius):
     import fastjet
 
+    banner_to_stderr()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         return fastjet.ClusterSequence(arr, fastjet.JetDefinition(algorithm, radius))
