@@ -61,3 +61,16 @@ def test_a_column_map_in_the_api(numcal_path):
     renamed = {("jetE" if k == "e_reco" else k): v for k, v in flat.items()}
     out = cal.calibrate(renamed, column_map={"e_reco": "jetE"})
     np.testing.assert_array_equal(out["e_cal"], ref["e_cal"])
+
+
+def test_pandas_in_pandas_out(numcal_path):
+    pd = pytest.importorskip("pandas")
+    from jetcalib import load
+
+    flat = {k: v for k, v in toy_jets(300, seed=54).items() if not k.startswith("toy_")}
+    frame = pd.DataFrame(flat, index=pd.RangeIndex(1000, 1300, name="jet"))
+    cal = load(numcal_path)
+    out = cal.calibrate(frame)
+    assert isinstance(out, pd.DataFrame)
+    assert out.index.equals(frame.index)
+    np.testing.assert_array_equal(out["e_cal"].to_numpy(), cal.calibrate(flat)["e_cal"])

@@ -230,7 +230,8 @@ def calibrate_in_units(
 
     A jagged awkward Array of records (events × jets, fields named as jetcalib columns) is
     calibrated jet by jet and comes back as a jagged awkward Array of records (``e_cal``,
-    ``pt_cal``, ``m_cal``, ``calib_flag``) with the same jets per event.
+    ``pt_cal``, ``m_cal``, ``calib_flag``) with the same jets per event; a pandas DataFrame
+    comes back as a DataFrame with the same index; anything else as a dict of numpy arrays.
 
     ``column_map`` ({jetcalib name: the table's name} or a ColumnMap) and ``preset``
     (:mod:`jetcalib.io.presets`) rename the table's fields first; an event-level field of a
@@ -239,6 +240,13 @@ def calibrate_in_units(
     """
     from .table import _column_names, as_columns, flatten_jagged, jagged_counts, unflatten_outputs
 
+    index = _dataframe_index(table)
+    if index is not None:  # pandas in, pandas out (same index)
+        import pandas as pd
+
+        out = calibrate_in_units({str(c): table[c].to_numpy() for c in table.columns}, units, calibrate_gev,
+                                 column_map=column_map, preset=preset)
+        return pd.DataFrame(out, index=index)
     if column_map is not None or preset is not None:
         table, map_units = _renamed(table, column_map, preset)
         units = units or map_units
@@ -258,6 +266,13 @@ def calibrate_in_units(
         return calibrate_gev(table)
     cols = {name: table[name] for name in _column_names(table) if name in COLUMNS}
     return outputs_from_gev(calibrate_gev(table_to_gev(cols, units)), units)
+
+
+def _dataframe_index(table: Any) -> Any:
+    """The index of a pandas DataFrame (imported only when one is given), else None."""
+    if type(table).__module__.split(".")[0] != "pandas" or not hasattr(table, "columns"):
+        return None
+    return table.index
 
 
 def _renamed(table: Any, column_map: Any, preset: str | None) -> tuple[Any, str | None]:
