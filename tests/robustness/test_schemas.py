@@ -74,3 +74,54 @@ def test_models_refuse_unknown_top_level_keys(name):
 
     with pytest.raises(ValidationError):
         schemas.SCHEMAS[name].model_validate({"colour": "blue"})
+
+
+# --- the readers validate through the models -------------------------------------------------
+def _rehash_numerical(path: Path, edit) -> None:
+    from jetcalib.io import content_hash
+
+    doc = json.loads(path.read_text())
+    edit(doc)
+    doc["header"]["content_hash"] = content_hash(doc["payload"])
+    path.write_text(json.dumps(doc))
+
+
+def test_numerical_reader_refuses_a_document_off_its_schema(assets, tmp_path):
+    from jetcalib.errors import ArtifactError
+    from jetcalib.numerical import NumericalCalibration
+
+    p = tmp_path / "numcal.json"
+    p.write_text(assets["numcal"].read_text())
+    _rehash_numerical(p, lambda d: d["payload"]["jes"].__setitem__("colour", "blue"))
+    with pytest.raises(ArtifactError, match=r"malformed numerical-calibration artifact: "
+                                            r"payload\.jes\.colour"):
+        NumericalCalibration.load(p)
+
+
+def test_numerical_reader_reads_a_newer_minor_with_added_keys(assets, tmp_path):
+    from jetcalib.numerical import NumericalCalibration
+
+    p = tmp_path / "numcal.json"
+    p.write_text(assets["numcal"].read_text())
+
+    def newer(d):
+        d["header"]["format_version"] = "1.9"
+        d["payload"]["added_in_1_9"] = [1, 2]
+
+    _rehash_numerical(p, newer)
+    assert NumericalCalibration.load(p).header.format_version == "1.9"
+
+
+def test_dnn_reader_refuses_a_document_off_its_schema(assets, tmp_path):
+    import shutil
+
+    from jetcalib.dnn import DNNCalibration
+    from jetcalib.errors import ArtifactError
+
+    d = tmp_path / "model"
+    shutil.copytree(assets["model"], d)
+    doc = json.loads((d / "artifact.json").read_text())
+    doc["summary"] = [1, 2]  # not hashed: only the schema catches it
+    (d / "artifact.json").write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError, match=r"artifact.json: malformed dnn-model artifact: summary"):
+        DNNCalibration.load(d)

@@ -25,8 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..errors import ArtifactError, describe_validation_error
 from ..numerical.config import NumericalConfig
 from .artifacts import ArtifactHeader
 
@@ -43,6 +44,7 @@ __all__ = [
     "OnnxSidecar",
     "SidecarInput",
     "TrainingDomainPayload",
+    "check_document",
     "schema_text",
     "write_schemas",
 ]
@@ -182,6 +184,26 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "onnx-sidecar": OnnxSidecar,
     "evaluation-summary": EvaluationSummary,
 }
+
+
+def check_document(model: type[BaseModel], raw: Any, *, stored_version: str, reads_version: str,
+                   source: str, what: str) -> None:
+    """Validate a stored document against ``model``; a failure is one :class:`ArtifactError`
+    line ``<source>: malformed <what>: <field>: <message>``.
+
+    A newer minor version of the same major format (``stored_version`` above
+    ``reads_version``) may add keys the model does not know: it is read as before, without
+    the model (ARCHITECTURE.md: a minor version only adds)."""
+    def minor(version: str) -> int:
+        parts = version.split(".")
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+    if minor(stored_version) > minor(reads_version):
+        return
+    try:
+        model.model_validate(raw)
+    except ValidationError as exc:
+        raise ArtifactError(f"{source}: malformed {what}: {describe_validation_error(exc)}") from None
 
 
 def schema_text(name: str) -> str:
