@@ -197,6 +197,12 @@ class DNNCalibration:
         raw_residual = doc.get("residual")
         raw_domain = doc.get("training_domain")
         header.verify_hash(_payload_hash(weights, cfg, norm, raw_residual, raw_domain), src)
+        # the whole artifact.json against its schema (jetcalib.io.schemas)
+        from ..io.schemas import DNNModelArtifact, check_document
+
+        check_document(DNNModelArtifact, doc, stored_version=header.format_version,
+                       reads_version=FORMAT_VERSION, source=f"{src}/{_HEADER_FILE}",
+                       what="dnn-model artifact")
         residual = None if raw_residual is None else NumericalCalibration.from_payload(raw_residual, source=src)
         domain = TrainingDomain.from_dict(raw_domain, source=src)
         if header.features != cfg.features or list(norm.features) != cfg.features:

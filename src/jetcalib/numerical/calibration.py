@@ -223,6 +223,12 @@ class NumericalCalibration:
         )
         payload = raw["payload"]
         header.verify_hash(content_hash(payload), str(p))
+        # the whole document against its schema (jetcalib.io.schemas; imported here: it imports
+        # this subpackage's config)
+        from ..io.schemas import NumericalCalibrationArtifact, check_document
+
+        check_document(NumericalCalibrationArtifact, raw, stored_version=header.format_version,
+                       reads_version=FORMAT_VERSION, source=str(p), what="numerical-calibration artifact")
         return cls.from_payload(payload, header, source=str(p))
 
     @classmethod
