@@ -10,11 +10,10 @@ from them (``python -m jetcalib.io.schemas --write schemas/``) and a test keeps 
 | ``evaluation-summary`` | :class:`EvaluationSummary` | ``REPORT/summary.json`` |
 
 Each model describes what this jetcalib writes (unknown keys refused); free-form parts
-(``environment``, rule texts, training summaries) stay ``dict[str, Any]``. Torch-free: the
-DNN's ``config`` is a plain object here (``jetcalib.dnn.config`` imports ``jetcalib.dnn``,
-hence torch); the numerical ``config`` is :class:`~jetcalib.numerical.NumericalConfig`.
-Not imported by ``jetcalib.io`` itself (it is the one ``io`` module that reads a
-downstream stage's model); the readers import it lazily.
+(``environment``, rule texts, training summaries) stay ``dict[str, Any]``; so do the two
+configs (the DNN's and the numerical one), whose own models live downstream and validate them
+when the artifact is loaded: ``io`` imports no later stage. Not imported by ``jetcalib.io``
+itself; the readers import it lazily.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ArtifactError, describe_validation_error
-from ..numerical.config import NumericalConfig
 from .artifacts import ArtifactHeader
 
 __all__ = [
@@ -95,7 +93,7 @@ class NumericalPayload(_Exact):
     """``NumericalCalibration.to_payload()``, hashed by the header's ``content_hash``; also
     the ``residual`` of a DNN model."""
 
-    config: NumericalConfig
+    config: dict[str, Any]  #: a NumericalConfig (validated by the numerical stage)
     jes: JESPayload
     jms: JMSPayload | None
     domain: TrainingDomainPayload | None = None  #: absent in format 1.0
