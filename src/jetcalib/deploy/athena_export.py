@@ -28,7 +28,6 @@ variables, the others jet attributes whose xAOD names are assumed).
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -283,23 +282,11 @@ def _wrapped(model: Any) -> Any:
 def athena_onnx_bytes(model: Any) -> bytes:
     """The serialised athena graph of ``model`` (see the module docstring), checked with
     ``onnx.checker``; metadata: ``content_hash`` of the source model and a description."""
-    import io
-
     import onnx
-    import torch
 
-    from .onnx_export import OPSET
+    from .onnx_export import traced_graph
 
-    module = _wrapped(model)
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (torch.zeros(2, len(model.features)),), buf, dynamo=False,  # type: ignore[arg-type]
-                          input_names=["input_1"], output_names=["outputE", "outputM"],
-                          dynamic_axes={"input_1": {0: "N"}, "outputE": {0: "N"},
-                                        "outputM": {0: "N"}},
-                          opset_version=OPSET)
-    proto = onnx.load_from_string(buf.getvalue())
+    proto = traced_graph(_wrapped(model), len(model.features), "input_1")
     meta = {"content_hash": model.header.content_hash,
             "jetcalib_version": model.header.jetcalib_version,
             "runtime": "athena JetDNNCalibStep",

@@ -102,28 +102,35 @@ def metadata_hashes(props: dict[str, str]) -> dict[str, str]:
     return {k: content_hash(v.encode()) for k, v in sorted(props.items()) if k != METADATA_HASH}
 
 
-def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
-    """The serialised ONNX graph of ``model`` (see :func:`export_onnx`), checked with
-    ``onnx.checker``. Used both for the files and for in-memory export (``--runtime
-    onnxruntime`` on a model directory)."""
+def traced_graph(module: Any, n_features: int, input_name: str) -> Any:
+    """``module`` (features [N, F] → outputE, outputM) exported to an ONNX ``ModelProto`` with
+    a dynamic batch axis, at :data:`OPSET`: the one torch → ONNX export of every graph."""
     import io
 
     import onnx
     import torch
 
-    wrapped = _wrapped(model)
-    module = wrapped if normalisation_inside else _identity_norm(wrapped)
     buf = io.BytesIO()
     # dynamo=False: torch 2.13's default dynamo exporter needs the onnxscript package;
     # the legacy exporter and its internals raise DeprecationWarnings about themselves only.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (torch.zeros(2, len(model.features)),), buf, dynamo=False,  # type: ignore[arg-type]
-                          input_names=["features"], output_names=["outputE", "outputM"],
-                          dynamic_axes={"features": {0: "N"}, "outputE": {0: "N"},
-                                        "outputM": {0: "N"}},
+        torch.onnx.export(module, (torch.zeros(2, n_features),), buf, dynamo=False,  # type: ignore[arg-type]
+                          input_names=[input_name], output_names=["outputE", "outputM"],
+                          dynamic_axes={input_name: {0: "N"}, "outputE": {0: "N"}, "outputM": {0: "N"}},
                           opset_version=OPSET)
-    proto = onnx.load_from_string(buf.getvalue())
+    return onnx.load_from_string(buf.getvalue())
+
+
+def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
+    """The serialised ONNX graph of ``model`` (see :func:`export_onnx`), checked with
+    ``onnx.checker``. Used both for the files and for in-memory export (``--runtime
+    onnxruntime`` on a model directory)."""
+    import onnx
+
+    wrapped = _wrapped(model)
+    module = wrapped if normalisation_inside else _identity_norm(wrapped)
+    proto = traced_graph(module, len(model.features), "features")
     meta = _metadata(model, "inside" if normalisation_inside else "outside")
     for k, v in meta.items():
         entry = proto.metadata_props.add()
