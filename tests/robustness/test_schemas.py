@@ -125,3 +125,22 @@ def test_dnn_reader_refuses_a_document_off_its_schema(assets, tmp_path):
     (d / "artifact.json").write_text(json.dumps(doc))
     with pytest.raises(ArtifactError, match=r"artifact.json: malformed dnn-model artifact: summary"):
         DNNCalibration.load(d)
+
+
+def test_onnx_metadata_validates(assets, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    assert main(["export", str(assets["model"]), "-o", str(tmp_path / "m.onnx")]) == 0
+    for name in ("m.onnx", "m.nonorm.onnx"):
+        props = {p.key: p.value for p in onnx.load(str(tmp_path / name)).metadata_props}
+        schemas.SCHEMAS["onnx-metadata"].model_validate(props)
+
+
+def test_table_metadata_validates(assets, tmp_path):
+    import pyarrow.parquet as pq
+
+    from jetcalib.io import METADATA_KEY
+
+    out = tmp_path / "cal.parquet"
+    assert main(["calibrate", str(assets["numcal"]), str(assets["good"]), "-o", str(out)]) == 0
+    text = pq.read_schema(out).metadata[METADATA_KEY.encode()].decode()
+    schemas.SCHEMAS["table-metadata"].model_validate_json(text)

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ArtifactError, describe_validation_error
 from .artifacts import ArtifactHeader
+from .metadata import DatasetMetadata
 
 __all__ = [
     "SCHEMAS",
@@ -175,12 +176,34 @@ class EvaluationSummary(_Exact):
     weighted: bool
 
 
-#: schema name (``schemas/<name>.schema.json``) -> model
+class OnnxMetadata(_Exact):
+    """The metadata properties of a jetcalib ``.onnx`` export (``onnx_export._metadata`` plus
+    the two hashes), every value a string as ONNX stores them; JSON-valued ones noted."""
+
+    features: str  #: JSON list: the input order
+    content_hash: str  #: of the source model
+    jetcalib_version: str
+    mass_min_reco: str  #: GeV, a float's repr
+    outputs: str
+    normalisation: str  #: "inside" (the .onnx) or "outside" (the .nonorm.onnx)
+    environment: str  #: JSON: how the file was made (io.provenance)
+    model_environment: str | None = None  #: JSON: how the source model was trained
+    residual: str | None = None  #: JSON: the residual closure's numerical payload
+    residual_hash: str | None = None
+    training_domain: str | None = None  #: JSON: TrainingDomain.to_dict()
+    graph_hash: str  #: sha256 of the graph (deploy.onnx_export.graph_hash)
+    metadata_hash: str  #: JSON: sha256 of every other property
+
+
+#: schema name (``schemas/<name>.schema.json``) -> model; ``table-metadata`` is the provenance
+#: every jet table carries (Parquet key-value metadata, or a TObjString in ROOT)
 SCHEMAS: dict[str, type[BaseModel]] = {
     "numerical-calibration": NumericalCalibrationArtifact,
     "dnn-model": DNNModelArtifact,
+    "onnx-metadata": OnnxMetadata,
     "onnx-sidecar": OnnxSidecar,
     "evaluation-summary": EvaluationSummary,
+    "table-metadata": DatasetMetadata,
 }
 
 
@@ -210,8 +233,9 @@ def schema_text(name: str) -> str:
     schema["$id"] = f"{name}.schema.json"
     # the writer's version is a fact about the file, not a default of the schema (else every
     # release would change every schema)
-    header = schema.get("$defs", {}).get("ArtifactHeader", {}).get("properties", {})
-    header.get("jetcalib_version", {}).pop("default", None)
+    for props in (schema.get("$defs", {}).get("ArtifactHeader", {}).get("properties", {}),
+                  schema.get("properties", {}) if name == "table-metadata" else {}):
+        props.get("jetcalib_version", {}).pop("default", None)
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
