@@ -74,3 +74,14 @@ def test_pandas_in_pandas_out(numcal_path):
     assert isinstance(out, pd.DataFrame)
     assert out.index.equals(frame.index)
     np.testing.assert_array_equal(out["e_cal"].to_numpy(), cal.calibrate(flat)["e_cal"])
+
+
+def test_every_loaded_calibration_follows_the_protocol(numcal_path, model_dir, tmp_path):
+    from jetcalib import load
+    from jetcalib.features import Calibration
+    from jetcalib.numerical import NumericalCalibration, write_correctionlib
+
+    write_correctionlib(NumericalCalibration.load(numcal_path), tmp_path / "n.corr.json")
+    for cal in (load(numcal_path), load(tmp_path / "n.corr.json"), load(model_dir, runtime="torch"),
+                load(model_dir, runtime="onnxruntime")):
+        assert isinstance(cal, Calibration), type(cal).__name__

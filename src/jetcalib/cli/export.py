@@ -37,8 +37,10 @@ def export(
 
     if out is None and athena is None:
         raise InputError("give -o OUT.onnx and/or --athena DIR")
-    cal = load(model)
-    if not hasattr(cal, "net"):
+    from ..dnn import DNNCalibration
+
+    cal = load(model, runtime="torch") if (Path(model) / "artifact.json").is_file() else load(model)
+    if not isinstance(cal, DNNCalibration):
         raise InputError(f"{model}: only a DNN model can be exported to ONNX")
     if out is not None:
         from ..deploy.onnx_export import export_onnx

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError, InputError
+from ..features.protocol import Calibration
 from ..io import ArtifactKind
 
 __all__ = ["RUNTIMES", "load"]
@@ -57,7 +58,7 @@ def _kind(p: Path) -> tuple[str | None, str | None]:
 
 
 def load(path: str | os.PathLike[str], *, runtime: str | None = None,
-         threads: int | None = None, method: str | None = None) -> Any:
+         threads: int | None = None, method: str | None = None) -> Calibration:
     """Load a calibration artifact: a DNN model directory (``artifact.json`` inside), an
     ``.onnx`` export, a numerical-calibration ``.json`` or its correctionlib export.
 
@@ -68,10 +69,11 @@ def load(path: str | os.PathLike[str], *, runtime: str | None = None,
     this artifact). ``threads``: onnxruntime intra-op threads (``None``: one per core).
     ``method`` (``"dnn"``/``"numerical"``): refuse an artifact of the other method.
 
-    The returned object follows the calibration protocol: ``required_columns`` and
-    ``calibrate(table, units="GeV") -> {e_cal, pt_cal, m_cal, calib_flag}`` (outputs in the
-    table's ``units``, ``"GeV"`` or ``"MeV"``; a table whose median ``e_reco`` looks like the
-    other unit is refused). Refuses anything else,
+    The returned object follows the calibration protocol
+    (:class:`jetcalib.features.Calibration`): ``required_columns`` and ``calibrate(table,
+    units, *, domain, column_map, preset) -> {e_cal, pt_cal, m_cal, calib_flag}`` (outputs in
+    the table's ``units``, ``"GeV"`` or ``"MeV"``; a table whose median ``e_reco`` looks like
+    the other unit is refused). Refuses anything else,
     and any artifact whose header, schema version or content hash does not check out.
     """
     p = Path(path)

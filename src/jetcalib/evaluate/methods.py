@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from ..features.protocol import Calibration  # the one calibration protocol (re-exported)
 
 __all__ = ["UNCALIBRATED", "Calibration", "Uncalibrated", "load_calibration", "parse_method_specs"]
 
@@ -19,20 +19,14 @@ UNCALIBRATED = "uncalibrated"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 
 
-class Calibration(Protocol):
-    """What :mod:`jetcalib.evaluate` needs of a method (the calibration protocol)."""
-
-    required_columns: tuple[str, ...]
-
-    def calibrate(self, table: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
-
-
 class Uncalibrated:
     """Reco (constituent-scale) kinematics as the "calibrated" output: the reference line."""
 
     required_columns: tuple[str, ...] = ("e_reco", "pt_reco", "m_reco")
 
-    def calibrate(self, table: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def calibrate(self, table: Any, units: str | None = None, *, domain: str = "flag",  # noqa: ARG002
+                  column_map: Any = None, preset: str | None = None) -> dict[str, np.ndarray]:  # noqa: ARG002
+        """Reco kinematics, whatever the unit (they stay in it) or domain."""
         n = len(table["e_reco"])
         return {
             "e_cal": np.asarray(table["e_reco"], dtype=np.float32),

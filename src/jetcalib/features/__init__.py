@@ -17,6 +17,7 @@ from .kinematics import (
     pt_from_e_m_eta,
 )
 from .normalisation import Normalisation, NormMethod
+from .protocol import Calibration
 from .table import as_columns, feature_matrix
 from .weights import flatten_weights
 
@@ -26,6 +27,7 @@ __all__ = [
     "ETA_MAX",
     "KINEMATIC_INPUTS",
     "MASS_ENERGY_RTOL",
+    "Calibration",
     "NormMethod",
     "Normalisation",
     "TrainingDomain",
