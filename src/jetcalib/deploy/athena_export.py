@@ -34,37 +34,15 @@ from typing import Any
 import numpy as np
 
 from ..features.kinematics import ENERGY_MAX, ETA_MAX, MASS_ENERGY_RTOL
+from ..io.presets import athena_input_names
 
 __all__ = ["ATLAS_INPUT_NAMES", "ATLAS_LOG_INPUTS", "athena_config", "athena_onnx_bytes",
            "export_athena"]
 
-#: jetcalib input → the name athena's ``InputVars`` uses. ``eta``, ``log_e``, ``log_m``,
-#: ``mu``, ``NPV`` are athena's built-in variables (GlobalLargeRDNNCalibration.cxx knownVar);
-#: the rest are read as jet attributes of that name (assumed xAOD names, not checked against
-#: an ATLAS derivation).
-ATLAS_INPUT_NAMES: dict[str, str] = {
-    "eta": "eta",
-    "log_e": "log_e",
-    "log_m": "log_m",
-    "width": "Width",
-    "em_frac": "EMFrac",
-    "em3_frac": "EM3Frac",
-    "tile0_frac": "Tile0Frac",
-    "eff_n_clusters": "EffNClusts",
-    "groom_m_ratio": "groomMRatio",
-    "neutral_e_frac": "NeutralEFrac",
-    "charged_pt_frac": "ChargedPTFrac",
-    "charged_m_frac": "ChargedMFrac",
-    "split12": "Split12",
-    "split23": "Split23",
-    "c2": "C2",
-    "d2": "D2",
-    "tau21": "Tau21_wta",
-    "tau32": "Tau32_wta",
-    "qw": "Qw",
-    "mu": "mu",
-    "npv": "NPV",
-}
+#: jetcalib input → the name athena's ``InputVars`` uses: the ATLAS names table of
+#: :mod:`jetcalib.io.presets` (the one place; ``eta``, ``log_e``, ``log_m``, ``mu``, ``NPV`` are
+#: athena's built-in variables, the rest jet attributes of that name).
+ATLAS_INPUT_NAMES: dict[str, str] = athena_input_names()
 
 #: athena names whose value is ``log(x · Scale)`` already (JetDNNCalibStep.cxx logScaledVars):
 #: EScale is not applied to them again.

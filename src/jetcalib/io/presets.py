@@ -19,10 +19,12 @@ from ..errors import InputError
 from .mapping import ColumnMap
 
 __all__ = [
+    "ATLAS_EVENT_INPUTS",
     "ATLAS_EVENT_NAMES",
     "ATLAS_NAMES",
     "PRESETS",
     "AtlasName",
+    "athena_input_names",
     "atlas_names_markdown",
     "preset_column_map",
     "preset_units",
@@ -78,8 +80,9 @@ ATLAS_EVENT_NAMES: dict[str, tuple[str, ...]] = {
     "mu": ("averageInteractionsPerCrossing", "actualInteractionsPerCrossing"),
     "npv": ("NPV",),
 }
-#: athena's names of the event-level inputs (computed from the event, never stored).
-_ATLAS_EVENT_INPUTS = {"mu": ("mu", True), "npv": ("NPV", True)}
+#: athena's names of the event-level inputs (computed from the event, never stored), and
+#: whether the name is in athena's source.
+ATLAS_EVENT_INPUTS: dict[str, tuple[str, bool]] = {"mu": ("mu", True), "npv": ("NPV", True)}
 
 #: Known presets and the unit of their files' energies.
 PRESETS: dict[str, str] = {"atlas": "MeV"}
@@ -135,6 +138,14 @@ def preset_column_map(preset: str, columns: Iterable[str], *, collection: str | 
     return ColumnMap(mapping, units)
 
 
+def athena_input_names() -> dict[str, str]:
+    """jetcalib input → the name of that input in athena's DNN step (``InputVars`` of its
+    ``DNN.yaml``), jet-level and event-level: what ``export --athena`` writes."""
+    names = {ours: n.athena for ours, n in ATLAS_NAMES.items() if n.athena}
+    names.update({ours: athena for ours, (athena, _) in ATLAS_EVENT_INPUTS.items()})
+    return names
+
+
 def atlas_names_markdown() -> str:
     """The table of :data:`ATLAS_NAMES` as docs/inputs.md shows it (a test keeps them equal)."""
     rows = ["| jetcalib column | ATLAS branch (`P_` + with `--collection P`) | athena DNN input | "
@@ -146,7 +157,7 @@ def atlas_names_markdown() -> str:
         checked = "–" if not n.athena else "yes" if n.verified else "no"
         rows.append(f"| `{ours}` | {branch} | {athena} | {checked} | {n.note} |")
     for ours, branches in ATLAS_EVENT_NAMES.items():
-        athena, verified = _ATLAS_EVENT_INPUTS[ours]
+        athena, verified = ATLAS_EVENT_INPUTS[ours]
         names = " (else ".join(f"`{b}`" for b in branches) + ")" * (len(branches) - 1)
         rows.append(f"| `{ours}` | {names}, event-level | `{athena}` | {'yes' if verified else 'no'} | "
                     "one value per event, given to each of its jets |")
