@@ -150,11 +150,15 @@ def _raw_chunks(f: JetFile, names: list[str], step_rows: int) -> Any:
         if f.format == "parquet":
             yield from f._iter_raw(names, step_rows)
             return
+        import awkward as ak
+
+        from ..io.files import _awkward_to_array
+
         for arrays in f._tree.iterate(names, step_size=step_rows, library="ak"):
             out = {}
             for n in names:
                 arr = arrays[n]
-                out[n] = arr if is_jagged(str(arr.type.content)) else _to_numpy(arr)
+                out[n] = arr if is_jagged(str(arr.type.content)) else _awkward_to_array(ak, arr)
             yield out
     except InputError:
         raise
@@ -163,15 +167,6 @@ def _raw_chunks(f: JetFile, names: list[str], step_rows: int) -> Any:
 
         raise InputError(f"{f.path}: cannot read data, file corrupt or truncated "
                          f"({_describe_exc(exc)})") from None
-
-
-def _to_numpy(arr: Any) -> Any:
-    import awkward as ak
-
-    try:
-        return ak.to_numpy(arr)
-    except Exception:  # noqa: BLE001 -- not one number per entry: kept as an awkward array
-        return arr
 
 
 def _root_layout(f: JetFile, stored: list[str], collection: str) -> dict[str, Any]:
