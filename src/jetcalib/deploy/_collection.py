@@ -150,15 +150,13 @@ def _raw_chunks(f: JetFile, names: list[str], step_rows: int) -> Any:
         if f.format == "parquet":
             yield from f._iter_raw(names, step_rows)
             return
-        import awkward as ak
-
-        from ..io.files import _awkward_to_array
+        from ..io.files import numpy_if_regular
 
         for arrays in f._tree.iterate(names, step_size=step_rows, library="ak"):
             out = {}
             for n in names:
                 arr = arrays[n]
-                out[n] = arr if is_jagged(str(arr.type.content)) else _awkward_to_array(ak, arr)
+                out[n] = arr if is_jagged(str(arr.type.content)) else numpy_if_regular(arr)
             yield out
     except InputError:
         raise

@@ -87,14 +87,10 @@ def flatten_jagged(table: Any) -> dict[str, Any]:
     jet, events one after the other)."""
     import awkward as ak
 
-    out: dict[str, Any] = {}
-    for name in table.fields:
-        flat = ak.flatten(table[name], axis=1)
-        try:
-            out[name] = ak.to_numpy(flat)
-        except Exception:  # noqa: BLE001 -- nulls, or not one number per jet: as_columns says what is wrong
-            out[name] = flat
-    return out
+    from ..io.files import numpy_if_regular
+
+    # nulls, or not one number per jet, stay awkward: as_columns says what is wrong
+    return {name: numpy_if_regular(ak.flatten(table[name], axis=1)) for name in table.fields}
 
 
 def unflatten_outputs(outputs: Mapping[str, Any], counts: np.ndarray) -> Any:

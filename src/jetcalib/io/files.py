@@ -300,10 +300,9 @@ class JetFile:
         else:
             if not names:
                 return
-            import awkward as ak
 
             for arrays in self._tree.iterate(names, step_size=step_rows, library="ak"):
-                yield {name: _awkward_to_array(ak, arrays[name]) for name in names}
+                yield {name: numpy_if_regular(arrays[name]) for name in names}
 
     def read(self, columns: Iterable[str] | None = None) -> Table:
         """Read the whole table (or ``columns``) into memory."""
@@ -390,10 +389,14 @@ def _null_count(arr: Any) -> int | None:
     return int(ak.sum(ak.is_none(arr)))
 
 
-def _awkward_to_array(ak: Any, arr: Any) -> Any:
+def numpy_if_regular(arr: Any) -> Any:
+    """An awkward array as numpy when it is one number per entry; else (nulls, lists) as it is,
+    for the reader that knows what to do with it to say what is wrong."""
+    import awkward as ak
+
     try:
         return ak.to_numpy(arr)
-    except Exception:  # noqa: BLE001 (left as it is)
+    except Exception:  # noqa: BLE001 -- awkward raises several types for "not regular"
         return arr
 
 
