@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtifactError, InputError
+from ..io.mapping import pt_from_e_m_eta
 from ..io.schema import CalibFlag
 
 __all__ = ["DOMAIN_POLICIES", "KINEMATIC_QUANTILES", "TrainingDomain", "check_policy", "domain_flags"]
@@ -113,8 +114,6 @@ class TrainingDomain:
         selection: Mapping[str, float] | None = None,
     ) -> TrainingDomain:
         """The domain spanned by the given (training) jets; non-finite values are ignored."""
-        from .kinematics import pt_from_e_m_eta
-
         eta = np.abs(np.asarray(eta_reco, dtype=np.float64))
         eta = eta[np.isfinite(eta)]
         if eta.size == 0:
@@ -186,8 +185,6 @@ class TrainingDomain:
         (|η_reco| > ``abs_eta_max``), OUTSIDE_TRAINING_PT (reco pT, or reco E for a domain in
         energy, outside its range), INPUT_OUTSIDE_TRAINING (a feature outside its range).
         Non-finite values are not judged here (they are flag 1 already)."""
-        from .kinematics import pt_from_e_m_eta
-
         e = np.asarray(e_reco, dtype=np.float64)
         eta = np.asarray(eta_reco, dtype=np.float64)
         flag = np.zeros(e.shape, dtype=np.int8)
