@@ -50,15 +50,8 @@ def test_edited_onnx_metadata_property_refused(key, value, exported, assets, tmp
         feats = json.loads({q.key: q.value for q in onnx.load(str(p)).metadata_props}["features"])
         value = json.dumps(feats[::-1])
     _edit_prop(p, key, value)
-    with pytest.raises(ArtifactError, match=f"'{key}' changed.*metadata was modified"):
-        jetcalib.load(p)
-    code, _, err = run(capsys, "calibrate", p, assets["good"], "-o", tmp_path / "o.parquet")
-    assert code == 2
-    line = one_error_line(err)
-    assert str(p) in line
-    assert key in line
-    assert "metadata was modified" in line
-    assert not (tmp_path / "o.parquet").exists()
+    _refused_as_calibration(p, f"'{key}' changed.*metadata was modified", (key, "metadata was modified"),
+                            assets, tmp_path, capsys)
 
 
 def test_onnx_without_metadata_hash_asks_for_reexport(exported, tmp_path):
@@ -94,6 +87,20 @@ def corrlib(assets, tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("cl") / "numcal.corr.json"
     write_correctionlib(jetcalib.load(assets["numcal"]), p)
     return p
+
+
+def _refused_as_calibration(p: Path, load_words: str, line_words: tuple[str, ...], assets, tmp_path, capsys) -> None:
+    """``jetcalib.load(p)`` refuses with ``load_words``; ``calibrate`` with it is one error line
+    naming ``p`` and ``line_words``, exit 2, and writes nothing."""
+    with pytest.raises(ArtifactError, match=load_words):
+        jetcalib.load(p)
+    code, _, err = run(capsys, "calibrate", p, assets["good"], "-o", tmp_path / "o.parquet")
+    assert code == 2
+    line = one_error_line(err)
+    assert str(p) in line
+    for words in line_words:
+        assert words in line
+    assert not (tmp_path / "o.parquet").exists()
 
 
 def _first_number(node):
@@ -135,24 +142,14 @@ def test_correctionlib_without_valid_hash_refused(edit, words, corrlib, assets, 
     doc = json.loads(corrlib.read_text())
     edit(doc)
     p.write_text(json.dumps(doc))
-    with pytest.raises(ArtifactError, match=words):
-        jetcalib.load(p)
-    code, _, err = run(capsys, "calibrate", p, assets["good"], "-o", tmp_path / "o.parquet")
-    assert code == 2
-    line = one_error_line(err)
-    assert str(p) in line
-    assert words in line
+    _refused_as_calibration(p, words, (words,), assets, tmp_path, capsys)
 
 
 def test_residual_closure_file_is_not_a_calibration(exported, assets, tmp_path, capsys):
     residual = exported.with_suffix(".residual.corr.json")
     assert residual.is_file()
-    with pytest.raises(ArtifactError, match="residual closure of a DNN model"):
-        jetcalib.load(residual)
-    code, _, err = run(capsys, "calibrate", residual, assets["good"], "-o", tmp_path / "o.parquet")
-    assert code == 2
-    assert "not a calibration by itself" in one_error_line(err)
-    assert not (tmp_path / "o.parquet").exists()
+    _refused_as_calibration(residual, "residual closure of a DNN model", ("not a calibration by itself",),
+                            assets, tmp_path, capsys)
 
 
 # --- Parquet provenance -------------------------------------------------------------------------
