@@ -433,6 +433,9 @@ def test_calibrate_million_jets_with_bounded_memory(assets, tmp_path):
     (b"simulation_version: '1'\n", "this config is for simulation version 1"),
     (b"calorimeter: {crack_barrel_endcap_response: 0.7}\n", "is a setting of simulation version 1"),
     (b"topo: {lc_ooc_dm_factor: 1.06}\n", "is a setting of simulation version 1"),
+    (b"simulation_version: '2'\n", "this config is for simulation version 2"),
+    (b"calorimeter: {cell_deta: 0.05, n_phi: 128}\n", "is a setting of simulation version 2"),
+    (b"calorimeter: {n_spots: 4}\n", "is a setting of simulation version 2"),
 ])
 def test_generate_config_of_another_simulation_version(content, words, tmp_path, capsys):
     cfg = tmp_path / "det.yaml"
@@ -440,6 +443,28 @@ def test_generate_config_of_another_simulation_version(content, words, tmp_path,
     code, _, err = run(capsys, "generate", "--events", "5", "--config", cfg, "--out", tmp_path / "x.parquet")
     assert code == 2, err
     assert words in one_error_line(err)
+
+
+def _layer(regions, n_phi=64):
+    return {"eta_regions": [list(r) for r in regions], "n_phi": n_phi}
+
+
+@pytest.mark.parametrize(("layers", "words"), [
+    ([_layer([(4.9, 0.1)])], "6 layers"),
+    ([_layer([(4.9, 0.3)])] * 6, "whole number of cells"),
+    ([_layer([(3.2, 0.1)])] * 6, "not at eta_max"),
+    ([_layer([(4.9, 0.1)])] * 5 + [_layer([(4.9, 0.1)], 96)], "not a multiple"),
+    ([_layer([(2.0, 0.1), (1.0, 0.1), (4.9, 0.1)])] * 6, "eta_regions"),
+])
+def test_generate_inconsistent_granularity(layers, words, tmp_path, capsys):
+    import yaml
+
+    cfg = tmp_path / "det.yaml"
+    cfg.write_text(yaml.safe_dump({"calorimeter": {"granularity": layers}}))
+    code, _, err = run(capsys, "generate", "--events", "5", "--config", cfg, "--out", tmp_path / "x.parquet")
+    assert code == 2, err
+    assert words in one_error_line(err)
+    assert not (tmp_path / "x.parquet").exists()
 
 
 def test_training_table_of_another_simulation_version_is_refused(tmp_path, assets, capsys):

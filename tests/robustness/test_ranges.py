@@ -31,8 +31,8 @@ def test_generate_chunk_size_zero_is_a_usage_error(tmp_path, capsys):
 SIM_CASES = [
     ("generation", "chunk_size", ("negative", "zero")),
     ("generation", "ecm_gev", ("negative", "zero", "nan", "inf")),
-    ("calorimeter", "cell_deta", ("negative", "zero", "nan", "inf")),
-    ("calorimeter", "n_phi", ("negative", "zero")),
+    ("calorimeter", "em_core_sigma", ("negative", "zero", "nan", "inf")),
+    ("calorimeter", "lateral_min_cell_gev", ("negative", "nan", "inf")),
     ("calorimeter", "noise_em_gev", ("negative", "nan", "inf")),
     ("tracking", "eff_low_pt", ("negative", "nan", "inf")),
     ("topo", "lc_em_frac_hi", ("negative", "nan")),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from jetcalib.sim.calorimeter import calo_entry_phi, deposit, mean_hadron_response
+from jetcalib.sim.calorimeter import Spreader, calo_entry_phi, deposit, mean_hadron_response
 from jetcalib.sim.config import SimConfig
 from jetcalib.sim.geometry import Grid
 
@@ -21,8 +21,7 @@ def _response(pid, e, eta=0.3, n=3000, seed=0, charge=None):
     d = deposit(p, CFG.calorimeter, CFG.tracking, GRID, np.random.default_rng(seed))
     vis = np.bincount(d.evt, d.e, n)
     em = np.bincount(d.evt, d.e_em, n)
-    layer = d.cell // (GRID.n_eta * GRID.n_phi)
-    lay = np.stack([np.bincount(d.evt[layer == k], d.e[layer == k], n) for k in range(6)], axis=1)
+    lay = np.stack([np.bincount(d.evt[d.layer == k], d.e[d.layer == k], n) for k in range(6)], axis=1)
     return vis / e, em, lay
 
 
@@ -108,16 +107,57 @@ def test_muons_mip_and_neutrinos_nothing() -> None:
     assert np.all(r_nu == 0)
 
 
+def _cells(pid, charge, n=200, e=50.0, eta=0.0, phi=0.3):
+    """Dense cell energies of ``n`` particles shot at (η, φ), summed."""
+    p = particles([pid] * n, [e] * n, eta, phi=phi, charge=charge)
+    d = deposit(p, CFG.calorimeter, CFG.tracking, GRID, np.random.default_rng(1))
+    dense, dense_em = np.zeros(GRID.n_cells), np.zeros(GRID.n_cells)
+    Spreader(CFG.calorimeter, GRID)(dense, dense_em, d, 0, len(d.e))
+    return dense, dense_em, d
+
+
 def test_lateral_spread_em_narrower_than_hadron() -> None:
     def spread(pid, charge):
-        p = particles([pid] * 200, [50.0] * 200, 0.0, charge=charge)
-        d = deposit(p, CFG.calorimeter, CFG.tracking, GRID, np.random.default_rng(1))
-        ieta = (d.cell // GRID.n_phi) % GRID.n_eta
-        eta = GRID.eta_centres()[ieta]
-        return np.sqrt(np.average(eta**2, weights=d.e))
+        dense, _, _ = _cells(pid, charge)
+        eta, _ = GRID.cell_eta_phi(np.arange(GRID.n_cells))
+        return np.sqrt(np.average(eta**2, weights=dense))
 
     s_em, s_had = spread(22, None), spread(211, 1.0)
-    assert 0.015 < s_em < 0.035 < 0.045 < s_had < 0.09
+    assert 0.008 < s_em < 0.02 < 0.035 < s_had < 0.07
+
+
+def test_lateral_spread_keeps_the_energy_in_every_granularity() -> None:
+    for pid, charge in ((22, None), (211, 1.0)):
+        for eta in (0.3, 2.0, 2.9, 4.0):  # barrel strips, endcap strips, EM inner wheel, forward
+            dense, dense_em, d = _cells(pid, charge, n=20, eta=eta)
+            assert dense.sum() == pytest.approx(d.e.sum(), rel=1e-9)
+            assert dense_em.sum() == pytest.approx(d.e_em.sum(), rel=1e-9)
+            layer, _, _ = GRID.decode(np.flatnonzero(dense))
+            per_layer = np.bincount(layer, dense[dense > 0], GRID.n_layers)
+            assert per_layer == pytest.approx(np.bincount(d.layer, d.e, GRID.n_layers), rel=1e-9)
+
+
+def test_lateral_profile_is_smooth_in_the_impact_point() -> None:
+    """Moving the impact point across a cell moves energy smoothly to the next cell (the
+    profile is integrated over cells, not sampled by random spots)."""
+    nxt = GRID.cell_at(1, 0.33, 0.3)  # EM2 cell 0.325 < η < 0.35
+    em2 = slice(GRID.cell_off[1], GRID.cell_off[2])
+    shares = []
+    for eta in np.linspace(0.3, 0.325, 6):  # across the EM2 cell 0.3 < η < 0.325
+        dense, _, _ = _cells(22, None, n=1, eta=eta)
+        shares.append(dense[nxt] / dense[em2].sum())
+    f = np.array(shares)
+    assert np.all(np.diff(f) > 0.0)  # the next cell's share grows steadily...
+    assert np.diff(f).max() < 0.15  # ...in small steps
+
+
+def test_soft_deposits_touch_few_cells() -> None:
+    hard, _, _ = _cells(211, 1.0, n=10, e=100.0)
+    soft, _, d = _cells(211, 1.0, n=10, e=0.6)
+    assert 0 < np.count_nonzero(soft) < np.count_nonzero(hard) / 3
+    # every deposit gives a cell at least the threshold, or all of itself if it is softer
+    floor = min(CFG.calorimeter.lateral_min_cell_gev, float(d.e.min()))
+    assert (soft[soft > 0] >= floor * (1 - 1e-9)).all()
 
 
 def test_bending_and_loopers() -> None:
@@ -129,7 +169,23 @@ def test_bending_and_loopers() -> None:
 
 
 def test_grid_symmetries() -> None:
-    eta_c = GRID.eta_centres()
-    assert np.allclose(eta_c, -eta_c[::-1])  # η-reflection maps cells onto cells
-    assert GRID.phi_index(GRID.phi_centres() + 2 * np.pi / GRID.n_phi * 5).tolist() == (
-        (np.arange(GRID.n_phi) + 5) % GRID.n_phi).tolist()
+    for layer in range(GRID.n_layers):
+        eta_c = GRID.eta_centres(layer)
+        assert np.allclose(eta_c, -eta_c[::-1])  # η-reflection maps cells onto cells
+        n = int(GRID.n_phi[layer])
+        assert GRID.phi_index(layer, GRID.phi_centres(layer) + 2 * np.pi / n * 5).tolist() == (
+            (np.arange(n) + 5) % n).tolist()
+        assert n % GRID.n_phi_rotation == 0  # a rotation step is whole cells of every layer
+
+
+def test_grid_granularity_is_atlas_like() -> None:
+    deta = {name: float(np.diff(GRID.eta_edges(k))[GRID.n_eta[k] // 2]) for k, name in enumerate(GRID.layers)}
+    dphi = {name: 2 * np.pi / float(GRID.n_phi[k]) for k, name in enumerate(GRID.layers)}
+    assert deta["EM1"] == pytest.approx(0.025 / 8)
+    assert dphi["EM1"] == pytest.approx(0.098, abs=0.001)
+    assert (deta["EM2"], deta["EM3"], deta["HAD0"]) == pytest.approx((0.025, 0.05, 0.1))
+    assert (dphi["EM2"], dphi["EM3"], dphi["HAD0"]) == pytest.approx((0.0245, 0.0245, 0.098), abs=0.001)
+    assert np.diff(GRID.eta_edges(1))[-1] > 0.2  # coarser forward cells beyond |η| = 3.2
+    # neighbours across layers of different granularity: an HAD0 cell covers 2 × 4 EM3 cells
+    row = GRID.row_off[3] + GRID.n_eta[3] // 2
+    assert GRID.cross_hi[row, 0] - GRID.cross_lo[row, 0] + 1 == 2

@@ -43,7 +43,7 @@ def test_npv_counts_found_vertices() -> None:
 
 def _cluster(e, sigma=0.05, **topo):
     n = GRID.n_cells
-    sig = np.full((GRID.n_layers, GRID.n_eta), sigma)
+    sig = np.full(GRID.n_rows, sigma)
     lab = np.full(n, -1, np.int64)
     q = np.empty(n, np.int64)
     cfg = SimConfig.model_validate({"topo": topo})
@@ -54,14 +54,19 @@ def _cluster(e, sigma=0.05, **topo):
 
 
 def _cell(layer, eta, phi):
-    return int(GRID.cell_index(layer, GRID.eta_index(np.array([eta]))[0], GRID.phi_index(np.array([phi]))[0]))
+    return GRID.cell_at(layer, eta, phi)
 
 
 def _block(e, layer, ie, ip, peak):
     """A 3×3 block of cells in one layer: ``peak`` GeV at (ie, ip), a quarter of it around."""
     for de in (-1, 0, 1):
         for dp in (-1, 0, 1):
-            e[GRID.cell_index(layer, ie + de, (ip + dp) % GRID.n_phi)] += peak if de == dp == 0 else peak / 4
+            e[GRID.cell_index(layer, ie + de, (ip + dp) % GRID.n_phi[layer])] += peak if de == dp == 0 else peak / 4
+
+
+def _em2(eta, phi):
+    """(i_eta, i_phi) of the EM2 cell at (η, φ)."""
+    return int(GRID.eta_index(1, np.array([eta]))[0]), int(GRID.phi_index(1, np.array([phi]))[0])
 
 
 def test_topo_one_shower_one_cluster_with_ring() -> None:
@@ -76,16 +81,16 @@ def test_topo_one_shower_one_cluster_with_ring() -> None:
     big = out[np.argmax(out[:, 0])]
     assert big[0] == pytest.approx(10.34)
     assert big[11] == 3
-    assert big[1] == pytest.approx(GRID.eta_centres()[GRID.eta_index(np.array([0.51]))[0]])
+    assert big[1] == pytest.approx(GRID.eta_centres(1)[GRID.eta_index(1, np.array([0.51]))[0]])
     assert big[4] == pytest.approx(10.34)  # all in EM2
     assert big[13] == pytest.approx(2 / 3)  # ring cell c+2 has 3 η/φ neighbours outside, one (c+3) clustered
 
 
 def test_topo_grows_across_layers() -> None:
     e = np.zeros(GRID.n_cells)
-    e[_cell(1, 0.0, 0.0)] = 5.0
-    e[_cell(2, 0.0, 0.0)] = 2.0
-    e[_cell(3, 0.0, 0.0)] = 1.0
+    e[_cell(1, 0.01, 0.01)] = 5.0
+    e[_cell(2, 0.01, 0.01)] = 2.0  # EM3 and HAD0 cells cover the EM2 cell: neighbours
+    e[_cell(3, 0.01, 0.01)] = 1.0
     out = _cluster(e)
     assert len(out) == 1
     assert out[0, 0] == pytest.approx(8.0)
@@ -98,12 +103,13 @@ def test_two_showers_two_cells_apart_are_split_one_shower_is_not() -> None:
     assert len(_cluster(one)) == 1  # one maximum: one cluster
     two = np.zeros(GRID.n_cells)
     _block(two, 1, 100, 40, 20.0)
-    _block(two, 1, 102, 40, 12.0)  # ΔR = 0.1 (two cells): their borders overlap in row 101
+    _block(two, 1, 102, 40, 12.0)  # ΔR = 0.05 (two EM2 cells): their borders overlap in row 101
     out = _cluster(two)
     assert len(out) == 2
     assert out[:, 0].sum() == pytest.approx(two.sum())  # shared cells split their energy, none lost
-    eta = GRID.eta_centres()
-    assert sorted(out[:, 1]) == pytest.approx([eta[100], eta[102]], abs=0.02)
+    eta = GRID.eta_centres(1)
+    assert eta[102] - eta[100] == pytest.approx(0.05)
+    assert sorted(out[:, 1]) == pytest.approx([eta[100], eta[102]], abs=0.01)
     # the 3 shared cells of row 101 go mostly to the larger, nearer-equal cluster
     big, small = out[np.argsort(-out[:, 0])]
     assert big[0] > 20.0 + 8 * 5.0 - 3 * 8.0  # its own block, less what row 101 held of the other
@@ -123,7 +129,7 @@ def test_shared_cells_of_equal_showers_split_half_half() -> None:
 
 def test_maximum_needs_neighbours_and_energy() -> None:
     e = np.zeros(GRID.n_cells)
-    phis = -np.pi + (np.arange(5) + 10.5) * GRID.dphi
+    phis = GRID.phi_centres(1)[10:15]
     for k, val in enumerate([6.0, 1.0, 0.2, 1.0, 6.0]):  # a 1-cell-high strip: 1 neighbour each
         e[_cell(1, 0.0, phis[k])] = val
     assert len(_cluster(e)) == 1  # no maximum with ≥ 4 neighbours: not split
@@ -132,17 +138,22 @@ def test_maximum_needs_neighbours_and_energy() -> None:
 
 
 def test_secondary_maximum_only_away_from_a_primary_one() -> None:
+    eta0, phi0 = 0.3125, 0.5  # the centre of EM2 cell (112, 148), of EM1 strips 99/100 in η
+    ie2, ip2 = _em2(eta0 + 0.001, phi0)
+    ie1 = int(GRID.eta_index(0, np.array([eta0 + 0.001]))[0])
+    ip1 = int(GRID.phi_index(0, np.array([phi0]))[0])
     behind = np.zeros(GRID.n_cells)
-    _block(behind, 1, 100, 40, 20.0)  # EM2: a primary maximum
-    _block(behind, 0, 100, 40, 8.0)  # EM1 (secondary layer) in front of it
+    _block(behind, 1, ie2, ip2, 20.0)  # EM2: a primary maximum
+    _block(behind, 0, ie1, ip1, 8.0)  # EM1 strips (secondary layer) in front of it
     assert len(_cluster(behind)) == 1
     beside = np.zeros(GRID.n_cells)
-    _block(beside, 1, 100, 40, 20.0)
-    _block(beside, 0, 100, 43, 8.0)  # an EM1 maximum 3 cells away in φ...
-    beside[GRID.cell_index(0, 100, 41)] += 0.3  # ...joined to the EM2 shower through EM1
+    _block(beside, 1, ie2, ip2, 20.0)
+    _block(beside, 0, ie1, ip1 + 3, 8.0)  # an EM1 maximum 3 cells (0.3) away in φ...
+    for dp in (0, 1):  # ...joined to the EM2 shower through EM1 strips
+        beside[GRID.cell_index(0, ie1, ip1 + dp)] += 0.3
     out = _cluster(beside)
     assert len(out) == 2
-    assert out[:, 3:5].max(axis=0) == pytest.approx([8.0 + 8 * 2.0, 20.0 + 8 * 5.0], abs=0.5)  # each its block
+    assert out[:, 3:5].max(axis=0) == pytest.approx([8.0 + 8 * 2.0, 20.0 + 8 * 5.0], abs=0.7)  # each its block
 
 
 def test_topo_noise_only_has_few_clusters() -> None:
@@ -190,9 +201,9 @@ def test_hadronic_cell_weight_falls_with_density() -> None:
 
 def test_overlay_rotation_and_reflection_map_cells_exactly() -> None:
     n = GRID.n_cells
-    layer = np.array([0, 3], np.int16)
-    ieta = np.array([10, 150], np.int16)
-    iphi = np.array([5, 127], np.int16)
+    layer = np.array([0, 3], np.int8)
+    ieta = np.array([10, 70], np.int16)
+    iphi = np.array([5, 63], np.int16)
     pe = np.array([1.0, 2.0], np.float32)
     off = np.array([0, 2], np.int64)
     args = (off, layer, ieta, iphi, pe, pe * 0.5)
@@ -200,7 +211,7 @@ def test_overlay_rotation_and_reflection_map_cells_exactly() -> None:
     def run(shift, reflect):
         a, b, c = np.zeros(n), np.zeros(n), np.zeros(n)
         overlay(a, b, c, *args, np.array([0, 0]), np.array(shift), np.array(reflect),
-                GRID.n_eta, GRID.n_phi)
+                GRID.n_eta, GRID.n_phi, GRID.cell_off)
         return a, b, c
 
     a, b, c = run([0, 3], [False, True])
@@ -208,9 +219,9 @@ def test_overlay_rotation_and_reflection_map_cells_exactly() -> None:
     assert b.sum() == pytest.approx(3.0)
     assert np.allclose(a, c)
     assert a[GRID.cell_index(0, 10, 5)] == pytest.approx(1.0)
-    assert a[GRID.cell_index(3, 150, 127)] == pytest.approx(2.0)
-    assert a[GRID.cell_index(0, GRID.n_eta - 1 - 10, 8)] == pytest.approx(1.0)  # reflected, rotated
-    assert a[GRID.cell_index(3, GRID.n_eta - 1 - 150, 2)] == pytest.approx(2.0)  # φ wraps around
-    a2, _, _ = run([GRID.n_phi, 0], [False, False])
+    assert a[GRID.cell_index(3, 70, 63)] == pytest.approx(2.0)
+    assert a[GRID.cell_index(0, GRID.n_eta[0] - 1 - 10, 8)] == pytest.approx(1.0)  # reflected, rotated
+    assert a[GRID.cell_index(3, GRID.n_eta[3] - 1 - 70, 2)] == pytest.approx(2.0)  # φ wraps around
+    a2, _, _ = run([GRID.n_phi_rotation, 0], [False, False])
     a0, _, _ = run([0, 0], [False, False])
     assert np.array_equal(a0, a2)

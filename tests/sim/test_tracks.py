@@ -87,33 +87,34 @@ def test_z0_config_ranges() -> None:
             SimConfig.model_validate({"tracking": bad})
 
 
-@pytest.mark.parametrize(("shift", "reflect"), [(0, False), (37, False), (100, True), (127, True)])
+@pytest.mark.parametrize(("shift", "reflect"), [(0, False), (37, False), (50, True), (63, True)])
 def test_overlaid_tracks_rotate_and_reflect_with_their_cells(shift: int, reflect: bool) -> None:
     # one pool event: one track off-centre in its cell, one deposit in the cell it points to
     eta0, phi0 = 0.83, 2.9
-    ie, ip = int(GRID.eta_index(np.array([eta0]))[0]), int(GRID.phi_index(np.array([phi0]))[0])
+    # in HAD0, a layer of the coarsest φ segmentation: a rotation step is one of its cells
+    ie, ip = int(GRID.eta_index(3, np.array([eta0]))[0]), int(GRID.phi_index(3, np.array([phi0]))[0])
     ideal = CFG.tracking.model_copy(update={"eff_low_pt": 1.0, "eff_high_pt": 1.0,
                                             "sigma_pt_quad": 0.0, "sigma_pt_const": 0.0})
     none = _tracks([], [], [])
     t = add_pileup_tracks(none, np.array([0]), np.array([0]), np.array([shift]), np.array([reflect]),
                           np.array([0, 1]), np.array([5.0], np.float32), np.array([eta0], np.float32),
-                          np.array([phi0], np.float32), GRID.dphi, ideal, np.random.default_rng(0))
+                          np.array([phi0], np.float32), GRID.dphi_rotation, ideal, np.random.default_rng(0))
     assert len(t.pt) == 1
     assert t.pt[0] == pytest.approx(5.0)
     assert t.vtx.tolist() == [1]
     assert -np.pi <= t.phi[0] < np.pi
     assert t.eta[0] == pytest.approx(-eta0 if reflect else eta0, abs=1e-6)
     e = np.zeros(GRID.n_cells)
-    overlay(e, np.zeros_like(e), np.zeros_like(e), np.array([0, 1]), np.array([1], np.int16),
+    overlay(e, np.zeros_like(e), np.zeros_like(e), np.array([0, 1]), np.array([3], np.int8),
             np.array([ie], np.int16), np.array([ip], np.int16), np.ones(1, np.float32),
             np.ones(1, np.float32), np.array([0]), np.array([shift]), np.array([reflect]),
-            GRID.n_eta, GRID.n_phi)
-    cell = GRID.cell_index(1, GRID.eta_index(t.eta)[0], GRID.phi_index(t.phi)[0])
+            GRID.n_eta, GRID.n_phi, GRID.cell_off)
+    cell = GRID.cell_index(3, GRID.eta_index(3, t.eta)[0], GRID.phi_index(3, t.phi)[0])
     assert e[cell] == 1.0
     # the position inside the cell is kept (rotation by whole cells, η-symmetric grid)
     frac = lambda x, lo, w: ((x - lo) / w) % 1.0  # noqa: E731
-    f_phi = frac(phi0, -np.pi, GRID.dphi)
-    assert frac(t.phi[0], -np.pi, GRID.dphi) == pytest.approx(f_phi, abs=1e-4)
+    f_phi = frac(phi0, -np.pi, GRID.dphi_rotation)
+    assert frac(t.phi[0], -np.pi, GRID.dphi_rotation) == pytest.approx(f_phi, abs=1e-4)
 
 
 @pytest.mark.sim
@@ -178,7 +179,7 @@ def test_pileup_tracks_pv_and_mu_zero_unchanged(tiny_cfg, sim_cache, monkeypatch
         chosen = np.concatenate([o[0] for o in ov])
         t = add_pileup_tracks(hard, np.repeat(np.arange(n_ev), n_pu), chosen,
                               np.concatenate([o[1] for o in ov]), np.concatenate([o[2] for o in ov]),
-                              pool.trk_off, pool.trk_pt, pool.trk_eta, pool.trk_phi, GRID.dphi,
+                              pool.trk_off, pool.trk_pt, pool.trk_eta, pool.trk_phi, GRID.dphi_rotation,
                               tiny_cfg.tracking, rng)
         assert (np.diff(t.evt) >= 0).all()
         assert len(t.pt) == len(hard.pt) + (t.vtx > 0).sum()

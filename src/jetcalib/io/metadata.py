@@ -24,7 +24,7 @@ METADATA_KEY = "jetcalib_metadata"
 #: training on tables of another version would mix two detectors. 1: one grid, clusters split
 #: at tower maxima; 2: split at cell maxima with shared cells, LC weights from cell density,
 #: EM-dominated crack loss.
-SIMULATION_VERSION = "2"
+SIMULATION_VERSION = "3"
 
 
 def _now() -> str:

@@ -8,32 +8,72 @@ mostly of the EM shower component), then
   deposits right after the first interaction, the hadronic part deeper (Gamma(2)), so layer
   fractions correlate with the response; leakage beyond the last layer is lost;
 * muons: a MIP deposit spread over layers by thickness; neutrinos: nothing.
-Laterally each (particle, layer) deposit is split into ``n_spots`` Gaussian-spread points.
-Outputs flat arrays of spots: event, cell, visible energy, visible EM-component energy.
+:func:`deposit` gives one record per (particle, layer): its visible energy and the impact point.
+Laterally (:func:`spread_event`, numba) each record is a core + halo profile (two Gaussians in
+η and φ; narrow for EM showers, wide for hadronic ones) integrated over the cells of its layer,
+so the cell energies are smooth functions of the impact point in every layer's granularity.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from .config import CalorimeterConfig, TrackingConfig
 from .generator import NEUTRINOS, PDG, Particles
 from .geometry import Grid
 
-__all__ = ["Deposits", "calo_entry_phi", "deposit", "mean_hadron_response"]
+__all__ = ["Deposits", "Spreader", "calo_entry_phi", "deposit", "lateral_profiles",
+           "mean_hadron_response", "spread_event"]
 
+#: lateral profile kinds (rows of :func:`lateral_profiles`)
+PROFILE_EM, PROFILE_HAD = 0, 1
 
 
 @dataclass
 class Deposits:
-    """Spots of deposited energy (GeV), shape (n_spots,)."""
+    """Energy deposited per (particle, layer), ordered by event; shape (n,) per field; GeV."""
 
     evt: np.ndarray
-    cell: np.ndarray
+    layer: np.ndarray
+    eta: np.ndarray  #: impact point
+    phi: np.ndarray
     e: np.ndarray  #: visible (EM-scale) energy
     e_em: np.ndarray  #: visible energy of the electromagnetic shower component (truth)
+    profile: np.ndarray  #: lateral profile kind (PROFILE_EM, PROFILE_HAD)
+
+    def select(self, sl: slice) -> Deposits:
+        return Deposits(*(getattr(self, f)[sl] for f in self.__dataclass_fields__))
+
+
+class Spreader:
+    """:func:`spread_event` with the geometry, profiles and scratch arrays of one detector."""
+
+    def __init__(self, cfg: CalorimeterConfig, grid: Grid) -> None:
+        self.grid = grid
+        self.prof = lateral_profiles(cfg)
+        self.window = cfg.lateral_window_sigmas
+        self.min_cell = cfg.lateral_min_cell_gev
+        r = self.window * float(self.prof[:, 1].max())
+        n = int(np.ceil(2 * r / float(grid.row_deta().min()))) + 3
+        self.f_eta = np.empty((2, n))
+        self.f_phi = np.empty((2, int(np.ceil(2 * r / (2 * np.pi / grid.n_phi.max()))) + 3))
+
+    def __call__(self, dense_e: np.ndarray, dense_em: np.ndarray, d: Deposits, lo: int, hi: int) -> None:
+        """Add deposits ``lo:hi`` of ``d`` (one event's) to the dense cell arrays, in place."""
+        g = self.grid
+        spread_event(dense_e, dense_em, d.layer, d.eta, d.phi, d.e, d.e_em, d.profile, lo, hi,
+                     g.edges_flat, g.edge_off, g.n_phi, g.cell_off, self.prof, self.window,
+                     self.min_cell, self.f_eta, self.f_phi)
+
+
+def lateral_profiles(cfg: CalorimeterConfig) -> np.ndarray:
+    """(core σ, halo σ, halo fraction) per profile kind, (2, 3)."""
+    return np.array([[cfg.em_core_sigma, cfg.em_halo_sigma, cfg.em_halo_frac],
+                     [cfg.had_core_sigma, cfg.had_halo_sigma, cfg.had_halo_frac]])
 
 
 def mean_hadron_response(e: np.ndarray, cfg: CalorimeterConfig) -> np.ndarray:
@@ -123,21 +163,120 @@ def deposit(p: Particles, cfg: CalorimeterConfig, trk: TrackingConfig, grid: Gri
         lay_tot[is_mu] = mip[:, None] * thick[None, :]
         lay_em[is_mu] = 0.0
 
-    # lateral spread: n_spots Gaussian points per (particle, layer) with a deposit
-    pi, li = np.nonzero(lay_tot > 1e-4)
-    k = cfg.n_spots
-    sig = np.where(is_em, cfg.em_lateral_sigma, cfg.had_lateral_sigma)[pi]
-    m = len(pi)
-    deta = rng.standard_normal((m, k)) * sig[:, None]
-    dphi = rng.standard_normal((m, k)) * sig[:, None]
-    s_eta = (eta[pi][:, None] + deta).ravel()
-    s_phi = (phi[pi][:, None] + dphi).ravel()
-    ieta = grid.eta_index(s_eta)
-    iphi = grid.phi_index(s_phi)
-    layer = np.repeat(li, k)
-    cell = grid.cell_index(layer, ieta, iphi)
-    ok = ieta >= 0
-    e_spot = np.repeat(lay_tot[pi, li] / k, k)
-    em_spot = np.repeat(lay_em[pi, li] / k, k)
     assert n_layers == grid.n_layers
-    return Deposits(np.repeat(evt[pi], k)[ok], cell[ok], e_spot[ok], em_spot[ok])
+    # EM showers and muons (which ionise along a line): the narrow profile, centred on the
+    # particle; a hadron's hadronic component: the wide profile, centred on the particle
+    narrow = ~is_had | is_mu
+    lay_wide = np.where(narrow[:, None], 0.0, lay_tot - lay_em)
+    lay_narrow = np.where(narrow[:, None], lay_tot, 0.0)
+    pn, ln = np.nonzero(lay_narrow > 1e-4)
+    pw, lw = np.nonzero(lay_wide > 1e-4)
+    parts = [(pn, ln, eta[pn], phi[pn], lay_narrow[pn, ln], lay_em[pn, ln], PROFILE_EM),
+             (pw, lw, eta[pw], phi[pw], lay_wide[pw, lw], np.zeros(len(pw)), PROFILE_HAD)]
+    # a hadron's EM component (its π⁰ → γγ) as ``had_em_subshowers`` narrow showers displaced
+    # from the axis, the same displacement in every layer: the lumps that make local maxima
+    k = cfg.had_em_subshowers
+    sub = np.nonzero(is_had & ~is_mu)[0]
+    d_eta = rng.standard_normal((len(sub), k)) * cfg.had_em_subshower_sigma
+    d_phi = rng.standard_normal((len(sub), k)) * cfg.had_em_subshower_sigma
+    lay_sub = lay_em[sub] / k
+    ps, ls = np.nonzero(lay_sub > 1e-4 / k)
+    for j in range(k):
+        parts.append((sub[ps], ls, eta[sub[ps]] + d_eta[ps, j], _wrap(phi[sub[ps]] + d_phi[ps, j]),
+                      lay_sub[ps, ls], lay_sub[ps, ls], PROFILE_EM))
+    pi = np.concatenate([q[0] for q in parts])
+    order = np.argsort(evt[pi], kind="stable")
+    cat = [np.concatenate([q[f] for q in parts])[order] for f in range(1, 6)]
+    prof = np.concatenate([np.full(len(q[0]), q[6], np.int8) for q in parts])[order]
+    return Deposits(evt[pi][order], cat[0].astype(np.int8), cat[1], cat[2], cat[3], cat[4], prof)
+
+
+def _wrap(phi: np.ndarray) -> np.ndarray:
+    return (phi + np.pi) % (2 * np.pi) - np.pi
+
+
+@numba.njit(cache=True)
+def _cdf(x):
+    return 0.5 * (1.0 + math.erf(x * 0.7071067811865476))
+
+
+@numba.njit(cache=True)
+def spread_event(dense_e, dense_em, layer, eta, phi, e, e_em, profile, lo, hi, edges_flat, edge_off,
+                 n_phi, cell_off, prof, window, min_cell, f_eta, f_phi):
+    """Add deposits ``lo:hi`` to the dense per-cell arrays ``dense_e``/``dense_em`` (GeV, in place).
+
+    Each deposit's profile (1 − a)·G(σ_core) + a·G(σ_halo) in η and φ is integrated over the
+    cells of its layer within ``window`` halo σ of the impact point; cells that would receive
+    less than ``min_cell`` GeV are skipped and the deposit's energy is shared among the others in
+    proportion (so energy is conserved; a deposit too soft for any cell goes to the cell of its
+    impact point). ``f_eta``/``f_phi`` are float scratch arrays of shape (2, ≥ cells in a window)."""
+    for i in range(lo, hi):
+        ly = layer[i]
+        k = profile[i]
+        sc = prof[k, 0]
+        sh = prof[k, 1]
+        a = prof[k, 2]
+        r = window * sh
+        e0 = edge_off[ly]
+        ne = edge_off[ly + 1] - e0 - 1
+        np_l = n_phi[ly]
+        dphi = 2.0 * math.pi / np_l
+        # η window: cells [ia, ib] of this layer
+        ia = np.searchsorted(edges_flat[e0:e0 + ne + 1], eta[i] - r, side="right") - 1
+        ib = np.searchsorted(edges_flat[e0:e0 + ne + 1], eta[i] + r, side="right") - 1
+        ia = max(ia, 0)
+        ib = min(ib, ne - 1)
+        if ib < ia:
+            continue
+        nie = min(ib - ia + 1, f_eta.shape[1])
+        ib = ia + nie - 1
+        for t in range(nie):
+            x0 = edges_flat[e0 + ia + t] - eta[i]
+            x1 = edges_flat[e0 + ia + t + 1] - eta[i]
+            f_eta[0, t] = _cdf(x1 / sc) - _cdf(x0 / sc)
+            f_eta[1, t] = _cdf(x1 / sh) - _cdf(x0 / sh)
+        # φ window: cells ja..jb unwrapped (index mod n_phi), edges at −π + j·Δφ
+        ja = int(math.floor((phi[i] + math.pi - r) / dphi))
+        jb = int(math.floor((phi[i] + math.pi + r) / dphi))
+        nip = min(jb - ja + 1, f_phi.shape[1], np_l)
+        mc = 0.0
+        mh = 0.0
+        for t in range(nip):
+            x0 = -math.pi + (ja + t) * dphi - phi[i]
+            x1 = x0 + dphi
+            f_phi[0, t] = _cdf(x1 / sc) - _cdf(x0 / sc)
+            f_phi[1, t] = _cdf(x1 / sh) - _cdf(x0 / sh)
+            mc = max(mc, f_phi[0, t])
+            mh = max(mh, f_phi[1, t])
+        ei = e[i]
+        thr = min_cell / ei if ei > 0 else 2.0
+        # pass 1: the kept fraction (rows whose best cell is below the threshold are skipped)
+        kept = 0.0
+        for u in range(nie):
+            if (1.0 - a) * f_eta[0, u] * mc + a * f_eta[1, u] * mh < thr:
+                continue
+            for t in range(nip):
+                f = (1.0 - a) * f_eta[0, u] * f_phi[0, t] + a * f_eta[1, u] * f_phi[1, t]
+                if f >= thr:
+                    kept += f
+        base = cell_off[ly]
+        if kept <= 0.0:
+            ie = np.searchsorted(edges_flat[e0:e0 + ne + 1], eta[i], side="right") - 1
+            if 0 <= ie < ne:
+                ip = int(math.floor((phi[i] + math.pi) / dphi)) % np_l
+                c = base + ie * np_l + ip
+                dense_e[c] += ei
+                dense_em[c] += e_em[i]
+            continue
+        we = ei / kept
+        wm = e_em[i] / kept
+        for u in range(nie):
+            if (1.0 - a) * f_eta[0, u] * mc + a * f_eta[1, u] * mh < thr:
+                continue
+            row = base + (ia + u) * np_l
+            for t in range(nip):
+                f = (1.0 - a) * f_eta[0, u] * f_phi[0, t] + a * f_eta[1, u] * f_phi[1, t]
+                if f >= thr:
+                    c = row + (ja + t) % np_l
+                    dense_e[c] += f * we
+                    dense_em[c] += f * wm

@@ -22,6 +22,7 @@ __all__ = [
     "CalorimeterConfig",
     "GenerationConfig",
     "JetConfig",
+    "LayerGranularity",
     "PileupConfig",
     "SimConfig",
     "TopoConfig",
@@ -83,13 +84,37 @@ class TrackingConfig(_Strict):
         return self
 
 
+class LayerGranularity(_Strict):
+    """The cells of one layer: ``eta_regions`` lists (upper |η| edge, Δη) from η = 0 outwards
+    (the last edge is the calorimeter's ``eta_max``; each region a whole number of cells);
+    ``n_phi`` cells in φ (a multiple of the coarsest layer's, so pile-up rotations map cells
+    onto cells in every layer)."""
+
+    eta_regions: Annotated[tuple[tuple[_Pos, _Pos], ...], Field(min_length=1)]
+    n_phi: Annotated[int, Field(ge=4, le=4096)]
+
+
+#: ATLAS-like barrel granularity (EM1 strips Δη = 0.025/8, EM2 0.025 × 0.025, EM3 0.05 × 0.025,
+#: hadronic 0.1 × 0.1; EM1 strips 0.025/4 in the endcap; 0.1 from |η| = 2.4–2.5 to 3.2 and
+#: 0.2125 (8 cells) in the forward calorimeter, 3.2 < |η| < 4.9)
+_FORWARD = ((3.2, 0.1), (4.9, 0.2125))
+DEFAULT_GRANULARITY = (
+    LayerGranularity(eta_regions=((1.4, 0.003125), (2.4, 0.00625), *_FORWARD), n_phi=64),
+    LayerGranularity(eta_regions=((2.5, 0.025), *_FORWARD), n_phi=256),
+    LayerGranularity(eta_regions=((2.5, 0.05), *_FORWARD), n_phi=256),
+    LayerGranularity(eta_regions=_FORWARD, n_phi=64),
+    LayerGranularity(eta_regions=_FORWARD, n_phi=64),
+    LayerGranularity(eta_regions=_FORWARD, n_phi=64),
+)
+
+
 class CalorimeterConfig(_Strict):
-    """Sampling calorimeter on one common projective grid for all six layers."""
+    """Sampling calorimeter of six layers, each with its own projective cell geometry."""
 
     eta_max: _Pos = 4.9
-    cell_deta: _Pos = 0.05
-    n_phi: _PosInt = 128  #: Δφ = 2π/128 ≈ 0.049
     layers: Annotated[tuple[str, ...], Field(min_length=1)] = ("EM1", "EM2", "EM3", "HAD0", "HAD1", "HAD2")
+    #: cell geometry per layer (docs/detector.md#cells)
+    granularity: tuple[LayerGranularity, ...] = DEFAULT_GRANULARITY
     #: layer boundaries in depth (λ_int): the EM calorimeter is ≈ 1.2 λ deep
     layer_edges_lambda: tuple[_NonNeg, ...] = (0.0, 0.15, 0.85, 1.2, 2.7, 4.2, 6.5)
     #: EM-shower depth: Gamma(3, X0·(ln(E/E_c)+1)/3) in λ_int, deeper with ln E
@@ -97,15 +122,29 @@ class CalorimeterConfig(_Strict):
     em_critical_gev: _Pos = 0.01
     em_stochastic: _NonNeg = 0.10  #: σ/E = 10 %/√E ⊕ 0.7 %
     em_constant: _NonNeg = 0.007
-    em_lateral_sigma: _Pos = 0.02
     had_stochastic: _NonNeg = 0.50  #: σ/E ≈ 50 %/√E ⊕ 3 %
     had_constant: _NonNeg = 0.03
-    had_lateral_sigma: _Pos = 0.055
     had_depth_scale: _Pos = 0.65  #: hadronic part: Gamma(2, scale) after the first interaction
     fem_k: Annotated[float, Field(gt=0, lt=1)] = 0.82  #: ⟨f_em⟩ = 1 − (E/1 GeV)^(k−1)
     fem_concentration: _Pos = 5.0  #: Beta(κ⟨f⟩, κ(1−⟨f⟩)): smaller κ = larger f_em fluctuations
     h_over_e: _Pos = 0.6  #: non-compensation
-    n_spots: _PosInt = 4  #: lateral sampling points per particle and layer
+    #: lateral shower profiles: a Gaussian core and a Gaussian halo (σ in η and in φ, rad),
+    #: the halo carrying ``*_halo_frac`` of the energy, integrated over each cell
+    em_core_sigma: _Pos = 0.010
+    em_halo_sigma: _Pos = 0.030
+    em_halo_frac: _Frac = 0.15
+    had_core_sigma: _Pos = 0.035
+    had_halo_sigma: _Pos = 0.10
+    had_halo_frac: _Frac = 0.45
+    #: a hadron shower's EM component (π⁰ → γγ) is this many narrow showers, each displaced
+    #: from the hadron's axis by Normal(0, had_em_subshower_sigma) in η and in φ
+    had_em_subshowers: Annotated[int, Field(ge=1, le=8)] = 5
+    had_em_subshower_sigma: _NonNeg = 0.06
+    #: a deposit is spread over cells within this many halo σ of its axis...
+    lateral_window_sigmas: Annotated[float, Field(ge=1, le=6)] = 3.0
+    #: ...that receive at least this energy (GeV; the rest is shared among them, so energy is
+    #: kept): far below the electronic noise, it bounds the cells a soft particle touches
+    lateral_min_cell_gev: _NonNeg = 0.005
     dead_material_gev: _NonNeg = 0.35  #: mean energy lost in front of the calorimeter (GeV)
     crack_barrel_endcap: _Range = (1.37, 1.52)
     #: response in the barrel–endcap gap, of the EM and the hadronic shower component apart: the
@@ -129,6 +168,28 @@ class CalorimeterConfig(_Strict):
             _ordered("layer_edges_lambda", a, b)
         _ordered("crack_barrel_endcap", *self.crack_barrel_endcap)
         _ordered("crack_forward", *self.crack_forward)
+        if len(self.granularity) != len(self.layers):
+            raise ValueError(f"granularity: {len(self.granularity)} layer geometries for "
+                             f"{len(self.layers)} layers")
+        coarsest = min(g.n_phi for g in self.granularity)
+        for name, g in zip(self.layers, self.granularity, strict=True):
+            if g.n_phi % coarsest:
+                raise ValueError(f"granularity of {name}: n_phi = {g.n_phi} is not a multiple of "
+                                 f"the coarsest layer's {coarsest} (pile-up rotations would not "
+                                 "map its cells onto cells)")
+            lo = 0.0
+            for hi, d in g.eta_regions:
+                _ordered(f"granularity of {name}: eta_regions", lo, hi)
+                n = (hi - lo) / d
+                if abs(n - round(n)) > 1e-6:
+                    raise ValueError(f"granularity of {name}: the region {lo:g} < |eta| < {hi:g} is "
+                                     f"not a whole number of cells of deta = {d:g}")
+                lo = hi
+            if abs(lo - self.eta_max) > 1e-9:
+                raise ValueError(f"granularity of {name}: the last eta region ends at {lo:g}, "
+                                 f"not at eta_max = {self.eta_max:g}")
+        if self.em_halo_sigma < self.em_core_sigma or self.had_halo_sigma < self.had_core_sigma:
+            raise ValueError("a lateral halo sigma is below its core sigma")
         return self
 
 
@@ -150,19 +211,20 @@ class TopoConfig(_Strict):
     lc_em_frac_lo: _Frac = 0.50
     #: fraction of the hadronic correction 1/⟨R_h⟩ − 1 applied (< 1: LC under-corrects, as the
     #: cluster-level classification cannot see each shower's f_em)
-    lc_had_strength: _Frac = 0.35
-    #: a cell's hadronic weight is that of a hadron of (cell energy × this) GeV: a proxy of the
-    #: energy density, so the weight does not change when clusters are split or merged
+    lc_had_strength: _Frac = 0.15
+    #: a cell's hadronic weight is that of a hadron of (cell energy density × this) GeV, the
+    #: density being the cell's energy per 0.05 × 2π/128 of area (so the weight does not change
+    #: when clusters are split or merged, nor with the layer's granularity)
     lc_density_scale: _Pos = 10.0
     #: out-of-cluster correction 1 + this × isolation (the fraction of a cluster's border
     #: cells that are in no cluster: energy lost outside an isolated cluster is found nowhere)
     lc_ooc_isolated: Annotated[float, Field(ge=0, le=1)] = 0.2
     #: dead-material correction, and its value in the barrel–endcap crack
     lc_dm_factor: _Pos = 0.995
-    lc_dm_crack_factor: _Pos = 1.08
+    lc_dm_crack_factor: _Pos = 1.05
     #: plus this energy (GeV) over the cluster's EM-scale energy: dead material in front takes
     #: about a fixed energy per particle, a large share of a soft cluster's
-    lc_dm_gev: _NonNeg = 0.6
+    lc_dm_gev: _NonNeg = 0.3
     min_cluster_e: _NonNeg = 0.0  #: clusters at or below this EM-scale energy (GeV) are dropped
 
     @model_validator(mode="after")
@@ -235,8 +297,11 @@ class GenerationConfig(_Strict):
         return self
 
 
-#: settings of simulation version 1 that version 2 replaced (a config written for version 1)
-_VERSION_1_KEYS = frozenset({"crack_barrel_endcap_response", "lc_ooc_dm_factor", "vertex_assoc_eff"})
+#: settings that a later simulation version replaced, and the version they belong to (a config
+#: written for that version)
+_OLD_VERSION_KEYS = {"crack_barrel_endcap_response": "1", "lc_ooc_dm_factor": "1", "vertex_assoc_eff": "1",
+                     "cell_deta": "2", "n_phi": "2", "n_spots": "2", "em_lateral_sigma": "2",
+                     "had_lateral_sigma": "2"}
 
 
 class SimConfig(_Strict):
@@ -286,9 +351,10 @@ def load_config(path: str | Path | None) -> SimConfig:
         return SimConfig.model_validate(raw)
     except ValidationError as exc:
         old = sorted(str(e["loc"][-1]) for e in exc.errors()
-                     if e["type"] == "extra_forbidden" and e["loc"] and e["loc"][-1] in _VERSION_1_KEYS)
+                     if e["type"] == "extra_forbidden" and e["loc"] and e["loc"][-1] in _OLD_VERSION_KEYS)
         if old:
-            raise InputError(f"{p}: {old[0]} is a setting of simulation version 1; this jetcalib "
+            raise InputError(f"{p}: {old[0]} is a setting of simulation version "
+                             f"{_OLD_VERSION_KEYS[old[0]]}; this jetcalib "
                              f"simulates version {SIMULATION_VERSION}: start from jetcalib generate "
                              "--dump-config") from None
         raise InputError(f"{p}: invalid detector config: {describe_validation_error(exc)}") from None

@@ -4,9 +4,10 @@ Each pool event's cell deposits are computed once and stored sparse (layer, i_et
 energy, EM-component energy), and so are its trackable charged particles (pT, η, φ before
 efficiency and smearing, which are applied at each overlay); the pool is cached on disk keyed
 by its settings (``$JETCALIB_CACHE`` or ``~/.cache/jetcalib``). Overlaying N pool events on a hard event is
-then index arithmetic: a random whole-cell φ rotation and an optional η reflection per pool
-event map cells onto cells exactly on the φ-uniform, η-symmetric grid; the event's tracks get
-the same rotation (shift · Δφ) and reflection (η → −η) and their own vertex
+then index arithmetic: a random φ rotation by whole cells of the coarsest layer and an optional
+η reflection per pool event map cells onto cells exactly in every layer (each layer is
+φ-uniform and η-symmetric, its φ cells a multiple of the coarsest layer's); the event's tracks
+get the same rotation (shift · Δφ of the coarsest layer) and reflection (η → −η) and their own vertex
 (:func:`jetcalib.sim.tracking.add_pileup_tracks`).
 """
 
@@ -20,7 +21,7 @@ import numba
 import numpy as np
 
 from ..io import atomic_path
-from .calorimeter import deposit
+from .calorimeter import Spreader, deposit
 from .config import SimConfig
 from .generator import generate_batch, make_pythia, process_settings
 from .geometry import Grid
@@ -28,7 +29,7 @@ from .tracking import count_trackable, trackable_kinematics
 
 __all__ = ["PileupPool", "cache_dir", "load_or_make_pool", "overlay"]
 
-_POOL_FORMAT = 2
+_POOL_FORMAT = 3
 
 
 def cache_dir() -> Path:
@@ -40,8 +41,9 @@ def cache_dir() -> Path:
 @dataclass
 class PileupPool:
     """Sparse cell deposits of ``n`` minimum-bias events; event i owns entries
-    ``offsets[i]:offsets[i+1]``. ``var_cell`` (n_layers, n_eta): variance of one event's
-    energy per cell, used as the expected pile-up noise σ² per unit μ. Event i's trackable
+    ``offsets[i]:offsets[i+1]``. ``var_cell``: variance of one event's
+    energy per cell of each row (see :class:`~jetcalib.sim.geometry.Grid`), (n_rows,), used as
+    the expected pile-up noise σ² per unit μ. Event i's trackable
     charged particles (true pT, η, φ) are ``trk_off[i]:trk_off[i+1]`` of ``trk_pt``, ``trk_eta``,
     ``trk_phi``."""
 
@@ -74,44 +76,44 @@ def make_pool(cfg: SimConfig) -> PileupPool:
     py = make_pythia(settings, cfg.pileup.pool_seed)
     rng = np.random.default_rng([cfg.pileup.pool_seed, 7])
     left = cfg.pileup.pool_size
-    ntrk = []
-    evt0 = 0
-    offs_e, offs_cell, offs_e_val, offs_em = [], [], [], []
-    trk: list[tuple[np.ndarray, ...]] = []
+    spread = Spreader(cfg.calorimeter, grid)
+    dense_e = np.zeros(grid.n_cells)
+    dense_em = np.zeros(grid.n_cells)
+    ntrk, trk = [], []
+    cells, es, ems, counts = [], [], [], []
     while left > 0:
         n = min(left, 500)
         p = generate_batch(py, n)
         ntrk.append(count_trackable(p, cfg.tracking))
         trk.append(trackable_kinematics(p, cfg.tracking))
         d = deposit(p, cfg.calorimeter, cfg.tracking, grid, rng)
-        key = (d.evt.astype(np.int64) + evt0) * grid.n_cells + d.cell
-        uk, inv = np.unique(key, return_inverse=True)
-        offs_e.append(uk // grid.n_cells)
-        offs_cell.append(uk % grid.n_cells)
-        offs_e_val.append(np.bincount(inv, d.e, len(uk)))
-        offs_em.append(np.bincount(inv, d.e_em, len(uk)))
-        evt0 += n
+        bounds = np.searchsorted(d.evt, np.arange(n + 1))
+        for ev in range(n):
+            spread(dense_e, dense_em, d, int(bounds[ev]), int(bounds[ev + 1]))
+            nz = np.flatnonzero(dense_e)
+            cells.append(nz)
+            es.append(dense_e[nz].astype(np.float32))
+            ems.append(dense_em[nz].astype(np.float32))
+            counts.append(len(nz))
+            dense_e[nz] = 0.0
+            dense_em[nz] = 0.0
         left -= n
-    evt = np.concatenate(offs_e)
-    cell = np.concatenate(offs_cell)
-    e = np.concatenate(offs_e_val)
-    e_em = np.concatenate(offs_em)
+    cell = np.concatenate(cells)
+    e = np.concatenate(es)
+    e_em = np.concatenate(ems)
     nevt = cfg.pileup.pool_size
-    offsets = np.zeros(nevt + 1, np.int64)
-    offsets[1:] = np.cumsum(np.bincount(evt, minlength=nevt))
-    iphi = cell % grid.n_phi
-    rest = cell // grid.n_phi
-    ieta = rest % grid.n_eta
-    layer = rest // grid.n_eta
-    sq = np.bincount(layer * grid.n_eta + ieta, e * e, grid.n_layers * grid.n_eta)
-    mean = np.bincount(layer * grid.n_eta + ieta, e, grid.n_layers * grid.n_eta) / (nevt * grid.n_phi)
-    var = sq / (nevt * grid.n_phi) - mean**2
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    layer, ieta, iphi = grid.decode(cell)
+    row = grid.row_off[layer] + ieta
+    cells_per_row = np.repeat(grid.n_phi, grid.n_eta) * nevt
+    e64 = e.astype(np.float64)
+    mean = np.bincount(row, e64, grid.n_rows) / cells_per_row
+    var = np.bincount(row, e64 * e64, grid.n_rows) / cells_per_row - mean**2
     ntrk_all = np.concatenate(ntrk)
     trk_off = np.concatenate([[0], np.cumsum(ntrk_all)]).astype(np.int64)
     trk_pt, trk_eta, trk_phi = (np.concatenate([t[i] for t in trk]).astype(np.float32) for i in (1, 2, 3))
-    return PileupPool(offsets, layer.astype(np.int16), ieta.astype(np.int16), iphi.astype(np.int16),
-                      e.astype(np.float32), e_em.astype(np.float32), ntrk_all,
-                      var.reshape(grid.n_layers, grid.n_eta), trk_off, trk_pt, trk_eta, trk_phi)
+    return PileupPool(offsets, layer.astype(np.int8), ieta.astype(np.int16), iphi.astype(np.int16),
+                      e, e_em, ntrk_all, var, trk_off, trk_pt, trk_eta, trk_phi)
 
 
 def load_or_make_pool(cfg: SimConfig) -> PileupPool:
@@ -135,17 +137,21 @@ def load_or_make_pool(cfg: SimConfig) -> PileupPool:
 
 @numba.njit(cache=True)
 def overlay(e_tot, e_em, e_pu, pool_off, p_layer, p_ieta, p_iphi, p_e, p_em,
-            chosen, shift, reflect, n_eta, n_phi):
-    """Add the chosen pool events (rotated by ``shift`` φ cells, η-reflected where ``reflect``)
-    to the dense per-cell arrays ``e_tot``, ``e_em``, ``e_pu`` (in place)."""
+            chosen, shift, reflect, n_eta, n_phi, cell_off):
+    """Add the chosen pool events (rotated by ``shift`` cells of the coarsest layer in φ,
+    η-reflected where ``reflect``) to the dense per-cell arrays ``e_tot``, ``e_em``, ``e_pu``
+    (in place). ``n_eta``, ``n_phi``, ``cell_off``: the grid's per-layer arrays."""
+    n_rot = n_phi.min()
     for j in range(len(chosen)):
         k = chosen[j]
         for i in range(pool_off[k], pool_off[k + 1]):
+            ly = p_layer[i]
             ie = p_ieta[i]
             if reflect[j]:
-                ie = n_eta - 1 - ie
-            ip = (p_iphi[i] + shift[j]) % n_phi
-            c = (p_layer[i] * n_eta + ie) * n_phi + ip
+                ie = n_eta[ly] - 1 - ie
+            np_l = n_phi[ly]
+            ip = (p_iphi[i] + shift[j] * (np_l // n_rot)) % np_l
+            c = cell_off[ly] + ie * np_l + ip
             e_tot[c] += p_e[i]
             e_em[c] += p_em[i]
             e_pu[c] += p_e[i]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..io.schema import COLUMNS, Process
-from .calorimeter import deposit
+from .calorimeter import Spreader, deposit
 from .config import SimConfig
 from .generator import NEUTRINOS, PDG, Particles, generate_batch, make_pythia, process_settings
 from .geometry import Grid
@@ -84,47 +84,55 @@ def reconstruct(p: Particles, cfg: SimConfig, pool: PileupPool, mu: np.ndarray,
     """Detector simulation of a batch: returns (clusters, actual μ, NPV) per event.
 
     ``mu`` (n_events,) is each event's ⟨μ⟩; the overlay draws Poisson(⟨μ⟩) pool events, each
-    rotated by a random whole number of φ cells and reflected in η with probability ½. Each
+    rotated in φ by a random whole number of cells of the coarsest layer and reflected in η with
+    probability ½. Each
     event's (chosen, shift, reflect) arrays are appended to ``overlays`` when given (for the
     pile-up tracks)."""
     timer = timer or _Timer()
     grid = Grid.from_config(cfg.calorimeter)
     calo, topo = cfg.calorimeter, cfg.topo
     d = deposit(p, calo, cfg.tracking, grid, rng)
+    spread = Spreader(calo, grid)
     timer.lap("calorimeter")
     n_ev = p.n_events
     bounds = np.searchsorted(d.evt, np.arange(n_ev + 1))
     n_cells = grid.n_cells
     noise_layer = np.array([calo.noise_em_gev] * 3 + [calo.noise_had_gev] * (grid.n_layers - 3))
     noise_cell = np.repeat(noise_layer, grid.n_eta * grid.n_phi).astype(np.float32)
+    noise_row = np.repeat(noise_layer, grid.n_eta)
+    # one bank of unit normals per batch, each event reading it from a random offset: drawing
+    # n_cells normals per event would cost as much as the clustering
     bank = rng.standard_normal(3 * n_cells, dtype=np.float32)
     label = np.full(n_cells, -1, np.int64)
     queue = np.empty(n_cells, np.int64)
+    e_sig, e_em, e_pu, e_tot = (np.zeros(n_cells) for _ in range(4))
     n_pu = rng.poisson(mu)
     npv = np.empty(n_ev, np.int64)
     out = []
     timer.lap("calorimeter")
     for ev in range(n_ev):
-        sl = slice(bounds[ev], bounds[ev + 1])
-        e_tot: np.ndarray = np.bincount(d.cell[sl], d.e[sl], n_cells)
-        e_em = np.bincount(d.cell[sl], d.e_em[sl], n_cells)
-        e_pu = np.zeros(n_cells)
+        spread(e_sig, e_em, d, int(bounds[ev]), int(bounds[ev + 1]))
+        timer.lap("calorimeter")
         chosen = rng.integers(0, pool.n, n_pu[ev])
-        shift = rng.integers(0, grid.n_phi, n_pu[ev])
+        shift = rng.integers(0, grid.n_phi_rotation, n_pu[ev])
         reflect = rng.random(n_pu[ev]) < 0.5
         if overlays is not None:
             overlays.append((chosen, shift, reflect))
-        overlay(e_tot, e_em, e_pu, pool.offsets, pool.layer, pool.ieta, pool.iphi, pool.e,
-                pool.e_em, chosen, shift, reflect, grid.n_eta, grid.n_phi)
+        overlay(e_sig, e_em, e_pu, pool.offsets, pool.layer, pool.ieta, pool.iphi, pool.e,
+                pool.e_em, chosen, shift, reflect, grid.n_eta, grid.n_phi, grid.cell_off)
         npv[ev] = n_primary_vertices(pool.n_trackable[chosen], cfg.tracking, rng)
         timer.lap("pileup")
         off = int(rng.integers(0, 2 * n_cells))
-        e_tot += noise_cell * bank[off:off + n_cells]
+        np.multiply(noise_cell, bank[off:off + n_cells], out=e_tot)
+        e_tot += e_sig
         var_pu = mu[ev] * pool.var_cell if topo.include_pileup_noise else 0.0
-        sigma_le = np.sqrt(noise_layer[:, None] ** 2 + var_pu)
+        sigma_row = np.sqrt(noise_row**2 + var_pu)
         timer.lap("noise")
-        cl = cluster_cells(e_tot, e_pu, e_em, sigma_le, grid, calo, topo, label, queue)
+        cl = cluster_cells(e_tot, e_pu, e_em, sigma_row, grid, calo, topo, label, queue)
         out.append(cl[cl[:, 0] > topo.min_cluster_e])
+        e_sig.fill(0.0)
+        e_em.fill(0.0)
+        e_pu.fill(0.0)
         timer.lap("topo")
     counts = np.array([len(c) for c in out], np.int64)
     allc = np.concatenate(out) if out else np.zeros((0, N_CLUSTER_FIELDS))
@@ -226,7 +234,7 @@ def _pileup_tracks(hard, n_ev: int, n_pu: np.ndarray, overlays: list, pool: Pile
     else:
         chosen, shift, reflect = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
     pu_evt = np.repeat(np.arange(n_ev), n_pu)
-    dphi = Grid.from_config(cfg.calorimeter).dphi
+    dphi = Grid.from_config(cfg.calorimeter).dphi_rotation
     t = add_pileup_tracks(hard, pu_evt, chosen, shift, reflect, pool.trk_off, pool.trk_pt,
                           pool.trk_eta, pool.trk_phi, dphi, cfg.tracking, rng)
     n_vtx = 1 + np.asarray(n_pu, np.int64)

@@ -2,15 +2,16 @@
 local hadronic (LC) cluster calibration.
 
 Clustering: seeds |E| > 4σ (in order of significance) grow through neighbours (8 in the same
-layer, with φ wrap-around, and the same (η, φ) cell in the adjacent layers) with |E| > 2σ, and
-take the ring of neighbours with |E| > 0σ; clusters that touch merge. σ = electronic noise ⊕
-expected pile-up noise √(⟨μ⟩·var).
+layer, with φ wrap-around, and every cell of the adjacent layers that overlaps the cell in
+(η, φ): layers have different granularities, see :class:`~jetcalib.sim.geometry.Grid`) with
+|E| > 2σ, and take the ring of neighbours with |E| > 0σ; clusters that touch merge. σ =
+electronic noise ⊕ expected pile-up noise √(⟨μ⟩·var), per row of cells.
 
 Splitting (as ATLAS's cluster splitter): in each cluster, local maxima are cells with
 E > ``split_e_gev``, at least ``split_min_neighbours`` in-layer neighbours in the cluster and
 more energy than each of them. Maxima in the *primary* layers (the middle and back EM layers)
-are always used; a maximum in another layer only where no primary maximum lies within one
-cell in (η, φ) in any layer. With two or more maxima the cluster is re-grown from all of them
+are always used; a maximum in another layer only where no primary maximum lies in the 3 × 3
+cells around it in (η, φ) (primary maxima count with half their cell size). With two or more maxima the cluster is re-grown from all of them
 at once, breadth first inside the original cluster: a cell reached first by one maximum joins
 it; a cell reached in the same step by two is *shared*, with weights
 w₁ = E₁ / (E₁ + E₂·exp(d₁ − d₂)) (E_i the energy of cluster i without shared cells, d_i the
@@ -26,7 +27,7 @@ import numpy as np
 from .config import CalorimeterConfig, TopoConfig
 from .geometry import Grid
 
-__all__ = ["N_CLUSTER_FIELDS", "PRIMARY_LAYERS", "cluster_cells", "cluster_event", "lc_weights",
+__all__ = ["N_CLUSTER_FIELDS", "PRIMARY_LAYERS", "REFERENCE_CELL_AREA", "cluster_cells", "cluster_event", "lc_weights",
            "primary_layer_mask"]
 
 #: columns of the cluster array: E, eta, phi, E_layer0..5, E_pileup, E_em_true, n_cells (shared
@@ -36,6 +37,10 @@ N_CLUSTER_FIELDS = 14
 
 #: clusters of at most this energy (GeV, without shared cells) get isolation 1 without counting
 ISOLATION_MIN_E = 1.0
+
+#: the cell area (Δη × Δφ) at which a cell's LC density weight is that of its energy: cells of
+#: other sizes have their energy scaled by this over their area (an energy density)
+REFERENCE_CELL_AREA = 0.05 * 2 * np.pi / 128
 
 #: layers where a local maximum is always a splitting point (ATLAS: EMB2/EMB3, EME2/EME3)
 PRIMARY_LAYERS = ("EM2", "EM3")
@@ -47,30 +52,61 @@ def primary_layer_mask(layers: tuple[str, ...]) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _neighbour(k, ly, ie, ip, n_layers, n_eta, n_phi):
-    """k-th neighbour (0..7 in-layer, 8/9 the layer below/above) of a cell, or −1."""
-    l2 = ly
-    e2 = ie
-    p2 = ip
-    if k < 8:
-        kk = k if k < 4 else k + 1  # skip the centre of the 3×3 block
-        e2 = ie + kk // 3 - 1
-        p2 = (ip + kk % 3 - 1) % n_phi
-        if e2 < 0 or e2 >= n_eta:
-            return -1
-    elif k == 8:
-        l2 = ly - 1
-    else:
-        l2 = ly + 1
-    if l2 < 0 or l2 >= n_layers:
-        return -1
-    return (l2 * n_eta + e2) * n_phi + p2
+def _decode(c, cell_off, n_phi, n_layers):
+    """(layer, i_eta, i_phi) of cell ``c``."""
+    ly = 0
+    while ly + 1 < n_layers and c >= cell_off[ly + 1]:
+        ly += 1
+    rest = c - cell_off[ly]
+    return ly, rest // n_phi[ly], rest % n_phi[ly]
+
+
+@numba.njit(cache=True)
+def _neighbours(ly, ie, ip, n_layers, n_eta, n_phi, cell_off, row_off, cross_lo, cross_hi, buf,
+                in_layer_only):
+    """Fill ``buf`` with the neighbours of cell (ly, ie, ip): first the (up to) 8 around it in
+    its layer, then, unless ``in_layer_only``, the overlapping cells of the layers in front and
+    behind. Returns how many."""
+    n = 0
+    np_l = n_phi[ly]
+    base = cell_off[ly]
+    for de in range(-1, 2):
+        e2 = ie + de
+        if e2 < 0 or e2 >= n_eta[ly]:
+            continue
+        for dp in range(-1, 2):
+            if de == 0 and dp == 0:
+                continue
+            buf[n] = base + e2 * np_l + (ip + dp) % np_l
+            n += 1
+    if in_layer_only:
+        return n
+    row = row_off[ly] + ie
+    for side in range(2):
+        l2 = ly - 1 if side == 0 else ly + 1
+        if l2 < 0 or l2 >= n_layers:
+            continue
+        lo = cross_lo[row, side]
+        hi = cross_hi[row, side]
+        n_o = n_phi[l2]
+        plo = (ip * n_o) // np_l
+        phi_hi = ((ip + 1) * n_o - 1) // np_l
+        for e2 in range(lo, hi + 1):
+            for p2 in range(plo, phi_hi + 1):
+                buf[n] = cell_off[l2] + e2 * n_o + p2
+                n += 1
+    return n
+
+
+@numba.njit(cache=True)
+def _phi_centre(ip, np_l):
+    return -np.pi + (ip + 0.5) * 2.0 * np.pi / np_l
 
 
 @numba.njit(cache=True)
 def _hadronic_cell_weight(ec, density_scale, fem_k, h_over_e, strength):
-    """LC hadronic weight of a cell from its energy (a proxy of energy density: the grid is
-    uniform): dense cells are EM-like (weight → 1), sparse ones get up to 1/⟨R_h⟩."""
+    """LC hadronic weight of a cell from ``ec``, its energy density (GeV per REFERENCE_CELL_AREA):
+    dense cells are EM-like (weight → 1), sparse ones get up to 1/⟨R_h⟩."""
     if ec <= 0.0:
         return 1.0
     eq = max(ec * density_scale, 1.0)
@@ -90,12 +126,16 @@ def _start_cluster(c, nclus, tail, label, step, max_cell, queue):
 
 
 @numba.njit(cache=True)
-def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_grow, t_cell,
-                  split_e, split_min_neigh, primary, share_scale, lc_density_scale, fem_k,
-                  h_over_e, lc_strength, eta_c, phi_c, label, queue):
-    """Cluster one event. ``e`` etc. are dense per-cell arrays (n_cells,); ``sigma_le`` the
-    noise σ per (layer, i_eta); ``primary`` a bool per layer; ``label``/``queue`` int scratch
-    arrays of n_cells (``label`` must be −1 everywhere; it is reset before returning).
+def cluster_event(e, e_pu, e_em, sigma_row, n_layers, n_eta, n_phi, cell_off, row_off, cross_lo,
+                  cross_hi, eta_row, deta_row, density_row, t_seed, t_grow, t_cell, split_e, split_min_neigh,
+                  primary, share_scale, lc_density_scale, fem_k, h_over_e, lc_strength, label,
+                  queue, nbuf):
+    """Cluster one event. ``e`` etc. are dense per-cell arrays (n_cells,); ``sigma_row`` the
+    noise σ per row of cells; the grid arrays are :class:`~jetcalib.sim.geometry.Grid`'s
+    (``eta_row``/``deta_row``: η centre and size per row; ``density_row``: the reference cell
+    area over the row's cell area, energy → energy density); ``primary`` a bool per layer;
+    ``label``/``queue`` int scratch arrays of n_cells (``label`` must be −1 everywhere; it is
+    reset before returning), ``nbuf`` an int scratch array of ``Grid.max_neighbours``.
     Returns (n_clusters, N_CLUSTER_FIELDS) floats.
 
     One breadth-first pass does the 4-2-0 growth and the splitting together: the local maxima
@@ -103,17 +143,17 @@ def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_gro
     cluster) grow at once, step by step; a cell first reached in the same step by two maxima is
     shared. Seeds no maximum reached then grow one by one, as unsplit clusters."""
     n_cells = e.size
-    n_tow = n_eta * n_phi
     # --- seeds, and the local maxima among them ----------------------------------------------
     cand = np.empty(n_cells, np.int64)
     signif = np.empty(n_cells)
     ns = 0
     for ly in range(n_layers):  # nested loops: no index arithmetic per cell on the dense grid
-        for ie in range(n_eta):
-            sig = sigma_le[ly, ie]
+        np_l = n_phi[ly]
+        for ie in range(n_eta[ly]):
+            sig = sigma_row[row_off[ly] + ie]
             thr = t_seed * sig
-            base = (ly * n_eta + ie) * n_phi
-            for ip in range(n_phi):
+            base = cell_off[ly] + ie * np_l
+            for ip in range(np_l):
                 c = base + ip
                 if abs(e[c]) > thr:
                     cand[ns] = c
@@ -121,42 +161,48 @@ def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_gro
                     ns += 1
     cand = cand[:ns][np.argsort(-signif[:ns])]
     is_max = np.zeros(ns, np.bool_)
-    prim_here = np.zeros(n_tow, np.bool_)
     for i in range(ns):
         c = cand[i]
         if e[c] <= split_e:
             continue
-        ip = c % n_phi
-        ie = (c // n_phi) % n_eta
-        ly = c // n_tow
+        ly, ie, ip = _decode(c, cell_off, n_phi, n_layers)
+        nn = _neighbours(ly, ie, ip, n_layers, n_eta, n_phi, cell_off, row_off, cross_lo, cross_hi,
+                         nbuf, True)
         n_in = 0
         ok = True
-        for k in range(8):
-            c2 = _neighbour(k, ly, ie, ip, n_layers, n_eta, n_phi)
-            if c2 < 0:
-                continue
+        for k in range(nn):
+            c2 = nbuf[k]
             if e[c2] >= e[c]:
                 ok = False
                 break
-            if abs(e[c2]) > t_cell * sigma_le[ly, (c2 // n_phi) % n_eta]:
+            ly2, ie2, _ = _decode(c2, cell_off, n_phi, n_layers)
+            if abs(e[c2]) > t_cell * sigma_row[row_off[ly2] + ie2]:
                 n_in += 1
         if ok and n_in >= split_min_neigh:
             is_max[i] = True
-            if primary[ly]:
-                prim_here[c % n_tow] = True
-    # secondary maxima only where no primary maximum is within one cell in (η, φ)
+    # secondary maxima only where no primary maximum lies in the 3 × 3 cells around them
     for i in range(ns):
         c = cand[i]
-        if not is_max[i] or primary[c // n_tow]:
+        if not is_max[i]:
             continue
-        ip = c % n_phi
-        ie = (c // n_phi) % n_eta
-        for de in range(-1, 2):
-            e2 = ie + de
-            if 0 <= e2 < n_eta:
-                for dp in range(-1, 2):
-                    if prim_here[e2 * n_phi + (ip + dp) % n_phi]:
-                        is_max[i] = False
+        ly, ie, ip = _decode(c, cell_off, n_phi, n_layers)
+        if primary[ly]:
+            continue
+        row = row_off[ly] + ie
+        for i2 in range(ns):
+            if not is_max[i2] or i2 == i:
+                continue
+            ly2, ie2, ip2 = _decode(cand[i2], cell_off, n_phi, n_layers)
+            if not primary[ly2]:
+                continue
+            row2 = row_off[ly2] + ie2
+            dphi = abs(_phi_centre(ip, n_phi[ly]) - _phi_centre(ip2, n_phi[ly2]))
+            if dphi > np.pi:
+                dphi = 2 * np.pi - dphi
+            if (abs(eta_row[row] - eta_row[row2]) < 1.5 * deta_row[row] + 0.5 * deta_row[row2]
+                    and dphi < np.pi * (3.0 / n_phi[ly] + 1.0 / n_phi[ly2])):
+                is_max[i] = False
+                break
     # --- growth ----------------------------------------------------------------------------------
     step = np.empty(n_cells, np.int64)  # the step a cell was reached in (valid where labelled)
     second = np.empty(n_cells, np.int64)  # a shared cell's second cluster (valid where shared)
@@ -176,16 +222,14 @@ def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_gro
         while head < tail:
             c = queue[head]
             head += 1
-            ip = c % n_phi
-            ie = (c // n_phi) % n_eta
-            ly = c // n_tow
-            if abs(e[c]) <= t_grow * sigma_le[ly, ie]:
+            ly, ie, ip = _decode(c, cell_off, n_phi, n_layers)
+            if abs(e[c]) <= t_grow * sigma_row[row_off[ly] + ie]:
                 continue  # ring cell: does not grow further
             own = label[c]
-            for k in range(10):
-                c2 = _neighbour(k, ly, ie, ip, n_layers, n_eta, n_phi)
-                if c2 < 0:
-                    continue
+            nn = _neighbours(ly, ie, ip, n_layers, n_eta, n_phi, cell_off, row_off, cross_lo,
+                             cross_hi, nbuf, False)
+            for k in range(nn):
+                c2 = nbuf[k]
                 if label[c2] >= 0:
                     # reached in this same step by another cluster: shared by the two
                     if (label[c2] != own and step[c2] == step[c] + 1 and not shared[c2]
@@ -193,7 +237,8 @@ def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_gro
                         shared[c2] = True
                         second[c2] = own
                     continue
-                if abs(e[c2]) > t_cell * sigma_le[c2 // n_tow, (c2 // n_phi) % n_eta]:
+                ly2, ie2, _ = _decode(c2, cell_off, n_phi, n_layers)
+                if abs(e[c2]) > t_cell * sigma_row[row_off[ly2] + ie2]:
                     label[c2] = own
                     step[c2] = step[c] + 1
                     queue[tail] = c2
@@ -208,26 +253,33 @@ def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_gro
     wsum = np.zeros(nclus)
     border = np.zeros(nclus)
     free = np.zeros(nclus)
+    m_eta = np.empty(nclus)
+    m_phi = np.empty(nclus)
+    for j in range(nclus):
+        ly, ie, ip = _decode(max_cell[j], cell_off, n_phi, n_layers)
+        m_eta[j] = eta_row[row_off[ly] + ie]
+        m_phi[j] = _phi_centre(ip, n_phi[ly])
     for q in range(tail):
         c = queue[q]
-        ip = c % n_phi
-        ie = (c // n_phi) % n_eta
-        ly = c // n_tow
+        ly, ie, ip = _decode(c, cell_off, n_phi, n_layers)
+        row = row_off[ly] + ie
+        eta_cell = eta_row[row]
+        phi_cell = _phi_centre(ip, n_phi[ly])
         ec = e[c]
-        whad = _hadronic_cell_weight(ec, lc_density_scale, fem_k, h_over_e, lc_strength)
+        whad = _hadronic_cell_weight(ec * density_row[row], lc_density_scale, fem_k, h_over_e, lc_strength)
         # isolation is worked out for clusters that carry energy only (tiny noise and pile-up
         # clusters, most of the ring cells, keep 1: it would cost a third of the clustering)
-        ring = abs(ec) <= t_grow * sigma_le[ly, ie] and e_own[label[c]] > ISOLATION_MIN_E
+        ring = abs(ec) <= t_grow * sigma_row[row] and e_own[label[c]] > ISOLATION_MIN_E
         w1 = 1.0
         if shared[c]:
             d1 = 0.0
             d2 = 0.0
             for t in range(2):
-                m = max_cell[label[c] if t == 0 else second[c]]
-                dphi = abs(phi_c[ip] - phi_c[m % n_phi])
+                jj = label[c] if t == 0 else second[c]
+                dphi = abs(phi_cell - m_phi[jj])
                 if dphi > np.pi:
                     dphi = 2 * np.pi - dphi
-                d = np.hypot(eta_c[ie] - eta_c[(m // n_phi) % n_eta], dphi) / share_scale
+                d = np.hypot(eta_cell - m_eta[jj], dphi) / share_scale
                 if t == 0:
                     d1 = d
                 else:
@@ -248,49 +300,52 @@ def cluster_event(e, e_pu, e_em, sigma_le, n_layers, n_eta, n_phi, t_seed, t_gro
             out[j, 11] += w
             out[j, 12] += w * whad * ec
             if ec > 0:
-                m = max_cell[j]
-                dphi = phi_c[ip] - phi_c[m % n_phi]
+                dphi = phi_cell - m_phi[j]
                 if dphi > np.pi:
                     dphi -= 2 * np.pi
                 elif dphi < -np.pi:
                     dphi += 2 * np.pi
                 wsum[j] += w * ec
-                out[j, 1] += w * ec * eta_c[ie]
+                out[j, 1] += w * ec * eta_cell
                 out[j, 2] += w * ec * dphi
             if ring:  # a growing cell's neighbours are all clustered: only ring cells border
-                for k in (1, 3, 4, 6):  # isolation: the in-layer η/φ neighbours in no cluster
-                    c2 = _neighbour(k, ly, ie, ip, n_layers, n_eta, n_phi)
-                    if c2 < 0:
+                np_l = n_phi[ly]
+                for k in range(4):  # isolation: the in-layer η/φ neighbours in no cluster
+                    e2 = ie + (k == 0) - (k == 1)
+                    if e2 < 0 or e2 >= n_eta[ly]:
                         continue
+                    p2 = (ip + (k == 2) - (k == 3)) % np_l
+                    c2 = cell_off[ly] + e2 * np_l + p2
                     if label[c2] < 0:
                         border[j] += w
                         free[j] += w
                     elif label[c2] != j:
                         border[j] += w
     for j in range(nclus):
-        m = max_cell[j]
         if wsum[j] > 0:
             out[j, 1] /= wsum[j]
-            ph = phi_c[m % n_phi] + out[j, 2] / wsum[j]
+            ph = m_phi[j] + out[j, 2] / wsum[j]
             out[j, 2] = (ph + np.pi) % (2 * np.pi) - np.pi
         else:
-            out[j, 1] = eta_c[(m // n_phi) % n_eta]
-            out[j, 2] = phi_c[m % n_phi]
+            out[j, 1] = m_eta[j]
+            out[j, 2] = m_phi[j]
         out[j, 13] = free[j] / border[j] if border[j] > 0 else 1.0
     for q in range(tail):
         label[queue[q]] = -1
     return out
 
 
-def cluster_cells(e: np.ndarray, e_pu: np.ndarray, e_em: np.ndarray, sigma_le: np.ndarray, grid: Grid,
+def cluster_cells(e: np.ndarray, e_pu: np.ndarray, e_em: np.ndarray, sigma_row: np.ndarray, grid: Grid,
                   calo: CalorimeterConfig, topo: TopoConfig, label: np.ndarray, queue: np.ndarray) -> np.ndarray:
     """:func:`cluster_event` with the settings of ``calo`` and ``topo`` (see there for the
     arguments): the topo-clusters of one event, (n_clusters, N_CLUSTER_FIELDS)."""
-    return cluster_event(e, e_pu, e_em, sigma_le, grid.n_layers, grid.n_eta, grid.n_phi,
+    return cluster_event(e, e_pu, e_em, sigma_row, grid.n_layers, grid.n_eta, grid.n_phi, grid.cell_off,
+                         grid.row_off, grid.cross_lo, grid.cross_hi, grid.row_eta_centres(), grid.row_deta(),
+                         REFERENCE_CELL_AREA / grid.row_area(),
                          topo.seed_sigma, topo.grow_sigma, topo.cell_sigma, topo.split_e_gev,
                          topo.split_min_neighbours, primary_layer_mask(calo.layers), topo.share_scale,
                          topo.lc_density_scale, calo.fem_k, calo.h_over_e, topo.lc_had_strength,
-                         grid.eta_centres(), grid.phi_centres(), label, queue)
+                         label, queue, np.empty(grid.max_neighbours, np.int64))
 
 
 def lc_weights(clusters: np.ndarray, calo: CalorimeterConfig, topo: TopoConfig) -> np.ndarray:
