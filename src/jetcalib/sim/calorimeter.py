@@ -201,6 +201,24 @@ def _cdf(x):
 
 
 @numba.njit(cache=True)
+def _impact_cell(eta, phi, edges_flat, e0, ne, np_l, base):
+    ie = np.searchsorted(edges_flat[e0:e0 + ne + 1], eta, side="right") - 1
+    if ie < 0 or ie >= ne:
+        return -1
+    return base + ie * np_l + int(math.floor((phi + math.pi) * np_l / (2.0 * math.pi))) % np_l
+
+
+@numba.njit(cache=True)
+def _reach(e, sigma, area, min_cell):
+    """Distance from the axis at which a Gaussian of energy ``e`` and width ``sigma`` puts
+    ``min_cell`` into a cell of ``area``: beyond it no cell is above the threshold."""
+    peak = e * area / (2.0 * math.pi * sigma * sigma)
+    if peak <= min_cell:
+        return 0.0
+    return sigma * math.sqrt(2.0 * math.log(peak / min_cell))
+
+
+@numba.njit(cache=True)
 def spread_event(dense_e, dense_em, layer, eta, phi, e, e_em, profile, lo, hi, edges_flat, edge_off,
                  n_phi, cell_off, prof, window, min_cell, f_eta, f_phi):
     """Add deposits ``lo:hi`` to the dense per-cell arrays ``dense_e``/``dense_em`` (GeV, in place).
@@ -209,47 +227,66 @@ def spread_event(dense_e, dense_em, layer, eta, phi, e, e_em, profile, lo, hi, e
     cells of its layer within ``window`` halo σ of the impact point; cells that would receive
     less than ``min_cell`` GeV are skipped and the deposit's energy is shared among the others in
     proportion (so energy is conserved; a deposit too soft for any cell goes to the cell of its
-    impact point). ``f_eta``/``f_phi`` are float scratch arrays of shape (2, ≥ cells in a window)."""
+    impact point). ``f_eta``/``f_phi`` are float scratch arrays of shape (2, ≥ cells in a window).
+    The window shrinks to where either Gaussian still gives a cell ``min_cell``: soft deposits
+    touch few cells."""
     for i in range(lo, hi):
         ly = layer[i]
+        e0 = edge_off[ly]
+        ne = edge_off[ly + 1] - e0 - 1
+        np_l = n_phi[ly]
+        base = cell_off[ly]
+        ei = e[i]
+        if ei <= min_cell:  # too soft to share: all of it in the impact cell
+            c = _impact_cell(eta[i], phi[i], edges_flat, e0, ne, np_l, base)
+            if c >= 0:
+                dense_e[c] += ei
+                dense_em[c] += e_em[i]
+            continue
         k = profile[i]
         sc = prof[k, 0]
         sh = prof[k, 1]
         a = prof[k, 2]
-        r = window * sh
-        e0 = edge_off[ly]
-        ne = edge_off[ly + 1] - e0 - 1
-        np_l = n_phi[ly]
         dphi = 2.0 * math.pi / np_l
-        # η window: cells [ia, ib] of this layer
-        ia = np.searchsorted(edges_flat[e0:e0 + ne + 1], eta[i] - r, side="right") - 1
-        ib = np.searchsorted(edges_flat[e0:e0 + ne + 1], eta[i] + r, side="right") - 1
-        ia = max(ia, 0)
-        ib = min(ib, ne - 1)
-        if ib < ia:
-            continue
-        nie = min(ib - ia + 1, f_eta.shape[1])
-        ib = ia + nie - 1
+        ic = np.searchsorted(edges_flat[e0:e0 + ne + 1], eta[i], side="right") - 1
+        ic = min(max(ic, 0), ne - 1)
+        area = (edges_flat[e0 + ic + 1] - edges_flat[e0 + ic]) * dphi
+        r = max(_reach(ei * (1.0 - a), sc, area, min_cell), _reach(ei * a, sh, area, min_cell))
+        r = min(r, window * sh)
+        # η window: cells [ia, ib] of this layer, the CDFs at their nie + 1 edges
+        ia = max(np.searchsorted(edges_flat[e0:e0 + ne + 1], eta[i] - r, side="right") - 1, 0)
+        ib = min(np.searchsorted(edges_flat[e0:e0 + ne + 1], eta[i] + r, side="right") - 1, ne - 1)
+        nie = min(ib - ia + 1, f_eta.shape[1] - 1)
+        pc = _cdf((edges_flat[e0 + ia] - eta[i]) / sc)
+        ph = _cdf((edges_flat[e0 + ia] - eta[i]) / sh)
         for t in range(nie):
-            x0 = edges_flat[e0 + ia + t] - eta[i]
             x1 = edges_flat[e0 + ia + t + 1] - eta[i]
-            f_eta[0, t] = _cdf(x1 / sc) - _cdf(x0 / sc)
-            f_eta[1, t] = _cdf(x1 / sh) - _cdf(x0 / sh)
+            qc = _cdf(x1 / sc)
+            qh = _cdf(x1 / sh)
+            f_eta[0, t] = qc - pc
+            f_eta[1, t] = qh - ph
+            pc = qc
+            ph = qh
         # φ window: cells ja..jb unwrapped (index mod n_phi), edges at −π + j·Δφ
         ja = int(math.floor((phi[i] + math.pi - r) / dphi))
         jb = int(math.floor((phi[i] + math.pi + r) / dphi))
-        nip = min(jb - ja + 1, f_phi.shape[1], np_l)
+        nip = min(jb - ja + 1, f_phi.shape[1] - 1, np_l)
         mc = 0.0
         mh = 0.0
+        x0 = -math.pi + ja * dphi - phi[i]
+        pc = _cdf(x0 / sc)
+        ph = _cdf(x0 / sh)
         for t in range(nip):
-            x0 = -math.pi + (ja + t) * dphi - phi[i]
-            x1 = x0 + dphi
-            f_phi[0, t] = _cdf(x1 / sc) - _cdf(x0 / sc)
-            f_phi[1, t] = _cdf(x1 / sh) - _cdf(x0 / sh)
+            x1 = x0 + (t + 1) * dphi
+            qc = _cdf(x1 / sc)
+            qh = _cdf(x1 / sh)
+            f_phi[0, t] = qc - pc
+            f_phi[1, t] = qh - ph
+            pc = qc
+            ph = qh
             mc = max(mc, f_phi[0, t])
             mh = max(mh, f_phi[1, t])
-        ei = e[i]
-        thr = min_cell / ei if ei > 0 else 2.0
+        thr = min_cell / ei
         # pass 1: the kept fraction (rows whose best cell is below the threshold are skipped)
         kept = 0.0
         for u in range(nie):
@@ -259,12 +296,9 @@ def spread_event(dense_e, dense_em, layer, eta, phi, e, e_em, profile, lo, hi, e
                 f = (1.0 - a) * f_eta[0, u] * f_phi[0, t] + a * f_eta[1, u] * f_phi[1, t]
                 if f >= thr:
                     kept += f
-        base = cell_off[ly]
         if kept <= 0.0:
-            ie = np.searchsorted(edges_flat[e0:e0 + ne + 1], eta[i], side="right") - 1
-            if 0 <= ie < ne:
-                ip = int(math.floor((phi[i] + math.pi) / dphi)) % np_l
-                c = base + ie * np_l + ip
+            c = _impact_cell(eta[i], phi[i], edges_flat, e0, ne, np_l, base)
+            if c >= 0:
                 dense_e[c] += ei
                 dense_em[c] += e_em[i]
             continue

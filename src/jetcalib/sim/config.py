@@ -144,7 +144,7 @@ class CalorimeterConfig(_Strict):
     lateral_window_sigmas: Annotated[float, Field(ge=1, le=6)] = 3.0
     #: ...that receive at least this energy (GeV; the rest is shared among them, so energy is
     #: kept): far below the electronic noise, it bounds the cells a soft particle touches
-    lateral_min_cell_gev: _NonNeg = 0.005
+    lateral_min_cell_gev: _NonNeg = 0.01
     dead_material_gev: _NonNeg = 0.35  #: mean energy lost in front of the calorimeter (GeV)
     crack_barrel_endcap: _Range = (1.37, 1.52)
     #: response in the barrel–endcap gap, of the EM and the hadronic shower component apart: the

@@ -70,6 +70,7 @@ class Grid:
     cross_lo: np.ndarray = field(repr=False)
     cross_hi: np.ndarray = field(repr=False)
     max_neighbours: int = 8
+    cell_row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32), repr=False)  #: row of every cell
 
     @classmethod
     def from_config(cls, cfg: CalorimeterConfig) -> Grid:
@@ -91,8 +92,9 @@ class Grid:
                     cross_lo[rows, side], cross_hi[rows, side] = lo, hi
                     n_phi_over = max(1, int(n_phi[other] // n_phi[layer]))
                     most = max(most, int((hi - lo + 1).max(initial=0)) * n_phi_over)
+        cell_row = np.repeat(np.arange(int(row_off[-1]), dtype=np.int32), np.repeat(n_phi, n_eta))
         return cls(tuple(cfg.layers), cfg.eta_max, np.concatenate(edges), edge_off, n_eta, n_phi,
-                   row_off, cell_off, cross_lo, cross_hi, 8 + 2 * most)
+                   row_off, cell_off, cross_lo, cross_hi, 8 + 2 * most, cell_row)
 
     @property
     def n_layers(self) -> int:

@@ -126,8 +126,8 @@ def _start_cluster(c, nclus, tail, label, step, max_cell, queue):
 
 
 @numba.njit(cache=True)
-def cluster_event(e, e_pu, e_em, sigma_row, n_layers, n_eta, n_phi, cell_off, row_off, cross_lo,
-                  cross_hi, eta_row, deta_row, density_row, t_seed, t_grow, t_cell, split_e, split_min_neigh,
+def cluster_event(e, e_pu, e_em, sigma_row, n_layers, n_eta, n_phi, cell_off, row_off, cell_row,
+                  cross_lo, cross_hi, eta_row, deta_row, density_row, t_seed, t_grow, t_cell, split_e, split_min_neigh,
                   primary, share_scale, lc_density_scale, fem_k, h_over_e, lc_strength, label,
                   queue, nbuf):
     """Cluster one event. ``e`` etc. are dense per-cell arrays (n_cells,); ``sigma_row`` the
@@ -175,32 +175,42 @@ def cluster_event(e, e_pu, e_em, sigma_row, n_layers, n_eta, n_phi, cell_off, ro
             if e[c2] >= e[c]:
                 ok = False
                 break
-            ly2, ie2, _ = _decode(c2, cell_off, n_phi, n_layers)
-            if abs(e[c2]) > t_cell * sigma_row[row_off[ly2] + ie2]:
+            if abs(e[c2]) > t_cell * sigma_row[cell_row[c2]]:
                 n_in += 1
         if ok and n_in >= split_min_neigh:
             is_max[i] = True
     # secondary maxima only where no primary maximum lies in the 3 × 3 cells around them
+    n_prim = 0
+    p_eta = np.empty(ns)
+    p_phi = np.empty(ns)
+    p_heta = np.empty(ns)  # half the primary maximum's cell size in η and φ
+    p_hphi = np.empty(ns)
     for i in range(ns):
-        c = cand[i]
-        if not is_max[i]:
+        if is_max[i]:
+            ly, ie, ip = _decode(cand[i], cell_off, n_phi, n_layers)
+            if primary[ly]:
+                row = row_off[ly] + ie
+                p_eta[n_prim] = eta_row[row]
+                p_phi[n_prim] = _phi_centre(ip, n_phi[ly])
+                p_heta[n_prim] = 0.5 * deta_row[row]
+                p_hphi[n_prim] = np.pi / n_phi[ly]
+                n_prim += 1
+    for i in range(ns):
+        if not is_max[i] or n_prim == 0:
             continue
-        ly, ie, ip = _decode(c, cell_off, n_phi, n_layers)
+        ly, ie, ip = _decode(cand[i], cell_off, n_phi, n_layers)
         if primary[ly]:
             continue
         row = row_off[ly] + ie
-        for i2 in range(ns):
-            if not is_max[i2] or i2 == i:
-                continue
-            ly2, ie2, ip2 = _decode(cand[i2], cell_off, n_phi, n_layers)
-            if not primary[ly2]:
-                continue
-            row2 = row_off[ly2] + ie2
-            dphi = abs(_phi_centre(ip, n_phi[ly]) - _phi_centre(ip2, n_phi[ly2]))
+        eta_i = eta_row[row]
+        phi_i = _phi_centre(ip, n_phi[ly])
+        h_eta = 1.5 * deta_row[row]
+        h_phi = 3.0 * np.pi / n_phi[ly]
+        for q in range(n_prim):
+            dphi = abs(phi_i - p_phi[q])
             if dphi > np.pi:
                 dphi = 2 * np.pi - dphi
-            if (abs(eta_row[row] - eta_row[row2]) < 1.5 * deta_row[row] + 0.5 * deta_row[row2]
-                    and dphi < np.pi * (3.0 / n_phi[ly] + 1.0 / n_phi[ly2])):
+            if abs(eta_i - p_eta[q]) < h_eta + p_heta[q] and dphi < h_phi + p_hphi[q]:
                 is_max[i] = False
                 break
     # --- growth ----------------------------------------------------------------------------------
@@ -237,8 +247,7 @@ def cluster_event(e, e_pu, e_em, sigma_row, n_layers, n_eta, n_phi, cell_off, ro
                         shared[c2] = True
                         second[c2] = own
                     continue
-                ly2, ie2, _ = _decode(c2, cell_off, n_phi, n_layers)
-                if abs(e[c2]) > t_cell * sigma_row[row_off[ly2] + ie2]:
+                if abs(e[c2]) > t_cell * sigma_row[cell_row[c2]]:
                     label[c2] = own
                     step[c2] = step[c] + 1
                     queue[tail] = c2
@@ -340,7 +349,7 @@ def cluster_cells(e: np.ndarray, e_pu: np.ndarray, e_em: np.ndarray, sigma_row: 
     """:func:`cluster_event` with the settings of ``calo`` and ``topo`` (see there for the
     arguments): the topo-clusters of one event, (n_clusters, N_CLUSTER_FIELDS)."""
     return cluster_event(e, e_pu, e_em, sigma_row, grid.n_layers, grid.n_eta, grid.n_phi, grid.cell_off,
-                         grid.row_off, grid.cross_lo, grid.cross_hi, grid.row_eta_centres(), grid.row_deta(),
+                         grid.row_off, grid.cell_row, grid.cross_lo, grid.cross_hi, grid.row_eta_centres(), grid.row_deta(),
                          REFERENCE_CELL_AREA / grid.row_area(),
                          topo.seed_sigma, topo.grow_sigma, topo.cell_sigma, topo.split_e_gev,
                          topo.split_min_neighbours, primary_layer_mask(calo.layers), topo.share_scale,
