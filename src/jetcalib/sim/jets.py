@@ -237,24 +237,39 @@ def softkiller_mask(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, counts: np
 def match_jets(t_evt: np.ndarray, t_eta: np.ndarray, t_phi: np.ndarray, r_evt: np.ndarray,
                r_eta: np.ndarray, r_phi: np.ndarray, max_dr: float) -> tuple[np.ndarray, np.ndarray]:
     """For each truth jet the closest reco jet of the same event within ``max_dr``, kept only
-    if unique (no other truth jet picked the same reco jet). Returns (reco index or −1, ΔR)."""
-    match = np.full(len(t_evt), -1, np.int64)
-    dr_best = np.full(len(t_evt), np.inf)
-    for ev in np.unique(t_evt):
-        ti = np.nonzero(t_evt == ev)[0]
-        ri = np.nonzero(r_evt == ev)[0]
-        if len(ri) == 0:
-            continue
-        dphi = (t_phi[ti, None] - r_phi[None, ri] + np.pi) % (2 * np.pi) - np.pi
-        dr = np.hypot(t_eta[ti, None] - r_eta[None, ri], dphi)
-        best = np.argmin(dr, axis=1)
-        dmin = dr[np.arange(len(ti)), best]
-        ok = dmin < max_dr
-        picked = ri[best]
-        uniq, cnt = np.unique(picked[ok], return_counts=True)
-        dup = set(uniq[cnt > 1].tolist())
-        for k, t in enumerate(ti):
-            if ok[k] and picked[k] not in dup:
-                match[t] = picked[k]
-                dr_best[t] = dmin[k]
+    if unique (no other truth jet picked the same reco jet). Returns (reco index or −1, ΔR).
+
+    Ties in ΔR go to the lowest reco index. All (truth, reco) pairs of the same event are
+    formed at once, rather than looping over events in Python."""
+    t_evt = np.asarray(t_evt, np.int64)
+    r_evt = np.asarray(r_evt, np.int64)
+    nt = len(t_evt)
+    match = np.full(nt, -1, np.int64)
+    dr_best = np.full(nt, np.inf)
+    if nt == 0 or len(r_evt) == 0:
+        return match, dr_best
+    r_order = np.argsort(r_evt, kind="stable")  # reco jets by event, index order within one
+    r_sorted = r_evt[r_order]
+    lo = np.searchsorted(r_sorted, t_evt, side="left")
+    cnt = np.searchsorted(r_sorted, t_evt, side="right") - lo
+    has = np.nonzero(cnt)[0]  # truth jets whose event has reco jets
+    if len(has) == 0:
+        return match, dr_best
+    cnt_h = cnt[has]
+    first = np.cumsum(cnt_h) - cnt_h
+    k = np.repeat(np.arange(len(has)), cnt_h)  # pair → position in ``has``
+    ri = r_order[lo[has][k] + np.arange(int(cnt_h.sum())) - first[k]]  # pair → reco jet
+    ti = has[k]
+    dphi = (t_phi[ti] - r_phi[ri] + np.pi) % (2 * np.pi) - np.pi
+    dr = np.hypot(t_eta[ti] - r_eta[ri], dphi)
+    dmin = np.minimum.reduceat(dr, first)
+    # first pair of each truth jet reaching its minimum (np.argmin's choice)
+    at_min = np.nonzero(dr == dmin[k])[0]
+    first_min = at_min[np.unique(k[at_min], return_index=True)[1]]
+    picked = ri[first_min]
+    ok = dmin < max_dr
+    uniq, n_pick = np.unique(picked[ok], return_counts=True)
+    ok &= ~np.isin(picked, uniq[n_pick > 1])
+    match[has[ok]] = picked[ok]
+    dr_best[has[ok]] = dmin[ok]
     return match, dr_best
