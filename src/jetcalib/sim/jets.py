@@ -153,7 +153,8 @@ def find_jets(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, cou
     if grooming != "trimming":
         raise ValueError(f"unknown grooming {grooming!r}")
     # trimming: kt R_sub subjets of each jet's constituents
-    sub = as_momentum(px[glob], py[glob], pz[glob], e[glob], nc)
+    pc = P[glob]  # constituents in jet order, (n, 4)
+    sub = as_momentum(pc[:, 0], pc[:, 1], pc[:, 2], pc[:, 3], nc)
     cs2 = _cluster(sub, fastjet.kt_algorithm, rsub)
     sidx = cs2.constituent_index(0.0)  # jets × subjets × constituents
     nsub = ak.num(sidx, axis=1).to_numpy()
@@ -162,17 +163,18 @@ def find_jets(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, cou
     sub_jet = np.repeat(np.arange(len(nc)), nsub)
     loc = ak.flatten(sidx_flat).to_numpy().astype(np.int64) + np.repeat(joff[:-1][sub_jet], nsc)
     soff = np.concatenate([[0], np.cumsum(nsc)]).astype(np.int64)
-    sp4 = np.add.reduceat(P[glob[loc]], soff[:-1], axis=0)
+    ps = pc[loc]  # constituents in subjet order
+    sp4 = np.add.reduceat(ps, soff[:-1], axis=0)
     jpt = np.hypot(p4[:, 0], p4[:, 1])
     keep_sub = np.hypot(sp4[:, 0], sp4[:, 1]) > fcut * jpt[sub_jet]
     keep_c = np.repeat(keep_sub, nsc)
+    # subjets come jet by jet, so the kept constituents are already grouped by jet
     c_jet = np.repeat(sub_jet, nsc)[keep_c]
-    order = np.argsort(c_jet, kind="stable")
-    const = glob[loc[keep_c]][order]
+    const = glob[loc[keep_c]]
     gcount = np.bincount(c_jet, minlength=len(nc))
     goff = np.concatenate([[0], np.cumsum(gcount)]).astype(np.int64)
     g4 = np.zeros((len(nc), 4))
-    np.add.at(g4, c_jet, P[glob[loc[keep_c]]])
+    np.add.at(g4, c_jet, ps[keep_c])
     return JetSet(evt, p4, g4, const, goff, nc)
 
 
