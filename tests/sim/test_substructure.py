@@ -135,3 +135,34 @@ def test_trimming_drops_soft_subjets_and_matching_is_unique() -> None:
                        np.array([0.5, 0.0]), np.array([0.0, 0.0]), 0.75)
     assert m.tolist() == [0]
     assert dr[0] == pytest.approx(0.5)
+
+
+def _match_loop(t_evt, t_eta, t_phi, r_evt, r_eta, r_phi, max_dr):
+    """Reference: closest reco jet per truth jet, event by event, dropping shared picks."""
+    match, best = np.full(len(t_evt), -1), np.full(len(t_evt), np.inf)
+    for ev in np.unique(t_evt):
+        ti, ri = np.nonzero(t_evt == ev)[0], np.nonzero(r_evt == ev)[0]
+        if len(ri) == 0:
+            continue
+        dphi = (t_phi[ti, None] - r_phi[None, ri] + np.pi) % (2 * np.pi) - np.pi
+        dr = np.hypot(t_eta[ti, None] - r_eta[None, ri], dphi)
+        pick, dmin = ri[np.argmin(dr, axis=1)], dr.min(axis=1)
+        for k, t in enumerate(ti):
+            if dmin[k] < max_dr and np.sum(pick[dmin < max_dr] == pick[k]) == 1:
+                match[t], best[t] = pick[k], dmin[k]
+    return match, best
+
+
+def test_match_jets_equals_event_by_event_loop_with_ties_and_shared_picks() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n_ev, nt, nr = int(rng.integers(1, 8)), int(rng.integers(0, 20)), int(rng.integers(0, 40))
+        t_evt, r_evt = np.sort(rng.integers(0, n_ev, nt)), rng.integers(0, n_ev, nr)  # reco unsorted
+        # coarse η, φ grids: exact ΔR ties and several truth jets picking one reco jet
+        t_eta, t_phi = np.round(rng.uniform(-2, 2, nt), 1), np.round(rng.uniform(-3, 3, nt), 1)
+        r_eta, r_phi = np.round(rng.uniform(-2, 2, nr), 1), np.round(rng.uniform(-3, 3, nr), 1)
+        args = (t_evt, t_eta, t_phi, r_evt, r_eta, r_phi, 0.75)
+        m, dr = match_jets(*args)
+        m_ref, dr_ref = _match_loop(*args)
+        assert m.tolist() == m_ref.tolist()
+        assert np.array_equal(dr, dr_ref)

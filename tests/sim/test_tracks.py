@@ -18,6 +18,7 @@ from jetcalib.sim.tracking import (
     make_tracks,
     primary_vertex,
     sigma_z0,
+    track_sums_near,
     vertex_z,
 )
 
@@ -201,3 +202,25 @@ def test_pileup_tracks_pv_and_mu_zero_unchanged(tiny_cfg, sim_cache, monkeypatch
     pu20, pu60 = ((s.vtx != pv[s.evt]).sum() for s, pv in ((sel20, pv20), (sel60, pv60)))
     assert 0 < pu20 < pu60
     assert pu60 / len(sel60.pt) > pu20 / len(sel20.pt) > 0.02
+
+
+def test_track_sums_near_equal_a_loop_over_jets() -> None:
+    rng = np.random.default_rng(11)
+    n_ev, n = 6, 400
+    evt = np.sort(rng.integers(0, n_ev, n))
+    evt = evt[evt != 2]  # an event without tracks
+    t = Tracks(evt, rng.exponential(3.0, len(evt)) + 0.5, rng.uniform(-2.5, 2.5, len(evt)),
+               rng.uniform(-np.pi, np.pi, len(evt)))
+    j_evt = np.array([0, 0, 2, 5, 3, 5])  # several jets per event, any order
+    j_eta, j_phi = rng.uniform(-2, 2, len(j_evt)), rng.uniform(-np.pi, np.pi, len(j_evt))
+    got = track_sums_near(t, j_evt, j_eta, j_phi, 0.8)
+    for k in range(len(j_evt)):
+        s = t.evt == j_evt[k]
+        dphi = (t.phi[s] - j_phi[k] + np.pi) % (2 * np.pi) - np.pi
+        near = np.hypot(t.eta[s] - j_eta[k], dphi) < 0.8
+        pt, eta, phi = t.pt[s][near], t.eta[s][near], t.phi[s][near]
+        ref = [np.sum(pt * np.cos(phi)), np.sum(pt * np.sin(phi)), np.sum(pt * np.sinh(eta)),
+               np.sum(pt * np.cosh(eta))]
+        assert got[k] == pytest.approx(ref, rel=1e-12, abs=1e-12)
+    assert got[2].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert track_sums_near(t, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), 0.8).shape == (0, 4)

@@ -153,7 +153,8 @@ def find_jets(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, cou
     if grooming != "trimming":
         raise ValueError(f"unknown grooming {grooming!r}")
     # trimming: kt R_sub subjets of each jet's constituents
-    sub = as_momentum(px[glob], py[glob], pz[glob], e[glob], nc)
+    pc = P[glob]  # constituents in jet order, (n, 4)
+    sub = as_momentum(pc[:, 0], pc[:, 1], pc[:, 2], pc[:, 3], nc)
     cs2 = _cluster(sub, fastjet.kt_algorithm, rsub)
     sidx = cs2.constituent_index(0.0)  # jets × subjets × constituents
     nsub = ak.num(sidx, axis=1).to_numpy()
@@ -162,17 +163,18 @@ def find_jets(px: np.ndarray, py: np.ndarray, pz: np.ndarray, e: np.ndarray, cou
     sub_jet = np.repeat(np.arange(len(nc)), nsub)
     loc = ak.flatten(sidx_flat).to_numpy().astype(np.int64) + np.repeat(joff[:-1][sub_jet], nsc)
     soff = np.concatenate([[0], np.cumsum(nsc)]).astype(np.int64)
-    sp4 = np.add.reduceat(P[glob[loc]], soff[:-1], axis=0)
+    ps = pc[loc]  # constituents in subjet order
+    sp4 = np.add.reduceat(ps, soff[:-1], axis=0)
     jpt = np.hypot(p4[:, 0], p4[:, 1])
     keep_sub = np.hypot(sp4[:, 0], sp4[:, 1]) > fcut * jpt[sub_jet]
     keep_c = np.repeat(keep_sub, nsc)
+    # subjets come jet by jet, so the kept constituents are already grouped by jet
     c_jet = np.repeat(sub_jet, nsc)[keep_c]
-    order = np.argsort(c_jet, kind="stable")
-    const = glob[loc[keep_c]][order]
+    const = glob[loc[keep_c]]
     gcount = np.bincount(c_jet, minlength=len(nc))
     goff = np.concatenate([[0], np.cumsum(gcount)]).astype(np.int64)
     g4 = np.zeros((len(nc), 4))
-    np.add.at(g4, c_jet, P[glob[loc[keep_c]]])
+    np.add.at(g4, c_jet, ps[keep_c])
     return JetSet(evt, p4, g4, const, goff, nc)
 
 
@@ -237,24 +239,39 @@ def softkiller_mask(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, counts: np
 def match_jets(t_evt: np.ndarray, t_eta: np.ndarray, t_phi: np.ndarray, r_evt: np.ndarray,
                r_eta: np.ndarray, r_phi: np.ndarray, max_dr: float) -> tuple[np.ndarray, np.ndarray]:
     """For each truth jet the closest reco jet of the same event within ``max_dr``, kept only
-    if unique (no other truth jet picked the same reco jet). Returns (reco index or −1, ΔR)."""
-    match = np.full(len(t_evt), -1, np.int64)
-    dr_best = np.full(len(t_evt), np.inf)
-    for ev in np.unique(t_evt):
-        ti = np.nonzero(t_evt == ev)[0]
-        ri = np.nonzero(r_evt == ev)[0]
-        if len(ri) == 0:
-            continue
-        dphi = (t_phi[ti, None] - r_phi[None, ri] + np.pi) % (2 * np.pi) - np.pi
-        dr = np.hypot(t_eta[ti, None] - r_eta[None, ri], dphi)
-        best = np.argmin(dr, axis=1)
-        dmin = dr[np.arange(len(ti)), best]
-        ok = dmin < max_dr
-        picked = ri[best]
-        uniq, cnt = np.unique(picked[ok], return_counts=True)
-        dup = set(uniq[cnt > 1].tolist())
-        for k, t in enumerate(ti):
-            if ok[k] and picked[k] not in dup:
-                match[t] = picked[k]
-                dr_best[t] = dmin[k]
+    if unique (no other truth jet picked the same reco jet). Returns (reco index or −1, ΔR).
+
+    Ties in ΔR go to the lowest reco index. All (truth, reco) pairs of the same event are
+    formed at once, rather than looping over events in Python."""
+    t_evt = np.asarray(t_evt, np.int64)
+    r_evt = np.asarray(r_evt, np.int64)
+    nt = len(t_evt)
+    match = np.full(nt, -1, np.int64)
+    dr_best = np.full(nt, np.inf)
+    if nt == 0 or len(r_evt) == 0:
+        return match, dr_best
+    r_order = np.argsort(r_evt, kind="stable")  # reco jets by event, index order within one
+    r_sorted = r_evt[r_order]
+    lo = np.searchsorted(r_sorted, t_evt, side="left")
+    cnt = np.searchsorted(r_sorted, t_evt, side="right") - lo
+    has = np.nonzero(cnt)[0]  # truth jets whose event has reco jets
+    if len(has) == 0:
+        return match, dr_best
+    cnt_h = cnt[has]
+    first = np.cumsum(cnt_h) - cnt_h
+    k = np.repeat(np.arange(len(has)), cnt_h)  # pair → position in ``has``
+    ri = r_order[lo[has][k] + np.arange(int(cnt_h.sum())) - first[k]]  # pair → reco jet
+    ti = has[k]
+    dphi = (t_phi[ti] - r_phi[ri] + np.pi) % (2 * np.pi) - np.pi
+    dr = np.hypot(t_eta[ti] - r_eta[ri], dphi)
+    dmin = np.minimum.reduceat(dr, first)
+    # first pair of each truth jet reaching its minimum (np.argmin's choice)
+    at_min = np.nonzero(dr == dmin[k])[0]
+    first_min = at_min[np.unique(k[at_min], return_index=True)[1]]
+    picked = ri[first_min]
+    ok = dmin < max_dr
+    uniq, n_pick = np.unique(picked[ok], return_counts=True)
+    ok &= ~np.isin(picked, uniq[n_pick > 1])
+    match[has[ok]] = picked[ok]
+    dr_best[has[ok]] = dmin[ok]
     return match, dr_best

@@ -29,6 +29,7 @@ from .tracking import (
     make_tracks,
     n_primary_vertices,
     primary_vertex,
+    track_sums_near,
     vertex_z,
 )
 
@@ -273,16 +274,7 @@ def _features(ri: np.ndarray, rj, cl: Clusters, tracks, cpx, cpy, cpz,
     rows.update(fastjet_substructure(cpx[idx], cpy[idx], cpz[idx], cl.e_lc[idx], off, cfg.jets.radius))
     # tracks from the primary vertex within ΔR < assoc_dr of the ungroomed jet axis
     ru = kinematics(rj.p4[ri])
-    tb = np.searchsorted(tracks.evt, np.arange(int(rj.evt.max(initial=0)) + 2))
-    tsum = np.zeros((len(ri), 4))
-    for k, j in enumerate(ri):
-        ev = rj.evt[j]
-        s = slice(tb[ev], tb[ev + 1])
-        dphi = (tracks.phi[s] - ru["phi"][k] + np.pi) % (2 * np.pi) - np.pi
-        near = np.hypot(tracks.eta[s] - ru["eta"][k], dphi) < cfg.tracking.assoc_dr
-        tpt, teta, tphi = tracks.pt[s][near], tracks.eta[s][near], tracks.phi[s][near]
-        tsum[k] = [np.sum(tpt * np.cos(tphi)), np.sum(tpt * np.sin(tphi)),
-                   np.sum(tpt * np.sinh(teta)), np.sum(tpt * np.cosh(teta))]
+    tsum = track_sums_near(tracks, rj.evt[ri], ru["eta"], ru["phi"], cfg.tracking.assoc_dr)
     tk = kinematics(tsum)
     rows["neutral_e_frac"] = np.clip(1.0 - safe_ratio(tk["e"], rk["e"][ri]), 0.0, 1.0)
     rows["charged_pt_frac"] = safe_ratio(np.hypot(tsum[:, 0], tsum[:, 1]), rk["pt"][ri])
