@@ -75,6 +75,9 @@ class TrackingConfig(_Strict):
     z0_res_const_mm: _NonNeg = 0.05
     z0_res_mstk_mm: _NonNeg = 0.8  #: mm·GeV
     assoc_z0_sigmas: _Pos = 3.0
+    #: ...or when |z0 − z_PV| · sin θ is below this (mm; ATLAS's loose track-to-vertex
+    #: association for jets, which lets the tracks of nearby pile-up vertices in; 0: off)
+    assoc_z0_sintheta_mm: _NonNeg = 3.0
 
     @model_validator(mode="after")
     def _check(self) -> TrackingConfig:

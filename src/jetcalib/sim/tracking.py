@@ -7,9 +7,9 @@ efficiency and pT smearing. The primary vertex is the vertex with the largest Σ
 tracks (vertex finding groups tracks by their true vertex; ties and events without tracks: the
 hard scatter). Longitudinal association: every vertex gets a z ~ Normal(0, beamspot σ_z), every
 track z0 = z of its vertex + Normal(0, σ_z0(pT)), σ_z0 = c ⊕ m/pT; a track is associated to the
-primary vertex when |z0 − z_PV| < k · σ_z0. Jets use only those tracks, so a few hard-scatter
-tracks (0.3 % for k = 3) are lost and the pile-up tracks of interactions that happen to lie
-close to the primary vertex in z leak in, more of them the higher μ. Not modelled: transverse
+primary vertex when |z0 − z_PV| < k · σ_z0 or |z0 − z_PV| · sin θ < 3 mm (ATLAS's loose
+association for jets). Jets use only those tracks, so the pile-up tracks of interactions that
+happen to lie within a few mm of the primary vertex in z leak in, more of them the higher μ. Not modelled: transverse
 impact parameters, vertex-position resolution (z_PV is the true one), vertex merging, fake
 tracks, track merging in dense cores.
 """
@@ -133,12 +133,14 @@ def associate_to_pv(t: Tracks, n_vtx: np.ndarray, pv: np.ndarray, z_vtx: np.ndar
 
     ``z_vtx`` is :func:`vertex_z`'s layout (``n_vtx`` (n_events,) vertices per event). Each track
     is measured at z0 = z of its true vertex + Normal(0, σ_z0(pT)) and associated when
-    |z0 − z_PV| < assoc_z0_sigmas · σ_z0(pT); z_PV is the true primary-vertex position."""
+    |z0 − z_PV| < assoc_z0_sigmas · σ_z0(pT) or, as ATLAS's loose track-to-vertex association,
+    |z0 − z_PV| · sin θ < assoc_z0_sintheta_mm; z_PV is the true primary-vertex position."""
     n_vtx = np.asarray(n_vtx, np.int64)
     base = np.concatenate([[0], np.cumsum(n_vtx)])[t.evt]
     sig = sigma_z0(t.pt, cfg)
     t.z0 = z_vtx[base + t.vtx] + sig * rng.standard_normal(len(t.pt))
-    return np.abs(t.z0 - z_vtx[base + np.asarray(pv, np.int64)[t.evt]]) < cfg.assoc_z0_sigmas * sig
+    dz = np.abs(t.z0 - z_vtx[base + np.asarray(pv, np.int64)[t.evt]])
+    return (dz < cfg.assoc_z0_sigmas * sig) | (dz / np.cosh(t.eta) < cfg.assoc_z0_sintheta_mm)
 
 
 def primary_vertex(t: Tracks, n_vtx: np.ndarray) -> np.ndarray:
