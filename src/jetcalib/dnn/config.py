@@ -15,7 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..errors import InputError, describe_validation_error
 from ..io.schema import INPUT_FEATURES
 
-__all__ = ["DNNConfig", "LossConfig", "NetworkConfig", "TrainingConfig"]
+__all__ = ["RUNTIME_KEYS", "DNNConfig", "LossConfig", "NetworkConfig", "TrainingConfig", "runtime_settings"]
+
+#: Run-time settings that configs of jetcalib 0.1 carried in ``training`` (where they changed
+#: the model's content hash). They say how a run uses the machine, not what model it makes:
+#: now run-time arguments (``jetcalib train --threads``, ``train(threads=)``). A config or a
+#: stored model that still holds one is read: the key is dropped from the config, and
+#: :meth:`DNNConfig.from_file_with_runtime` hands its value back as the run's setting.
+RUNTIME_KEYS: tuple[str, ...] = ("threads",)
 
 
 class _Strict(BaseModel):
@@ -67,7 +74,6 @@ class TrainingConfig(_Strict):
     patience: int = Field(6, ge=1, description="early-stopping patience in epochs")
     seed: int = Field(42, ge=0, lt=2**32, description="numpy and torch seeds take 0 <= seed < 2**32")
     max_jets: int | None = Field(None, ge=100, description="use at most this many jets")
-    threads: int = Field(2, ge=1, description="torch CPU threads")
     weights: bool = Field(True, description="flatten (ln E_true, ln m_true/E_true) with weights")
     energy_weights: bool = Field(
         False,
@@ -79,6 +85,14 @@ class TrainingConfig(_Strict):
     weight_cap: float = Field(20.0, ge=1, description="largest weight / mean weight")
     pt_true_min: float = Field(150.0, ge=0, description="training selection, GeV")
     abs_eta_true_max: float = Field(2.0, gt=0, description="training selection")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_runtime_keys(cls, raw: Any) -> Any:
+        # a 0.1 config (or model) with training.threads: read, the run-time setting left out
+        if isinstance(raw, dict) and any(k in raw for k in RUNTIME_KEYS):
+            return {k: v for k, v in raw.items() if k not in RUNTIME_KEYS}
+        return raw
 
     @model_validator(mode="after")
     def _check(self) -> TrainingConfig:
@@ -122,13 +136,19 @@ class DNNConfig(_Strict):
     @classmethod
     def from_file(cls, path: str | Path) -> DNNConfig:
         """Read a YAML (``.yaml``/``.yml``) or TOML file; :class:`InputError` if unusable."""
+        return cls.from_file_with_runtime(path)[0]
+
+    @classmethod
+    def from_file_with_runtime(cls, path: str | Path) -> tuple[DNNConfig, dict[str, Any]]:
+        """:meth:`from_file`, and the run-time settings (:data:`RUNTIME_KEYS`) an old config
+        held in ``training`` (``{}`` for a current one)."""
         p = Path(path)
         if not p.is_file():
             raise InputError(f"{p}: config file not found")
         from .._textfiles import read_yaml_or_toml
 
         raw = read_yaml_or_toml(p, "config")
-        return cls.from_dict(raw, source=str(p))
+        return cls.from_dict(raw, source=str(p)), runtime_settings(raw)
 
     @classmethod
     def from_dict(cls, raw: Any, source: str = "config") -> DNNConfig:
@@ -141,3 +161,11 @@ class DNNConfig(_Strict):
         import yaml
 
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def runtime_settings(raw: Any) -> dict[str, Any]:
+    """The run-time settings (:data:`RUNTIME_KEYS`) that a raw config's ``training`` holds."""
+    training = raw.get("training") if isinstance(raw, dict) else None
+    if not isinstance(training, dict):
+        return {}
+    return {k: training[k] for k in RUNTIME_KEYS if k in training}
