@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import yaml
 
 from jetcalib.cli import main
 from jetcalib.dnn import DNNCalibration, DNNConfig
@@ -92,7 +93,7 @@ def test_threads_is_a_run_time_setting_not_part_of_the_config(tmp_path):
     its dump or the content hash; a 0.1 config's training.threads is read as the run's."""
     old = {"training": {"epochs": 3, "threads": 7}}
     assert DNNConfig.from_dict(old) == DNNConfig.from_dict({"training": {"epochs": 3}})
-    assert "threads" not in DNNConfig().dump_yaml()
+    assert "threads" not in yaml.safe_load(DNNConfig().dump_yaml())["training"]
     (tmp_path / "old.yaml").write_text("training:\n  epochs: 3\n  threads: 7\n")
     cfg, runtime = DNNConfig.from_file_with_runtime(tmp_path / "old.yaml")
     assert cfg.training.epochs == 3

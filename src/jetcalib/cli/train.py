@@ -43,7 +43,8 @@ def train(
     max_jets: Annotated[int | None, typer.Option("--max-jets", min=100, help="Train on at most N jets.",
                                                  show_default=False)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override training.seed.", show_default=False)] = None,
-    dump_config: Annotated[bool, typer.Option("--dump-config", help="Print the effective config as YAML and exit.")] = False,
+    dump_config: Annotated[bool, typer.Option("--dump-config", help="Print the effective config as YAML, each key with its "
+                                               "description as a comment, and exit.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     devices: Annotated[int, typer.Option("--devices", min=1, help="Processes (CPU) or GPUs per node; "
                                          "> 1 trains data-parallel (DDP). Under torchrun/srun: the "
@@ -85,7 +86,7 @@ def train(
     training = cfg.training.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     cfg = DNNConfig.from_dict({**cfg.model_dump(), "training": training.model_dump()}, source="options")
     if dump_config:
-        console.print(cfg.dump_yaml(), end="", markup=False)
+        console.print(cfg.dump_yaml(), end="", markup=False, soft_wrap=True)
         return
     if not data:
         raise InputError("--data: a training table is required (or use --dump-config)")
