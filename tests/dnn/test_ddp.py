@@ -122,7 +122,9 @@ def test_sampler_shards_each_global_batch():
         assert max(len(s) for _, s in step) - min(len(s) for _, s in step) <= 1
     # The 1-process sampler yields the same global batches with shard == batch.
     single = list(EpochBatchSampler(n, batch, 7))
-    assert all(torch.equal(b, s) and torch.equal(b, p[0]) for (b, s), p in zip(single, per_rank[0], strict=True))
+    for (b, s), p in zip(single, per_rank[0], strict=True):
+        assert torch.equal(b, s)  # shard == batch
+        assert torch.equal(b, p[0])  # the global batch of the 3-rank run
 
 
 def test_sharded_tensors_return_global_weight_totals():
