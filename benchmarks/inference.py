@@ -119,9 +119,9 @@ def main() -> None:
         model_dir = Path(args.model)
     else:
         model_dir = Path(tmp.name) / "model"
-        cfg = DNNConfig.from_dict({"training": {"epochs": 1, "threads": threads}})
+        cfg = DNNConfig.from_dict({"training": {"epochs": 1}})
         t0 = time.perf_counter()
-        train(toy_jets(20_000, seed=1), model_dir, cfg)
+        train(toy_jets(20_000, seed=1), model_dir, cfg, threads=threads)
         print(f"trained a default-config model on 20k toy jets, 1 epoch: {time.perf_counter() - t0:.0f} s")
     model = jetcalib.load(model_dir)
     print(f"network: width {model.config.network.width}, {model.config.network.n_blocks} blocks, "

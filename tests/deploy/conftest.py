@@ -20,7 +20,7 @@ def model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("model") / "model"
     cfg = DNNConfig.from_dict({
         "network": {"width": 32, "n_blocks": 2, "mass_residual_width": 8},
-        "training": {"epochs": 1, "batch_size": 1024, "threads": 2},
+        "training": {"epochs": 1, "batch_size": 1024},
     })
     train(toy_jets(4000, seed=5), out, cfg)
     return out

@@ -143,7 +143,8 @@ def test_dnn_domain_tampering_refused(model_dir, tmp_path, edit):
 
 
 def test_dnn_without_domain_still_calibrates(model_dir, table, tmp_path):
-    """A format-2.0 model (written before domains): loads, hash as then, no flags 7-9."""
+    """A format-2.0 model (written before domains, its config holding 0.1's training.threads):
+    loads, hash as then, the same config as today's, no flags 7-9."""
     from jetcalib.dnn.model import _payload_hash
 
     d = tmp_path / "old"
@@ -152,10 +153,12 @@ def test_dnn_without_domain_still_calibrates(model_dir, table, tmp_path):
     doc.pop("training_domain")
     model = DNNCalibration.load(model_dir)
     doc["header"]["format_version"] = "2.0"
-    doc["header"]["content_hash"] = _payload_hash((d / "weights.pt").read_bytes(), model.config,
+    doc["config"]["training"]["threads"] = 2  # a run-time setting that 0.1 stored and hashed
+    doc["header"]["content_hash"] = _payload_hash((d / "weights.pt").read_bytes(), doc["config"],
                                                   model.normalisation, doc["residual"])
     (d / "artifact.json").write_text(json.dumps(doc))
     old = DNNCalibration.load(d)
+    assert old.config == model.config
     assert old.training_domain is None
     out = old.calibrate(table)
     assert not np.isin(out["calib_flag"], [7, 8, 9]).any()

@@ -209,7 +209,7 @@ def test_train_reads_mev(tmp_path, capsys):
     (tmp_path / "tiny.toml").write_text(
         "[network]\nwidth = 8\nn_blocks = 1\nmass_residual_width = 4\n"
         "[loss]\npretrain_epochs = 0\nanneal_epochs = 1\n"
-        "[training]\nepochs = 1\nbatch_size = 512\nthreads = 1\n"
+        "[training]\nepochs = 1\nbatch_size = 512\n"
     )
     common = ("--config", tmp_path / "tiny.toml", "-q")
     code, _, err = run(capsys, "train", "--data", tmp_path / "mev.parquet", "-o", tmp_path / "bad", *common)

@@ -16,7 +16,7 @@ def tiny_config(*, network: dict | None = None, loss: dict | None = None, closur
     return DNNConfig.from_dict({
         "network": {"width": 48, "n_blocks": 2, "mass_residual_width": 16, **(network or {})},
         "loss": {"pretrain_epochs": 1, "anneal_epochs": 3, **(loss or {})},
-        "training": {"epochs": 4, "batch_size": 1024, "threads": 2, **training},
+        "training": {"epochs": 4, "batch_size": 1024, **training},
         **({"closure": closure} if closure else {}),
     })
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import yaml
 
 from jetcalib.cli import main
 from jetcalib.dnn import DNNCalibration, DNNConfig
@@ -30,7 +31,7 @@ def test_tiny_training_run_writes_a_loadable_model(tmp_path, capsys):
     table = {k: v for k, v in toy_jets(3000, seed=5).items() if not k.startswith("toy_")}
     write_table(data, table, DatasetMetadata(producer="toy", seeds=[5]))
     (tmp_path / "c.toml").write_text(
-        "[network]\nwidth = 16\nn_blocks = 1\n[training]\nbatch_size = 512\nthreads = 2\n"
+        "[network]\nwidth = 16\nn_blocks = 1\n[training]\nbatch_size = 512\n"
     )
     code, out, err = _run(capsys, "train", "--data", data, "-o", tmp_path / "m", "--config",
                           tmp_path / "c.toml", "--epochs", "2", "--max-jets", "2000", "-q")
@@ -85,3 +86,44 @@ def test_several_data_tables_are_concatenated_and_overlapping_seeds_refused(tmp_
     code, _, err = _run(capsys, "train", "--data", paths["a"], "--data", paths["a"], "-o", tmp_path / "m3", *common)
     assert code == 2
     assert "is given twice" in err
+
+
+def test_threads_is_a_run_time_setting_not_part_of_the_config(tmp_path):
+    """A thread count changes how a run uses the machine, not the model: not in the config,
+    its dump or the content hash; a 0.1 config's training.threads is read as the run's."""
+    old = {"training": {"epochs": 3, "threads": 7}}
+    assert DNNConfig.from_dict(old) == DNNConfig.from_dict({"training": {"epochs": 3}})
+    assert "threads" not in yaml.safe_load(DNNConfig().dump_yaml())["training"]
+    (tmp_path / "old.yaml").write_text("training:\n  epochs: 3\n  threads: 7\n")
+    cfg, runtime = DNNConfig.from_file_with_runtime(tmp_path / "old.yaml")
+    assert cfg.training.epochs == 3
+    assert runtime == {"threads": 7}
+    assert DNNConfig.from_file_with_runtime(tmp_path / "old.yaml")[0] == DNNConfig.from_file(tmp_path / "old.yaml")
+
+
+def test_train_passes_threads_as_a_run_time_argument(tmp_path, capsys, monkeypatch):
+    import jetcalib.dnn.training as training
+    from jetcalib.errors import InputError
+
+    seen: list[object] = []
+
+    def fake_fit(*_args: object, threads: object = None, **_kwargs: object) -> None:
+        seen.append(threads)
+        raise InputError("stopped before training")
+
+    monkeypatch.setattr(training, "train", fake_fit)
+    data = tmp_path / "t.parquet"
+    write_table(data, {k: v for k, v in toy_jets(300, seed=3).items() if not k.startswith("toy_")})
+    (tmp_path / "old.yaml").write_text("training:\n  threads: 3\n")
+    (tmp_path / "bad.yaml").write_text("training:\n  threads: 0\n")
+    common = ("train", "--data", data, "-o", tmp_path / "m", "-q")
+    for extra, want in [((), 2), (("--config", tmp_path / "old.yaml"), 3),
+                        (("--config", tmp_path / "old.yaml", "--threads", "1"), 1)]:
+        code, _, err = _run(capsys, *common, *extra)
+        assert code == 2
+        assert "stopped before training" in err
+        assert seen.pop() == want
+    code, _, err = _run(capsys, *common, "--config", tmp_path / "bad.yaml")
+    assert code == 2
+    assert "training.threads" in err
+    assert seen == []

@@ -37,7 +37,7 @@ def _config():
     # rank: the two ranks share the two cores, and a forked child must not use the parent's
     # OpenMP pool. Weight decay makes each Adam step depend on the gradient's scale (Adam
     # alone is nearly scale-free), so a wrong loss normalisation under DDP shows.
-    return tiny_config(epochs=2, batch_size=256, threads=1, weight_decay=0.05,
+    return tiny_config(epochs=2, batch_size=256, weight_decay=0.05,
                        network={"width": 16, "n_blocks": 1})
 
 
@@ -55,7 +55,7 @@ def _rank(rank: int, port: int, table: dict, out: Path, result: Path) -> None:
             LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(WORLD), GROUP_RANK="0",
             TORCHELASTIC_RUN_ID="jetcalib-test",
         )
-        model = train(table, out, _config(), progress=False, devices=WORLD, strategy="ddp")
+        model = train(table, out, _config(), progress=False, devices=WORLD, strategy="ddp", threads=1)
         torch.save({"state": model.net.state_dict(), "summary": model.summary}, result)
     except BaseException:  # noqa: BLE001 -- a rank's child process: any failure is exit 1, never pytest's handlers
         traceback.print_exc()
@@ -86,7 +86,7 @@ def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
 
 def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, toy_train):
     table = {k: v[:2000] for k, v in toy_train.items()}
-    one = train(table, tmp_path / "one", _config(), progress=False)
+    one = train(table, tmp_path / "one", _config(), progress=False, threads=1)
     ranks = _run_ddp(table, tmp_path / "two", tmp_path)
 
     # The replicas stay identical (DDP broadcasts, then applies the same averaged gradient).
@@ -122,7 +122,9 @@ def test_sampler_shards_each_global_batch():
         assert max(len(s) for _, s in step) - min(len(s) for _, s in step) <= 1
     # The 1-process sampler yields the same global batches with shard == batch.
     single = list(EpochBatchSampler(n, batch, 7))
-    assert all(torch.equal(b, s) and torch.equal(b, p[0]) for (b, s), p in zip(single, per_rank[0], strict=True))
+    for (b, s), p in zip(single, per_rank[0], strict=True):
+        assert torch.equal(b, s)  # shard == batch
+        assert torch.equal(b, p[0])  # the global batch of the 3-rank run
 
 
 def test_sharded_tensors_return_global_weight_totals():

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from tests.numerical.toys import make_toy, toy_response_e
 
 from jetcalib.errors import ArtifactError, InputError
@@ -136,8 +137,8 @@ def test_correctionlib_reproduces_to_1e6(toy_fit, tmp_path):
 
 
 def test_bad_config_and_tiny_table():
-    with pytest.raises(InputError, match="--central"):
-        NumericalCalibration.fit(make_toy(100, seed=0), NumericalConfig(central="mean"))
+    with pytest.raises(ValidationError, match="central"):
+        NumericalConfig(central="mean")
     with pytest.raises(InputError, match="usable jets"):
         NumericalCalibration.fit(make_toy(50, seed=0))
     with pytest.raises(InputError, match="no column"):

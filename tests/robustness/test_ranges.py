@@ -110,7 +110,7 @@ def test_numerical_config_field_out_of_range(field, bad):
 
 
 def test_numerical_config_defaults_and_closure_setting_are_valid():
-    assert NumericalConfig().check().n_e_bins >= 2
+    assert NumericalConfig().n_e_bins >= 2
     assert NumericalConfig(jms_max_energy=1500.0).jms_max_energy == 1500.0
     assert SimConfig().generation.chunk_size >= 1
     assert DNNConfig().training.lr_min <= DNNConfig().training.lr

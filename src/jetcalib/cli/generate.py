@@ -26,7 +26,8 @@ def generate(
     config: Annotated[Path | None, typer.Option("--config", help="Detector/generation YAML "
                                                 "(see --dump-config); missing keys take defaults.")] = None,
     dump_config: Annotated[bool, typer.Option("--dump-config", help="Print the default (or "
-                                              "--config) YAML and exit.")] = False,
+                                              "--config) YAML, each key with its description as "
+                                              "a comment, and exit.")] = False,
 ) -> None:
     """Simulate events into matched (truth, reco) large-R jet rows with the 21 DNN inputs.
 
@@ -40,7 +41,12 @@ def generate(
 
     cfg = load_config(config)
     if dump_config:
-        console.print(cfg.to_yaml(), end="", markup=False)
+        from .._textfiles import commented_yaml
+
+        # descriptions from the fields' #: comments in sim/config.py (commented_yaml's fallback)
+        text = commented_yaml(cfg, header="jetcalib generate detector config (SimConfig): give it back "
+                              "with --config; a missing key takes its default.")
+        console.print(text, end="", markup=False, soft_wrap=True)
         return
     if out is None:
         raise InputError("--out: an output file (.parquet or .root) is required")

@@ -78,7 +78,7 @@ def fit(
     if meta is not None:
         provenance.update(created=meta.created, producer=meta.producer, seeds=meta.seeds[:16])
     with err_console.status(f"fitting JES{'' if no_jms else ' + JMS'} on {len(table['e_true']):,} jets"):
-        cal = NumericalCalibration.fit(table, NumericalConfig(central=central, jms=not no_jms),
+        cal = NumericalCalibration.fit(table, NumericalConfig.model_validate({"central": central, "jms": not no_jms}),
                                        training_data=[provenance])
     cal.save(out)
     console.print(f"wrote {out}: {cal}")

@@ -43,7 +43,8 @@ def train(
     max_jets: Annotated[int | None, typer.Option("--max-jets", min=100, help="Train on at most N jets.",
                                                  show_default=False)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override training.seed.", show_default=False)] = None,
-    dump_config: Annotated[bool, typer.Option("--dump-config", help="Print the effective config as YAML and exit.")] = False,
+    dump_config: Annotated[bool, typer.Option("--dump-config", help="Print the effective config as YAML, each key with its "
+                                               "description as a comment, and exit.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     devices: Annotated[int, typer.Option("--devices", min=1, help="Processes (CPU) or GPUs per node; "
                                          "> 1 trains data-parallel (DDP). Under torchrun/srun: the "
@@ -52,6 +53,10 @@ def train(
                                            "(torchrun --nnodes / SLURM).")] = 1,
     strategy: Annotated[str, typer.Option("--strategy", help="auto (ddp when devices x nodes > 1), ddp, "
                                           "ddp_spawn or ddp_fork.")] = "auto",
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, max=4096, help="torch CPU threads of each process [default: 2, or "
+        "training.threads of an old config]. A run-time setting: not stored in the model, not in "
+        "its content hash.", show_default=False)] = None,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="torch deterministic algorithms: "
                                                 "bit-identical reruns and resumes on a CPU.")] = False,
     tree: TreeOption = None,
@@ -74,12 +79,14 @@ def train(
     from ..dnn.config import DNNConfig
     from ..errors import InputError
 
-    cfg = DNNConfig.from_file(config) if config is not None else DNNConfig()
+    cfg, runtime = DNNConfig.from_file_with_runtime(config) if config is not None else (DNNConfig(), {})
+    if threads is None:
+        threads = _legacy_threads(runtime, config)
     overrides = {"epochs": epochs, "max_jets": max_jets, "seed": seed}
     training = cfg.training.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     cfg = DNNConfig.from_dict({**cfg.model_dump(), "training": training.model_dump()}, source="options")
     if dump_config:
-        console.print(cfg.dump_yaml(), end="", markup=False)
+        console.print(cfg.dump_yaml(), end="", markup=False, soft_wrap=True)
         return
     if not data:
         raise InputError("--data: a training table is required (or use --dump-config)")
@@ -126,7 +133,8 @@ def train(
     table = parts[0] if len(parts) == 1 else {c: np.concatenate([p[c] for p in parts]) for c in needed}
     try:
         model = fit(table, out, cfg, resume=resume, progress=not quiet, provenance=provenance,
-                    devices=devices, num_nodes=num_nodes, strategy=strategy, deterministic=deterministic)
+                    devices=devices, num_nodes=num_nodes, strategy=strategy, deterministic=deterministic,
+                    threads=threads)
     except OSError as exc:
         from ..io.files import WRITE_ERRNOS
 
@@ -142,6 +150,19 @@ def train(
         f"{summary['train_seconds']:.0f} s, {summary['jets_per_s']:,.0f} jets/s, {summary['epochs_run']} epochs, "
         f"best validation loss {summary['best_val_loss']:.4f}; model written to {out}"
     )
+
+
+def _legacy_threads(runtime: dict[str, Any], config: Path | None) -> int:
+    """``training.threads`` of a 0.1 config as this run's thread count (2 when absent)."""
+    from ..errors import InputError
+
+    value = runtime.get("threads")
+    if value is None:
+        return 2
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{config}: training.threads: {value!r}, a thread count >= 1 (now the "
+                         "run-time option --threads)")
+    return value
 
 
 def _rank(rank_zero_only: Any) -> int:

@@ -15,7 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..errors import InputError, describe_validation_error
 from ..io.schema import INPUT_FEATURES
 
-__all__ = ["DNNConfig", "LossConfig", "NetworkConfig", "TrainingConfig"]
+__all__ = ["RUNTIME_KEYS", "DNNConfig", "LossConfig", "NetworkConfig", "TrainingConfig", "runtime_settings"]
+
+#: Run-time settings that configs of jetcalib 0.1 carried in ``training`` (where they changed
+#: the model's content hash). They say how a run uses the machine, not what model it makes:
+#: now run-time arguments (``jetcalib train --threads``, ``train(threads=)``). A config or a
+#: stored model that still holds one is read: the key is dropped from the config, and
+#: :meth:`DNNConfig.from_file_with_runtime` hands its value back as the run's setting.
+RUNTIME_KEYS: tuple[str, ...] = ("threads",)
 
 
 class _Strict(BaseModel):
@@ -58,16 +65,16 @@ class TrainingConfig(_Strict):
 
     epochs: int = Field(36, ge=1, description="maximum epochs (early stopping may end sooner); 36 "
                         "fit in 13 min on 2 cores with the 600k-jet standard sample")
-    batch_size: int = Field(4096, ge=1)
+    batch_size: int = Field(4096, ge=1, description="jets per optimiser step (the global batch under DDP)")
     lr: float = Field(1e-3, gt=0, description="initial learning rate (Adam)")
     lr_min: float = Field(1e-5, gt=0, description="learning rate reached at the last epoch")
-    schedule: Literal["cosine", "exponential"] = "cosine"
-    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["cosine", "exponential"] = Field(
+        "cosine", description="learning-rate decay from lr to lr_min: cosine or exponential")
+    weight_decay: float = Field(0.0, ge=0, description="L2 weight decay of Adam")
     val_fraction: float = Field(0.1, ge=0.1, lt=0.9, description="validation split (>= 10 %)")
     patience: int = Field(6, ge=1, description="early-stopping patience in epochs")
     seed: int = Field(42, ge=0, lt=2**32, description="numpy and torch seeds take 0 <= seed < 2**32")
     max_jets: int | None = Field(None, ge=100, description="use at most this many jets")
-    threads: int = Field(2, ge=1, description="torch CPU threads")
     weights: bool = Field(True, description="flatten (ln E_true, ln m_true/E_true) with weights")
     energy_weights: bool = Field(
         False,
@@ -75,10 +82,19 @@ class TrainingConfig(_Strict):
         "loss is weighted; the energy loss sees the generated spectrum, which the pT-hat slices "
         "already spread over 150 GeV-3 TeV; see benchmarks/results/train_dnn.txt)",
     )
-    weight_bins: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (30, 20)
+    weight_bins: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = Field(
+        (30, 20), description="bins in (ln E_true, ln m_true/E_true) of the flattening weights")
     weight_cap: float = Field(20.0, ge=1, description="largest weight / mean weight")
     pt_true_min: float = Field(150.0, ge=0, description="training selection, GeV")
     abs_eta_true_max: float = Field(2.0, gt=0, description="training selection")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_runtime_keys(cls, raw: Any) -> Any:
+        # a 0.1 config (or model) with training.threads: read, the run-time setting left out
+        if isinstance(raw, dict) and any(k in raw for k in RUNTIME_KEYS):
+            return {k: v for k, v in raw.items() if k not in RUNTIME_KEYS}
+        return raw
 
     @model_validator(mode="after")
     def _check(self) -> TrainingConfig:
@@ -90,25 +106,28 @@ class TrainingConfig(_Strict):
 class DNNConfig(_Strict):
     """Everything that defines a trained DNN calibration except the data and weights."""
 
-    features: list[str] = Field(default_factory=lambda: list(INPUT_FEATURES))
-    normalisation: Literal["robust", "minmax"] = "robust"
+    features: list[str] = Field(default_factory=lambda: list(INPUT_FEATURES),
+                                description="network inputs, a subset of the 21 (docs/inputs.md)")
+    normalisation: Literal["robust", "minmax"] = Field(
+        "robust", description="input normalisation: robust (median, IQR) or minmax")
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
-    #: Mass calibrated only where m_reco > this (GeV); below it the mass follows the energy
-    #: (flag MASS_NOT_CALIBRATED). ATLAS's runtime uses 40 GeV (docs/method.md#atlas-runtime); we calibrate every
-    #: jet with m > 0 by default because the network is trained down to m_true = 10 GeV and
-    #: the evaluation's mass figures start at 30 GeV. Set 40 for ATLAS-identical behaviour.
-    mass_min_reco: float = Field(0.0, ge=0)
-    #: Residual closure after the network **[ours]**. The network predicts the mode of
-    #: p(r | x_reco); in bins of *truth* E or m the median calibrated response then sits below 1
-    #: (1.4 % for E, 3.7 % for m on the standard sample: low-side tails, and the truth prior at
-    #: fixed reco inputs). "numerical" fits the numerical inversion (docs/method.md#numerical-inversion; JES, then JMS) on
-    #: the DNN-calibrated training jets and applies it after the network, as a smooth function of
-    #: the calibrated (E, m, η), its mass step only below 1500 GeV: median closure 0.22 % (E) and
-    #: 1.4 % (m) on the standard sample, for ~0.5 % of the E resolution. "none": the network's
-    #: responses alone.
-    closure: Literal["numerical", "none"] = "numerical"
+    mass_min_reco: float = Field(0.0, ge=0, description=(
+        "Mass calibrated only where m_reco > this (GeV); below it the mass follows the energy "
+        "(flag MASS_NOT_CALIBRATED). ATLAS's runtime uses 40 GeV (docs/method.md#atlas-runtime); "
+        "we calibrate every jet with m > 0 by default because the network is trained down to "
+        "m_true = 10 GeV and the evaluation's mass figures start at 30 GeV. Set 40 for "
+        "ATLAS-identical behaviour."))
+    closure: Literal["numerical", "none"] = Field("numerical", description=(
+        "Residual closure after the network [ours]. The network predicts the mode of "
+        "p(r | x_reco); in bins of truth E or m the median calibrated response then sits below 1 "
+        "(1.4 % for E, 3.7 % for m on the standard sample: low-side tails, and the truth prior at "
+        "fixed reco inputs). numerical: fit the numerical inversion "
+        "(docs/method.md#numerical-inversion; JES, then JMS) on the DNN-calibrated training jets "
+        "and apply it after the network, as a smooth function of the calibrated (E, m, η), its "
+        "mass step only below 1500 GeV: median closure 0.22 % (E) and 1.4 % (m) on the standard "
+        "sample, for ~0.5 % of the E resolution. none: the network's responses alone."))
 
     @model_validator(mode="after")
     def _check(self) -> DNNConfig:
@@ -122,13 +141,19 @@ class DNNConfig(_Strict):
     @classmethod
     def from_file(cls, path: str | Path) -> DNNConfig:
         """Read a YAML (``.yaml``/``.yml``) or TOML file; :class:`InputError` if unusable."""
+        return cls.from_file_with_runtime(path)[0]
+
+    @classmethod
+    def from_file_with_runtime(cls, path: str | Path) -> tuple[DNNConfig, dict[str, Any]]:
+        """:meth:`from_file`, and the run-time settings (:data:`RUNTIME_KEYS`) an old config
+        held in ``training`` (``{}`` for a current one)."""
         p = Path(path)
         if not p.is_file():
             raise InputError(f"{p}: config file not found")
         from .._textfiles import read_yaml_or_toml
 
         raw = read_yaml_or_toml(p, "config")
-        return cls.from_dict(raw, source=str(p))
+        return cls.from_dict(raw, source=str(p)), runtime_settings(raw)
 
     @classmethod
     def from_dict(cls, raw: Any, source: str = "config") -> DNNConfig:
@@ -138,6 +163,17 @@ class DNNConfig(_Strict):
             raise InputError(f"{source}: {describe_validation_error(exc)}") from None
 
     def dump_yaml(self) -> str:
-        import yaml
+        """The config as YAML, each key after its description as a comment; reads back equal."""
+        from .._textfiles import commented_yaml
 
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        return commented_yaml(self, header=(
+            "jetcalib train config (DNNConfig): give it back with --config; a missing key takes its "
+            "default.\nRun-time settings (--threads, --devices, ...) are options, not config keys."))
+
+
+def runtime_settings(raw: Any) -> dict[str, Any]:
+    """The run-time settings (:data:`RUNTIME_KEYS`) that a raw config's ``training`` holds."""
+    training = raw.get("training") if isinstance(raw, dict) else None
+    if not isinstance(training, dict):
+        return {}
+    return {k: training[k] for k in RUNTIME_KEYS if k in training}

@@ -8,8 +8,9 @@ Artifact layout (one directory)::
     MODEL_DIR/weights.pt      torch.save of the network's state_dict
 
 ``content_hash`` covers the bytes of ``weights.pt``, the config, the normalisation, the
-residual and the training domain; loading recomputes it and refuses a modified or mismatched
-artifact. Format 2.0 added the residual closure (``DNNConfig.closure``); 1.x models must be
+residual and the training domain; loading recomputes it (over the config as stored) and
+refuses a modified or mismatched artifact. Run-time settings (threads, devices, ...) are not
+in the config: the same model trained with other threads has the same hash. Format 2.0 added the residual closure (``DNNConfig.closure``); 1.x models must be
 retrained. Format 2.1 added ``training_domain`` (:class:`~jetcalib.features.TrainingDomain`,
 docs/flags.md#training-domain); a 2.0 model has none (hashed as before) and gets no domain flags.
 """
@@ -51,9 +52,11 @@ _WEIGHTS_FILE = "weights.pt"
 ENVIRONMENT_PACKAGES: tuple[str, ...] = ("numpy", "torch", "lightning", "pydantic")
 
 
-def _payload_hash(weights: bytes, cfg: DNNConfig, norm: Normalisation, residual: dict[str, Any] | None,
+def _payload_hash(weights: bytes, cfg: dict[str, Any], norm: Normalisation, residual: dict[str, Any] | None,
                   domain: dict[str, Any] | None = None) -> str:
-    parts: list[Any] = [weights, cfg.model_dump(mode="json"), norm.to_dict(), residual]
+    # ``cfg`` as stored: a 0.1 model's config holds training.threads (a run-time setting that
+    # DNNConfig now drops, see RUNTIME_KEYS) and was hashed with it
+    parts: list[Any] = [weights, cfg, norm.to_dict(), residual]
     if domain is not None:  # a model without a domain (format 2.0) keeps its hash
         parts.append({"training_domain": domain})
     return content_hash(*parts)
@@ -154,7 +157,8 @@ class DNNCalibration:
         header = self.header.model_copy(
             update={
                 "features": list(self.features),
-                "content_hash": _payload_hash(weights, self.config, self.normalisation, residual, domain),
+                "content_hash": _payload_hash(weights, self.config.model_dump(mode="json"), self.normalisation,
+                                              residual, domain),
             }
         )
         doc = {
@@ -196,7 +200,7 @@ class DNNCalibration:
         weights = (d / _WEIGHTS_FILE).read_bytes()
         raw_residual = doc.get("residual")
         raw_domain = doc.get("training_domain")
-        header.verify_hash(_payload_hash(weights, cfg, norm, raw_residual, raw_domain), src)
+        header.verify_hash(_payload_hash(weights, doc["config"], norm, raw_residual, raw_domain), src)
         # the whole artifact.json against its schema (jetcalib.io.schemas)
         from ..io.schemas import DNNModelArtifact, check_document
 

@@ -131,6 +131,7 @@ def train(
     num_nodes: int = 1,
     strategy: str = "auto",
     deterministic: bool = False,
+    threads: int | None = 2,
 ) -> DNNCalibration:
     """Train on a jet table (needs truth, reco and the configured features) and save the model
     artifact into ``out_dir``; returns the trained :class:`DNNCalibration`.
@@ -145,8 +146,10 @@ def train(
     launcher's world size must equal ``devices · num_nodes``. Every rank returns the model;
     only global rank 0 writes ``out_dir``. ``deterministic`` turns on
     ``torch.use_deterministic_algorithms`` for the fit (restored afterwards): bit-identical
-    reruns and resumes on a CPU. These run-time settings are not part of the stored config
-    (the same model can be trained or resumed on other hardware).
+    reruns and resumes on a CPU. ``threads``: torch CPU threads of this process (each rank's,
+    under DDP; ``None`` leaves torch's setting as it is). These run-time settings are not part
+    of the stored config nor of the content hash (the same model can be trained or resumed on
+    other hardware).
     """
     import lightning as L
     import torch
@@ -181,7 +184,10 @@ def train(
                          "or choose another output directory")
     out.mkdir(parents=True, exist_ok=True)
     _quiet_lightning()
-    torch.set_num_threads(t.threads)
+    if threads is not None:
+        if threads < 1:
+            raise InputError(f"threads: {threads}, at least 1")
+        torch.set_num_threads(threads)
     L.seed_everything(t.seed, workers=True, verbose=False)
 
     # the input files hashed now, before hours of training, so that the hash is of what was read

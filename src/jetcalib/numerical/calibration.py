@@ -118,7 +118,7 @@ class NumericalCalibration:
         weights (within a narrow truth bin they only reshuffle jets of the same kind), and
         unweighted bins keep their full statistical power.
         """
-        config = (config or NumericalConfig()).check()
+        config = config or NumericalConfig()
         e_true, m_true = _column(table, "e_true"), _column(table, "m_true")
         e_reco, m_reco = _column(table, "e_reco"), _column(table, "m_reco")
         eta = _column(table, "eta")

@@ -7,8 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..errors import InputError
-from .stats import CENTRAL_METHODS
+from .stats import CentralMethod
 
 __all__ = ["NumericalConfig"]
 
@@ -20,30 +19,35 @@ class NumericalConfig(BaseModel):
     """
 
     # every numeric field has a range (a zero bin count or step would divide by zero or loop);
-    # NaN and ±inf are refused
+    # NaN and ±inf are refused; the central method is a Literal: all checked when the (frozen)
+    # config is built, as for DNNConfig and SimConfig
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    central: str = "median"  #: central value of a response bin: median, gauss (core fit), mode
+    central: CentralMethod = Field(
+        "median", description="central value of a response bin: median, gauss (core fit), mode")
     # --- JES: bins of E_true × η_det -----------------------------------------------------------
-    eta_max: Annotated[float, Field(gt=0, le=4.9)] = 2.0  #: fitted |η| range; jets beyond use the edge bin
-    eta_step: Annotated[float, Field(gt=0)] = 0.1
-    signed_eta: bool = False  #: η bins (−2, 2) instead of |η| bins (the detector is symmetric)
-    n_e_bins: Annotated[int, Field(ge=2)] = 40  #: log-spaced E_true bins between the 0.1 % and 99.9 % quantiles
-    min_entries: Annotated[int, Field(ge=1)] = 50  #: fewer jets than this: the bin is dropped (sparse)
-    min_points: Annotated[int, Field(ge=1)] = 5  #: fewer good E bins than this in an η bin: merge with neighbours
-    degree: Annotated[int, Field(ge=0, le=12)] = 4  #: polynomial degree of R(ln E_reco) (lowered when points are few)
+    eta_max: float = Field(2.0, gt=0, le=4.9, description="fitted |η| range; jets beyond use the edge bin")
+    eta_step: float = Field(0.1, gt=0, description="width of the η bins")
+    signed_eta: bool = Field(False, description="η bins (−2, 2) instead of |η| bins (the detector is symmetric)")
+    n_e_bins: int = Field(40, ge=2, description="log-spaced E_true bins between the 0.1 % and 99.9 % quantiles")
+    min_entries: int = Field(50, ge=1, description="fewer jets than this: the bin is dropped (sparse)")
+    min_points: int = Field(5, ge=1, description="fewer good E bins than this in an η bin: merge with neighbours")
+    degree: int = Field(4, ge=0, le=12, description="polynomial degree of R(ln E_reco) (lowered when points are few)")
     # --- JMS: bins of E_true × ln(m_true/E_true) × |η_det| ------------------------------------
-    jms: bool = True
-    jms_eta_edges: tuple[Annotated[float, Field(ge=0)], ...] = (0.0, 0.4, 0.8, 1.2, 1.6, 2.0)
-    jms_n_e_bins: Annotated[int, Field(ge=2)] = 16
-    jms_n_logm_bins: Annotated[int, Field(ge=2)] = 16
-    jms_min_entries: Annotated[int, Field(ge=1)] = 30
-    jms_min_mass: Annotated[float, Field(ge=0)] = 10.0  #: truth mass below which jets do not enter the JMS fit (GeV)
-    jms_min_energy: Annotated[float, Field(ge=0)] = 180.0  #: JMS applied only where the JES-calibrated E exceeds this (GeV)
-    #: ... and only below this (GeV; None: no upper limit). The DNN's residual closure sets it:
-    #: see jetcalib.dnn.training.CLOSURE_JMS_MAX_ENERGY.
-    jms_max_energy: Annotated[float, Field(gt=0)] | None = None
-    jms_grid: tuple[Annotated[int, Field(ge=2)], Annotated[int, Field(ge=2)]] = (24, 20)  #: reco-coordinate grid nodes in (ln E, ln(m/E))
+    jms: bool = Field(True, description="fit the mass scale too (off: the mass follows the energy)")
+    jms_eta_edges: tuple[Annotated[float, Field(ge=0)], ...] = Field(
+        (0.0, 0.4, 0.8, 1.2, 1.6, 2.0), description="|η| bin edges of the JMS fit")
+    jms_n_e_bins: int = Field(16, ge=2, description="E_true bins of the JMS fit")
+    jms_n_logm_bins: int = Field(16, ge=2, description="ln(m_true/E_true) bins of the JMS fit")
+    jms_min_entries: int = Field(30, ge=1, description="fewer jets than this: the JMS bin is dropped")
+    jms_min_mass: float = Field(10.0, ge=0, description="truth mass below which jets do not enter the JMS fit (GeV)")
+    jms_min_energy: float = Field(
+        180.0, ge=0, description="JMS applied only where the JES-calibrated E exceeds this (GeV)")
+    jms_max_energy: float | None = Field(
+        None, gt=0, description="... and only below this (GeV; None: no upper limit). The DNN's "
+        "residual closure sets it: see jetcalib.dnn.training.CLOSURE_JMS_MAX_ENERGY")
+    jms_grid: tuple[Annotated[int, Field(ge=2)], Annotated[int, Field(ge=2)]] = Field(
+        (24, 20), description="reco-coordinate grid nodes in (ln E, ln(m/E))")
 
     @model_validator(mode="after")
     def _ordered(self) -> NumericalConfig:
@@ -52,15 +56,5 @@ class NumericalConfig(BaseModel):
             raise ValueError("jms_eta_edges must be at least two increasing values")
         if self.jms_max_energy is not None and self.jms_max_energy <= self.jms_min_energy:
             raise ValueError("jms_max_energy must be above jms_min_energy")
-        return self
-
-    def check(self) -> NumericalConfig:
-        """Raise :class:`InputError` for settings no fit can use; returns ``self``."""
-        if self.central not in CENTRAL_METHODS:
-            raise InputError(
-                f"--central {self.central!r}: choose one of {', '.join(CENTRAL_METHODS)}"
-            )
-        # the numeric ranges and orderings are the field constraints and _ordered, checked
-        # when the (frozen) config is built
         return self
 

@@ -9,11 +9,13 @@ Used by the numerical calibration to summarise ``r = reco / true`` in a bin, and
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import numpy as np
 
 __all__ = [
     "CENTRAL_METHODS",
+    "CentralMethod",
     "central_uncertainty",
     "central_value",
     "gauss_core",
@@ -24,8 +26,9 @@ __all__ = [
     "robust_sigma",
 ]
 
-#: Central values a calibration can be derived from (``--central``).
-CENTRAL_METHODS: tuple[str, ...] = ("median", "gauss", "mode")
+#: Central values a calibration can be derived from (``--central``, ``NumericalConfig.central``).
+CentralMethod = Literal["median", "gauss", "mode"]
+CENTRAL_METHODS: tuple[str, ...] = get_args(CentralMethod)
 
 # Gaussian-core fits use the window mean ± GAUSS_WINDOW·sigma (ATLAS uses 1.5-2 sigma).
 GAUSS_WINDOW = 1.5
