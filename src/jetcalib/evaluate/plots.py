@@ -227,7 +227,7 @@ def closure_resolution_figure(
     experiment_label(a1, jet_label, selection)
     a1.set_ylim(a1.get_ylim()[0], a1.get_ylim()[1] + 0.35 * np.diff(a1.get_ylim())[0])
     if categorical:
-        codes = sorted({int(round(0.5 * (lo + hi))) for lo, hi in zip(rows["lo"][filled], rows["hi"][filled],
+        codes = sorted({round(0.5 * (lo + hi)) for lo, hi in zip(rows["lo"][filled], rows["hi"][filled],
                                                                            strict=True)})
         a3.set_xticks(codes, [PROCESS_NAMES.get(c, str(c)) for c in codes])
         a3.minorticks_off()
@@ -244,8 +244,7 @@ def closure_resolution_figure(
 
 
 def sliced_figure(
-    sliced: Mapping[str, np.ndarray], quantity: str, variable: str, label: str, log_x: bool, baseline: str,
-    slice_label: str, jet_label: str = "", selection: str = "",
+    sliced: Mapping[str, np.ndarray], quantity: str, label: str, log_x: bool, baseline: str, slice_label: str, jet_label: str = "", selection: str = "",
 ):
     """:func:`closure_resolution_figure` in one column per slice of a
     :func:`~jetcalib.evaluate.study.sliced_table` (e.g. |η_true| slices, or pT_true bins);

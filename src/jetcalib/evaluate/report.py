@@ -7,6 +7,7 @@ import base64
 import contextlib
 import html
 import io
+import itertools
 import json
 import os
 import shutil
@@ -409,9 +410,10 @@ def _make_report(
                           progress=lambda: step("binned metrics"))
     _write_tables(binned, out_dir)
     step("sliced metrics")
-    kw = {"weighted": weighted, "n_boot": n_boot, "seed": seed}
-    eta_sliced = sliced_table(table, outputs, "pt_true", "abs_eta", ETA_SLICES, **kw)
-    pu_sliced = {v: sliced_table(table, outputs, v, "pt_true", PT_BINS, **kw) for v in ("mu", "npv")}
+    eta_sliced = sliced_table(table, outputs, "pt_true", "abs_eta", ETA_SLICES, weighted=weighted, n_boot=n_boot,
+                              seed=seed)
+    pu_sliced = {v: sliced_table(table, outputs, v, "pt_true", PT_BINS, weighted=weighted, n_boot=n_boot, seed=seed)
+                 for v in ("mu", "npv")}
     _write_tables(_concat([eta_sliced, *pu_sliced.values()]), out_dir, "sliced_metrics")
     summary = headline(table, outputs, binned, baseline)
     summary["weighted"] = weighted
@@ -438,7 +440,7 @@ def _make_report(
     sel_e = (pt > EVAL_MIN_PT) & (np.abs(eta) < EVAL_ETA_MAX)
     sel_m = sel_e & (np.asarray(table["m_true"]) > EVAL_MIN_MASS)
     resp_cols, resp_labels = [], []
-    pt_bins = [(float(lo), float(hi)) for lo, hi in zip(PT_BINS[:-1], PT_BINS[1:], strict=True)]
+    pt_bins = [(float(lo), float(hi)) for lo, hi in itertools.pairwise(PT_BINS)]
     for lo, hi in [(EVAL_MIN_PT, float("inf")), *pt_bins]:
         b = (pt >= lo) & (pt < hi)
         if not (sel_e & b).any():
@@ -469,10 +471,10 @@ def _make_report(
     figs = []
     if eta_sliced:
         for q in ("energy", "mass"):
-            fig = sliced_figure(eta_sliced, q, "pt_true", VARIABLES["pt_true"].label, True, baseline, _ETA_SLICE,
+            fig = sliced_figure(eta_sliced, q, VARIABLES["pt_true"].label, True, baseline, _ETA_SLICE,
                                 jet_label, _SEL_TEX[q])
             figs.append((f"{q.capitalize()} closure (median, ▲ mode) and resolution vs p<sub>T</sub><sup>true</sup> "
-                         f"in |η<sup>true</sup>| slices {', '.join(f'{a:g}–{b:g}' for a, b in zip(ETA_SLICES[:-1], ETA_SLICES[1:], strict=True))}. "
+                         f"in |η<sup>true</sup>| slices {', '.join(f'{a:g}–{b:g}' for a, b in itertools.pairwise(ETA_SLICES))}. "
                          f"Selection: {_SEL_E if q == 'energy' else _SEL_M}.", _png(fig)))
     sections.append(("fig-eta", "In η slices", figs))
     figs = []
@@ -480,7 +482,7 @@ def _make_report(
         if not sl:
             continue
         for q in ("energy", "mass"):
-            fig = sliced_figure(sl, q, v, VARIABLES[v].label, False, baseline, _PT_SLICE, jet_label, _SEL_TEX[q])
+            fig = sliced_figure(sl, q, VARIABLES[v].label, False, baseline, _PT_SLICE, jet_label, _SEL_TEX[q])
             figs.append((f"{q.capitalize()} closure and resolution vs {'⟨μ⟩' if v == 'mu' else 'N<sub>PV</sub>'} in "
                          f"p<sub>T</sub><sup>true</sup> bins (bins of {'⟨μ⟩' if v == 'mu' else 'N<sub>PV</sub>'}: "
                          f"quintiles of the selected jets of each p<sub>T</sub> bin). Selection: "

@@ -3,6 +3,7 @@ headline numbers of the report (docs/method.md#evaluation)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -246,7 +247,7 @@ def sliced_table(
               else variable_values(table, slice_variable))
     w_all = np.asarray(table["weight"], dtype=np.float64) if weighted else None
     rows: dict[str, list] = {**{k: [] for k in SLICE_FIELDS}, **{k: [] for k in BINNED_FIELDS}}
-    for lo, hi in zip(slice_edges[:-1], slice_edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(slice_edges):
         in_slice = (slicer >= lo) & (slicer < hi)
         edges = var.edges(values[sel["energy"] & in_slice]) if (sel["energy"] & in_slice).sum() > 1 else None
         if edges is None or len(edges) < 2:
@@ -359,7 +360,7 @@ def mass_peaks_by_pt(
     energy_sel, _ = _selections(table)
     rows = []
     for key, code in (("wz", Process.WPRIME), ("top", Process.ZPRIME_TT)):
-        for lo, hi in zip(pt_edges[:-1], pt_edges[1:], strict=True):
+        for lo, hi in itertools.pairwise(pt_edges):
             s = energy_sel & (proc == code) & (pt >= lo) & (pt < hi)
             if s.sum() < 30:
                 continue
