@@ -572,7 +572,7 @@ figcaption {{ font-size: 0.85em; max-width: 560px; }}
 <b>{html.escape(baseline)}</b>; statistics per bin {'weighted by the event weight' if weighted else 'unweighted'};
 uncertainties from {n_boot} bootstrap resamples. Jets: {html.escape(_plain(jet_label))}.</p>
 {"".join(f"<h2 id='{i}'>{t}</h2>{h}" for i, t, h in tables)}
-<h2 id="figures">Figures</h2>{"".join(body)}
+<h2 id='figures'>Figures</h2>{"".join(body)}
 </body></html>
 """
     with atomic_path(out_dir / "report.html") as tmp:
