@@ -217,8 +217,8 @@ def _generator_html(rows: list[dict], base: str, alt_source: str) -> str:
             f"|Δ| ÷ {html.escape(base)}", "jets nom. / alt."]
     return _table(head, out) + (
         f"<p class='note'>Generator dependence: the same calibrations on the altered sample "
-        f"<code>{html.escape(alt_source)}</code> (other shower and hadronisation) minus the nominal sample, "
-        "in p<sub>T</sub><sup>true</sup> bins; errors: the two bootstrap errors in quadrature (independent "
+        f"<code>{html.escape(alt_source)}</code> (other shower and hadronisation) minus the nominal sample (its dijet jets only when the "
+        "altered sample is all <code>dijet_alt</code>), in p<sub>T</sub><sup>true</sup> bins; errors: the two bootstrap errors in quadrature (independent "
         f"samples). |Δ| ÷ {html.escape(base)} below 1: less dependent on the generator than the baseline. "
         "Selection as the headline.</p>")
 
@@ -526,7 +526,7 @@ def _make_report(
     if shifts:
         sections.append(("fig-generator", "Generator dependence", [(
             f"Shift of the median closure (left) and of the resolution (right) between the altered sample "
-            f"<code>{html.escape(alt_source)}</code> and the nominal one, energy (top) and mass (bottom), vs "
+            f"<code>{html.escape(alt_source)}</code> and the nominal one (its dijet jets, against a dijet_alt sample), energy (top) and mass (bottom), vs "
             f"p<sub>T</sub><sup>true</sup>. Selection: {_SEL_E}; mass adds m<sup>true</sup> > 30 GeV. Errors: "
             "bootstrap, both samples in quadrature.", _png(generator_shift_figure(shifts, baseline, jet_label)))]))
 

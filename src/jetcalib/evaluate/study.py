@@ -316,7 +316,15 @@ def generator_shift(
     """Generator dependence: per method, quantity and pT_true bin, the median closure and the
     resolution on the nominal and on the altered sample (``dijet_alt``) and the shifts
     alt − nominal, each with its bootstrap error (the two samples are independent: errors add in
-    quadrature). Same evaluation selection on both samples."""
+    quadrature). Same evaluation selection on both samples. When the altered sample is all
+    ``dijet_alt`` jets and the nominal one has a ``process`` column, only the nominal's dijet
+    jets enter (the same topology on both sides, not dijet_alt against a W/Z and top mix)."""
+    if "process" in table and "process" in alt_table:
+        alt_proc = set(np.unique(np.asarray(alt_table["process"])).tolist())
+        keep = np.asarray(table["process"]) == Process.DIJET
+        if alt_proc == {int(Process.DIJET_ALT)} and keep.any() and not keep.all():
+            table = {k: np.asarray(v)[keep] for k, v in table.items()}
+            outputs = {m: {k: np.asarray(v)[keep] for k, v in o.items()} for m, o in outputs.items()}
     rows = []
     nom = binned_table_pt(table, outputs, pt_edges, n_boot=n_boot, seed=seed)
     alt = binned_table_pt(alt_table, alt_outputs, pt_edges, n_boot=n_boot, seed=seed)
