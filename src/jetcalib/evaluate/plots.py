@@ -303,6 +303,14 @@ def resolution_map_figure(
                         f"{ratio[i, j]:.2f}", ha="center", va="center", fontsize=8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xlim(pt_edges[0], pt_edges[-1])  # the cells, not the decades around them
+    ax.set_ylim(m_edges[0], m_edges[-1] * 1.6)  # headroom for the label
+    _log_ticks(ax)
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_yticks([e for e in m_edges if e > 0])
     ax.set_xlabel(r"$p_\mathrm{T}^\mathrm{true}$ [GeV]")
     ax.set_ylabel(r"$m^\mathrm{true}$ [GeV]")
     sym = _QUANTITY[quantity][0]
