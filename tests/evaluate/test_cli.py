@@ -119,6 +119,7 @@ def test_alt_sample_adds_generator_dependence_and_the_report_is_navigable(files,
         assert f"id='{section}'" in page, section
     assert "σ/peak ÷ numerical" in page
     assert page.count("Selection:") >= page.count("<figure ")
+    assert not re.search(r"<[\s0-9]", page), "a bare '<' in the text (write &lt;)"
     assert (out / "sliced_metrics.csv").stat().st_size > 0
 
 

@@ -128,7 +128,7 @@ def _summary_html(summary: dict) -> str:
         + f"<p class='note'>Resolution (q84 − q16)/(2·q50) of the response, mean over the "
         f"p<sub>T</sub><sup>true</sup> bins of each region; in brackets the ratio to <b>{html.escape(base)}</b> "
         f"(below 1: better). Max |median − 1|: the worst median closure over the p<sub>T</sub><sup>true</sup> "
-        f"bins. Selection: p<sub>T</sub><sup>true</sup> > {EVAL_MIN_PT:g} GeV, |η<sup>true</sup>| < "
+        f"bins. Selection: p<sub>T</sub><sup>true</sup> > {EVAL_MIN_PT:g} GeV, |η<sup>true</sup>| &lt; "
         f"{EVAL_ETA_MAX:g}; mass adds m<sup>true</sup> > {EVAL_MIN_MASS:g} GeV.</p>"
     )
 
@@ -163,7 +163,7 @@ def _peaks_html(summary: dict, by_pt: list[dict]) -> str:
     return out + ("<p class='note'>Gaussian core of the m<sub>cal</sub> peak fitted in the window "
                   + ", ".join(f"{k} {lo:g}–{hi:g} GeV" for k, (lo, hi) in MASS_WINDOWS.items())
                   + f"; σ/peak is the relative width, its ratio to <b>{html.escape(base)}</b> below 1 is a "
-                  "narrower peak. Selection: p<sub>T</sub><sup>true</sup> > 200 GeV, |η<sup>true</sup>| < 2.</p>")
+                  "narrower peak. Selection: p<sub>T</sub><sup>true</sup> > 200 GeV, |η<sup>true</sup>| &lt; 2.</p>")
 
 
 def _pileup_html(slopes: list[dict], base: str) -> str:
@@ -364,7 +364,7 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-_SEL_E = "p<sub>T</sub><sup>true</sup> > 200 GeV, |η<sup>true</sup>| < 2"
+_SEL_E = "p<sub>T</sub><sup>true</sup> > 200 GeV, |η<sup>true</sup>| &lt; 2"
 _SEL_M = _SEL_E + ", m<sup>true</sup> > 30 GeV"
 _SEL_TEX = {"energy": r"$p_\mathrm{T}^\mathrm{true}$ > 200 GeV, $|\eta^\mathrm{true}|$ < 2",
             "mass": r"$p_\mathrm{T}^\mathrm{true}$ > 200 GeV, $|\eta^\mathrm{true}|$ < 2, $m^\mathrm{true}$ > 30 GeV"}
@@ -497,7 +497,7 @@ def _make_report(
                      / resolution_map(table, outputs[baseline]["m_cal"], outputs[baseline]["e_cal"], q))
             fig = resolution_map_figure(ratio, MAP_PT_EDGES, MAP_M_EDGES, q, f"{m} / {baseline}", jet_label)
             figs.append((f"{q.capitalize()} resolution ratio {html.escape(m)} / {html.escape(baseline)} "
-                         "in (p<sub>T</sub><sup>true</sup>, m<sup>true</sup>) cells; |η<sup>true</sup>| < 2, cells "
+                         "in (p<sub>T</sub><sup>true</sup>, m<sup>true</sup>) cells; |η<sup>true</sup>| &lt; 2, cells "
                          "with at least 30 jets (blue: better than the baseline).", _png(fig)))
     sections.append(("fig-maps", "Resolution-ratio maps", figs))
     figs = []
@@ -511,7 +511,7 @@ def _make_report(
                 if np.isfinite(hi):
                     fits = {f["method"]: f for f in peaks_pt if f["sample"] == key and f["pt_lo"] == lo}
                     where = _PT_SLICE.format(lo=lo, hi=hi)
-                    cap_where = f"{lo:g} < p<sub>T</sub><sup>true</sup> < {hi:g} GeV, |η<sup>true</sup>| < 2"
+                    cap_where = f"{lo:g} &lt; p<sub>T</sub><sup>true</sup> &lt; {hi:g} GeV, |η<sup>true</sup>| &lt; 2"
                 else:
                     fits = {m: summary["mass_peaks"].get(m, {}).get(key, {}) for m in outputs}
                     where, cap_where = _SEL_TEX["energy"], _SEL_E
