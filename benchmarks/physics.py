@@ -3,9 +3,11 @@ inversion, gradient-boosted trees (LightGBM), a plain MLP with MSE loss, and the
 
     .venv/bin/python benchmarks/physics.py --train dijet_train.parquet --test dijet_test.parquet \\
         [--wprime wprime_test.parquet] [--top top_test.parquet] \\
-        [--dnn MODEL_DIR] [--mlp MODEL_DIR] [--out benchmarks/results]
+        [--dnn MODEL_DIR] [--mlp MODEL_DIR] [--alt dijet_alt_test.parquet] [--out benchmarks/results]
 
 Writes ``OUT/physics.md`` (tables), ``OUT/physics.json`` (every number) and ``OUT/figures/*.png``.
+``--alt`` (a ``dijet_alt`` test table: altered shower and hadronisation) adds the generator
+dependence (``jetcalib.evaluate.generator_shift``, docs/evaluation.md#generator-dependence).
 Models not given are trained here on --train with the default budget (the DNN with the default
 config, the MSE MLP with the same trunk and budget but none of the [ours] choices). LightGBM needs
 ``pip install lightgbm`` (not a jetcalib dependency: it is only the peer we compare against).
@@ -29,7 +31,7 @@ import numpy as np
 from _dnn_common import config_with, load_many
 
 from jetcalib.dnn import DNNCalibration, DNNConfig, train
-from jetcalib.evaluate import Uncalibrated, fit_mass_peak
+from jetcalib.evaluate import Uncalibrated, fit_mass_peak, generator_shift
 from jetcalib.evaluate.metrics import resolution  # the one definition (docs/method.md#terms)
 from jetcalib.features import apply_responses, feature_matrix, input_flags
 from jetcalib.io import INPUT_FEATURES, atomic_path, read_table
@@ -171,6 +173,7 @@ def main() -> None:
     ap.add_argument("--dnn", help="trained DNN model directory (jetcalib train; else trained here)")
     ap.add_argument("--mlp", help="trained MSE MLP model directory (else trained here)")
     ap.add_argument("--epochs", type=int, help="epochs for models trained here (default: config)")
+    ap.add_argument("--alt", help="dijet_alt test table: adds the generator dependence")
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
     out = Path(args.out)
@@ -233,6 +236,11 @@ def main() -> None:
                 entry["peak"] = fit_mass_peak(c["m_cal"][sel], PEAK_WINDOWS[sample])
                 entry["peak_true"] = fit_mass_peak(t["m_true"][sel], PEAK_WINDOWS[sample])
             results.setdefault(sample, {})[method] = entry
+    if args.alt:
+        alt = read(args.alt)
+        results["generator_shift"] = generator_shift(
+            tests["dijet"], {m: dict(cal.calibrate(tests["dijet"])) for m, cal in methods.items()},
+            alt, {m: dict(cal.calibrate(alt)) for m, cal in methods.items()})
     write_markdown(out, results, args, n_train, timing, {k: len(v["e_true"]) for k, v in tests.items()})
     figure(results, "energy", ["dijet"], r"$E$ resolution $(q_{84}-q_{16})/2q_{50}$", out / "figures" / "energy_resolution.png")
     mass_samples = [s for s in ("dijet_mass", "wz", "top") if s in results]
@@ -249,11 +257,13 @@ def _fmt_row(cells: list[str]) -> str:
 def write_markdown(out: Path, results: dict, args: argparse.Namespace, n_train: int,
                    timing: dict[str, float], n_test: dict[str, int]) -> None:
     present = [m for m in METHOD_ORDER if m in results["dijet"]]
+    lines_alt = _generator_lines(results.get("generator_shift", []), present, args.alt)
     lines = ["# Physics comparison on the standard sample", "",
              "Produced by:", "", "```",
              "python benchmarks/physics.py --train " + " ".join(args.train) + " --test " + args.test
              + (f" --wprime {args.wprime}" if args.wprime else "") + (f" --top {args.top}" if args.top else "")
-             + (f" --dnn {args.dnn}" if args.dnn else "") + (f" --mlp {args.mlp}" if args.mlp else ""),
+             + (f" --dnn {args.dnn}" if args.dnn else "") + (f" --mlp {args.mlp}" if args.mlp else "")
+             + (f" --alt {args.alt}" if args.alt else ""),
              "```", "",
              f"Training: {n_train:,} dijet jets (pT_true > 150 GeV, |η_true| < 2). Test jets: "
              + ", ".join(f"{k} {v:,}" for k, v in n_test.items()) + " (independent seeds).",
@@ -291,10 +301,29 @@ def write_markdown(out: Path, results: dict, args: argparse.Namespace, n_train: 
             cells = [f"{results[sample][m][key][i]['resolution']:.4f} ({results[sample][m][key][i]['closure']:.3f})"
                      for m in present]
             lines.append(_fmt_row([rng, f"{b['n']:,}", *cells]))
+    lines += lines_alt
     lines += ["", "## Figures", "", "![energy resolution](figures/energy_resolution.png)", "",
               "![mass resolution](figures/mass_resolution.png)", ""]
     with atomic_path(out / "physics.md") as tmp:
         tmp.write_text("\n".join(lines))
+
+
+def _generator_lines(rows: list[dict], present: list[str], alt: str | None) -> list[str]:
+    """physics.md's generator-dependence table: altered − nominal per method and pT_true bin."""
+    if not rows:
+        return []
+    lines = ["", f"## Generator dependence (dijet vs dijet_alt, {alt})", "",
+             "Each cell: Δ median closure / Δ resolution (altered − nominal), ± bootstrap errors in quadrature.", "",
+             _fmt_row(["quantity", "pT_true [GeV]", *[LABELS[m] for m in present]]), "|---|---|" + "---|" * len(present)]
+    index = {(r["method"], r["quantity"], r["pt_lo"]): r for r in rows}
+    for q, lo, hi in dict.fromkeys((r["quantity"], r["pt_lo"], r["pt_hi"]) for r in rows):
+        cells = []
+        for m in present:
+            r = index.get((m, q, lo))
+            cells.append("–" if r is None else f"{r['median_shift']:+.4f} ± {r['median_shift_err']:.4f} / "
+                         f"{r['resolution_shift']:+.4f} ± {r['resolution_shift_err']:.4f}")
+        lines.append(_fmt_row([q, f"{lo:.0f}–{hi:.0f}", *cells]))
+    return lines
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ peaks, figures and a self-contained HTML report (docs/method.md#evaluation).
 The metric functions are pure numpy and meant to be reused (DNN tests, benchmarks)::
 
     from jetcalib.evaluate import resolution, closure, mode_estimate, binned_metrics
+
+The studies beyond the inclusive bins (|η| slices, μ/NPV in pT bins, pile-up slopes,
+generator dependence, mass peaks per pT bin) are :func:`sliced_table`, :func:`pileup_slopes`,
+:func:`generator_shift` and :func:`mass_peaks_by_pt`; :mod:`jetcalib.evaluate.inputs` reads
+test samples and builds the report's provenance block.
 """
 
 from .massfit import MASS_WINDOWS, fit_mass_peak
@@ -19,11 +24,25 @@ from .metrics import (
     resolution_iqr,
 )
 from .report import make_report
-from .study import PT_REGIONS, VARIABLES, binned_table, headline, run_methods
+from .study import (
+    ETA_SLICES,
+    PT_BINS,
+    PT_REGIONS,
+    VARIABLES,
+    binned_table,
+    generator_shift,
+    headline,
+    mass_peaks_by_pt,
+    pileup_slopes,
+    run_methods,
+    sliced_table,
+)
 
 __all__ = [
     "BINNED_FIELDS",
+    "ETA_SLICES",
     "MASS_WINDOWS",
+    "PT_BINS",
     "PT_REGIONS",
     "UNCALIBRATED",
     "VARIABLES",
@@ -33,13 +52,17 @@ __all__ = [
     "bootstrap_error",
     "closure",
     "fit_mass_peak",
+    "generator_shift",
     "headline",
     "load_calibration",
     "make_report",
+    "mass_peaks_by_pt",
     "mode_estimate",
     "parse_method_specs",
+    "pileup_slopes",
     "quantiles",
     "resolution",
     "resolution_iqr",
     "run_methods",
+    "sliced_table",
 ]

@@ -3,6 +3,7 @@ headline numbers of the report (docs/method.md#evaluation)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -14,15 +15,23 @@ from .methods import Calibration
 from .metrics import BINNED_FIELDS, binned_metrics
 
 __all__ = [
+    "ETA_SLICES",
     "EVAL_ETA_MAX",
     "EVAL_MIN_MASS",
     "EVAL_MIN_PT",
+    "PT_BINS",
     "PT_REGIONS",
+    "SLICE_FIELDS",
     "VARIABLES",
     "Variable",
     "binned_table",
+    "binned_table_pt",
+    "generator_shift",
     "headline",
+    "mass_peaks_by_pt",
+    "pileup_slopes",
     "run_methods",
+    "sliced_table",
     "variable_values",
 ]
 
@@ -194,3 +203,176 @@ def _finite_or_none(obj):
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
     return obj
+
+
+#: |η_true| slices of the closure and resolution vs pT_true figures.
+ETA_SLICES = np.array([0.0, 0.8, 1.2, 2.0])
+#: pT_true bins (GeV) of the μ/NPV figures, the response and mass-peak figures, the pile-up
+#: slopes and the generator dependence.
+PT_BINS = np.array([200.0, 300.0, 500.0, 1000.0, 3000.0])
+#: Columns of :func:`sliced_table` beyond :data:`BINNED_FIELDS`.
+SLICE_FIELDS: tuple[str, ...] = ("method", "quantity", "variable", "slice_variable", "slice_lo", "slice_hi")
+
+
+def _response(table: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray], quantity: str) -> np.ndarray:
+    cal, true = ("e_cal", "e_true") if quantity == "energy" else ("m_cal", "m_true")
+    den = np.asarray(table[true], dtype=np.float64)
+    return np.divide(np.asarray(out[cal], dtype=np.float64), den, out=np.full(den.shape, np.nan), where=den > 0)
+
+
+def sliced_table(
+    table: Mapping[str, np.ndarray],
+    outputs: Mapping[str, Mapping[str, np.ndarray]],
+    variable: str,
+    slice_variable: str,
+    slice_edges: np.ndarray,
+    *,
+    quantities: tuple[str, ...] = ("energy", "mass"),
+    weighted: bool = False,
+    n_boot: int = 50,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Binned metrics vs ``variable`` in slices ``[lo, hi)`` of ``slice_variable`` (``abs_eta``
+    for |η_true|, or any :data:`VARIABLES` name): :func:`binned_table`'s columns plus
+    ``slice_variable``, ``slice_lo``, ``slice_hi``. The evaluation selection applies (energy:
+    pT_true > 200 GeV, |η_true| < 2; mass adds m_true > 30 GeV). Empty dict when a column is
+    absent."""
+    var = VARIABLES[variable]
+    cols = (*var.columns, *(("eta_true",) if slice_variable == "abs_eta" else VARIABLES[slice_variable].columns))
+    if not all(c in table for c in cols):
+        return {}
+    sel = dict(zip(("energy", "mass"), _selections(table), strict=True))
+    values = variable_values(table, variable)
+    slicer = (np.abs(np.asarray(table["eta_true"], dtype=np.float64)) if slice_variable == "abs_eta"
+              else variable_values(table, slice_variable))
+    w_all = np.asarray(table["weight"], dtype=np.float64) if weighted else None
+    rows: dict[str, list] = {**{k: [] for k in SLICE_FIELDS}, **{k: [] for k in BINNED_FIELDS}}
+    for lo, hi in itertools.pairwise(slice_edges):
+        in_slice = (slicer >= lo) & (slicer < hi)
+        edges = var.edges(values[sel["energy"] & in_slice]) if (sel["energy"] & in_slice).sum() > 1 else None
+        if edges is None or len(edges) < 2:
+            continue
+        for method, out in outputs.items():
+            for quantity in quantities:
+                s = sel[quantity] & in_slice
+                res = binned_metrics(_response(table, out, quantity)[s], values[s], edges,
+                                     weights=None if w_all is None else w_all[s], n_boot=n_boot, seed=seed)
+                nb = len(edges) - 1
+                for k, v in zip(SLICE_FIELDS, (method, quantity, variable, slice_variable, lo, hi), strict=True):
+                    rows[k] += [v] * nb
+                for k in BINNED_FIELDS:
+                    rows[k].append(res[k])
+    if not rows["method"]:
+        return {}
+    strings = ("method", "quantity", "variable", "slice_variable")
+    return {k: (np.array(v, dtype=object) if k in strings else
+                np.asarray(v, dtype=np.float64) if k in ("slice_lo", "slice_hi") else np.concatenate(v))
+            for k, v in rows.items()}
+
+
+def _slope(x: np.ndarray, y: np.ndarray, err: np.ndarray) -> tuple[float, float]:
+    """Weighted least-squares slope dy/dx and its error (NaN with fewer than 2 usable points)."""
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(err) & (err > 0)
+    if ok.sum() < 2:
+        return float("nan"), float("nan")
+    w = 1.0 / err[ok] ** 2
+    xm = np.sum(w * x[ok]) / w.sum()
+    sxx = np.sum(w * (x[ok] - xm) ** 2)
+    if sxx <= 0:
+        return float("nan"), float("nan")
+    slope = np.sum(w * (x[ok] - xm) * y[ok]) / sxx
+    return float(slope), float(np.sqrt(1.0 / sxx))
+
+
+def pileup_slopes(sliced: Mapping[str, np.ndarray]) -> list[dict]:
+    """Closure slopes d(median)/dμ or d(median)/dNPV per method, quantity and pT_true bin, from a
+    :func:`sliced_table` vs ``mu`` or ``npv`` in slices of ``pt_true``: a weighted straight-line
+    fit of the binned medians (bootstrap errors) against the bins' mean μ (NPV). One dict per
+    (method, quantity, variable, pT bin): ``slope``, ``slope_err`` (per unit of μ or NPV)."""
+    if not sliced:
+        return []
+    out = []
+    keys = zip(sliced["method"], sliced["quantity"], sliced["variable"], sliced["slice_lo"], sliced["slice_hi"],
+               strict=True)
+    for method, quantity, variable, lo, hi in dict.fromkeys(keys):
+        s = ((sliced["method"] == method) & (sliced["quantity"] == quantity) & (sliced["variable"] == variable)
+             & (sliced["slice_lo"] == lo) & (sliced["slice_hi"] == hi))
+        slope, err = _slope(sliced["centre"][s], sliced["median"][s], sliced["median_err"][s])
+        out.append({"method": method, "quantity": quantity, "variable": variable, "pt_lo": float(lo),
+                    "pt_hi": float(hi), "slope": slope, "slope_err": err})
+    return out
+
+
+def generator_shift(
+    table: Mapping[str, np.ndarray],
+    outputs: Mapping[str, Mapping[str, np.ndarray]],
+    alt_table: Mapping[str, np.ndarray],
+    alt_outputs: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    pt_edges: np.ndarray = PT_BINS,
+    n_boot: int = 50,
+    seed: int = 0,
+) -> list[dict]:
+    """Generator dependence: per method, quantity and pT_true bin, the median closure and the
+    resolution on the nominal and on the altered sample (``dijet_alt``) and the shifts
+    alt − nominal, each with its bootstrap error (the two samples are independent: errors add in
+    quadrature). Same evaluation selection on both samples. When the altered sample is all
+    ``dijet_alt`` jets and the nominal one has a ``process`` column, only the nominal's dijet
+    jets enter (the same topology on both sides, not dijet_alt against a W/Z and top mix)."""
+    if "process" in table and "process" in alt_table:
+        alt_proc = set(np.unique(np.asarray(alt_table["process"])).tolist())
+        keep = np.asarray(table["process"]) == Process.DIJET
+        if alt_proc == {int(Process.DIJET_ALT)} and keep.any() and not keep.all():
+            table = {k: np.asarray(v)[keep] for k, v in table.items()}
+            outputs = {m: {k: np.asarray(v)[keep] for k, v in o.items()} for m, o in outputs.items()}
+    rows = []
+    nom = binned_table_pt(table, outputs, pt_edges, n_boot=n_boot, seed=seed)
+    alt = binned_table_pt(alt_table, alt_outputs, pt_edges, n_boot=n_boot, seed=seed)
+    for (method, quantity), a in nom.items():
+        b = alt.get((method, quantity))
+        if b is None:
+            continue
+        for i in range(len(pt_edges) - 1):
+            row = {"method": method, "quantity": quantity, "pt_lo": float(pt_edges[i]), "pt_hi": float(pt_edges[i + 1]),
+                   "n_nominal": int(a["n"][i]), "n_alt": int(b["n"][i])}
+            for stat in ("median", "resolution"):
+                row[f"{stat}_nominal"], row[f"{stat}_alt"] = float(a[stat][i]), float(b[stat][i])
+                row[f"{stat}_shift"] = float(b[stat][i] - a[stat][i])
+                row[f"{stat}_shift_err"] = float(np.hypot(a[f"{stat}_err"][i], b[f"{stat}_err"][i]))
+            rows.append(row)
+    return rows
+
+
+def binned_table_pt(
+    table: Mapping[str, np.ndarray], outputs: Mapping[str, Mapping[str, np.ndarray]], pt_edges: np.ndarray,
+    *, n_boot: int = 50, seed: int = 0,
+) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """:func:`~jetcalib.evaluate.metrics.binned_metrics` vs pT_true in ``pt_edges`` per (method,
+    quantity), with the evaluation selection."""
+    sel = dict(zip(("energy", "mass"), _selections(table), strict=True))
+    pt = np.asarray(table["pt_true"], dtype=np.float64)
+    return {(m, q): binned_metrics(_response(table, out, q)[sel[q]], pt[sel[q]], pt_edges, n_boot=n_boot, seed=seed)
+            for m, out in outputs.items() for q in ("energy", "mass")}
+
+
+def mass_peaks_by_pt(
+    table: Mapping[str, np.ndarray], outputs: Mapping[str, Mapping[str, np.ndarray]], pt_edges: np.ndarray = PT_BINS,
+) -> list[dict]:
+    """Fitted m_cal peaks of W/Z and top jets per method and pT_true bin (evaluation selection):
+    one dict per (method, sample, bin) with :func:`~jetcalib.evaluate.massfit.fit_mass_peak`'s
+    ``position``, ``width``, ``relative_width`` (σ/peak) and ``n``; bins under 30 jets left out."""
+    if "process" not in table:
+        return []
+    proc = np.asarray(table["process"])
+    pt = np.asarray(table["pt_true"], dtype=np.float64)
+    energy_sel, _ = _selections(table)
+    rows = []
+    for key, code in (("wz", Process.WPRIME), ("top", Process.ZPRIME_TT)):
+        for lo, hi in itertools.pairwise(pt_edges):
+            s = energy_sel & (proc == code) & (pt >= lo) & (pt < hi)
+            if s.sum() < 30:
+                continue
+            for m, out in outputs.items():
+                rows.append({"method": m, "sample": key, "pt_lo": float(lo), "pt_hi": float(hi),
+                             **fit_mass_peak(np.asarray(out["m_cal"])[s], MASS_WINDOWS[key])})
+    return rows

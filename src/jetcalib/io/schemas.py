@@ -174,6 +174,14 @@ class EvaluationSummary(_Exact):
     mass_peaks: dict[str, dict[str, dict[str, float | None]]]  #: method -> wz/top -> fit
     flagged_fraction: dict[str, float | None]
     weighted: bool
+    #: fitted W/Z and top peaks per method and pT_true bin (evaluate.study.mass_peaks_by_pt)
+    mass_peaks_by_pt: list[dict[str, str | float | int | None]] | None = None
+    #: closure slopes d(median)/dμ and d(median)/dNPV per method, quantity and pT_true bin
+    pileup_slopes: list[dict[str, str | float | None]] | None = None
+    #: nominal vs altered-generator sample per method, quantity and pT_true bin (evaluate --alt)
+    generator_shift: list[dict[str, str | float | int | None]] | None = None
+    #: versions, content hashes and seeds of the report's inputs (evaluate.inputs)
+    provenance: dict[str, Any] | None = None
 
 
 class OnnxMetadata(_Exact):
