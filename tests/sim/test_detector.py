@@ -225,3 +225,29 @@ def test_overlay_rotation_and_reflection_map_cells_exactly() -> None:
     a2, _, _ = run([GRID.n_phi_rotation, 0], [False, False])
     a0, _, _ = run([0, 0], [False, False])
     assert np.array_equal(a0, a2)
+
+
+def _photons_clustered(etas, phis, energy=50.0):
+    """Photons showered, spread over the cells of every layer and clustered (no noise)."""
+    from jetcalib.sim.calorimeter import Spreader, deposit
+
+    from .conftest import particles
+
+    p = particles([22] * len(etas), [energy] * len(etas), np.asarray(etas), phi=np.asarray(phis))
+    p.evt[:] = 0  # one event
+    p.n_events = 1
+    d = deposit(p, CFG.calorimeter, CFG.tracking, GRID, np.random.default_rng(4))
+    e, e_em = np.zeros(GRID.n_cells), np.zeros(GRID.n_cells)
+    Spreader(CFG.calorimeter, GRID)(e, e_em, d, 0, len(d.e))
+    return _cluster(e, sigma=0.03), float(d.e.sum())
+
+
+def test_real_showers_at_delta_r_005_are_two_clusters_one_shower_is_one() -> None:
+    one, _ = _photons_clustered([0.3125], [0.5])
+    assert len(one[one[:, 0] > 1.0]) == 1
+    two, total = _photons_clustered([0.3125, 0.3625], [0.5, 0.5])  # ΔR = 0.05: two EM2 cells
+    big = two[two[:, 0] > 1.0]
+    assert len(big) == 2
+    assert big[:, 1] == pytest.approx([0.3125, 0.3625], abs=0.01) or big[::-1, 1] == pytest.approx(
+        [0.3125, 0.3625], abs=0.01)
+    assert two[:, 0].sum() == pytest.approx(total, rel=1e-6)  # shared cells lose nothing

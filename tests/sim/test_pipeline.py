@@ -57,7 +57,7 @@ def test_response_is_physical(dijet_table) -> None:
     assert 0.3 < np.median(table["fem_true"]) < 0.95
 
 
-def test_mass_physics_of_simulation_version_2(dijet_table) -> None:
+def test_mass_physics_of_simulation_version_3(dijet_table) -> None:
     # The qualitative figures of the simulation's acceptance on the small session sample (60
     # events, μ 10–30); benchmarks/sim_response.py measures them on 2000.
     table, _ = dijet_table

@@ -174,16 +174,18 @@ def deposit(p: Particles, cfg: CalorimeterConfig, trk: TrackingConfig, grid: Gri
     parts = [(pn, ln, eta[pn], phi[pn], lay_narrow[pn, ln], lay_em[pn, ln], PROFILE_EM),
              (pw, lw, eta[pw], phi[pw], lay_wide[pw, lw], np.zeros(len(pw)), PROFILE_HAD)]
     # a hadron's EM component (its π⁰ → γγ) as ``had_em_subshowers`` narrow showers displaced
-    # from the axis, the same displacement in every layer: the lumps that make local maxima
+    # from the axis, the same displacement in every layer, with energy shares ~ flat Dirichlet
+    # (π⁰ energies are unequal): the lumps that make local maxima
     k = cfg.had_em_subshowers
     sub = np.nonzero(is_had & ~is_mu)[0]
     d_eta = rng.standard_normal((len(sub), k)) * cfg.had_em_subshower_sigma
     d_phi = rng.standard_normal((len(sub), k)) * cfg.had_em_subshower_sigma
-    lay_sub = lay_em[sub] / k
-    ps, ls = np.nonzero(lay_sub > 1e-4 / k)
+    share = rng.dirichlet(np.ones(k), size=len(sub))
+    ps, ls = np.nonzero(lay_em[sub] > 1e-4)
     for j in range(k):
+        e_sub = lay_em[sub[ps], ls] * share[ps, j]
         parts.append((sub[ps], ls, eta[sub[ps]] + d_eta[ps, j], _wrap(phi[sub[ps]] + d_phi[ps, j]),
-                      lay_sub[ps, ls], lay_sub[ps, ls], PROFILE_EM))
+                      e_sub, e_sub, PROFILE_EM))
     pi = np.concatenate([q[0] for q in parts])
     order = np.argsort(evt[pi], kind="stable")
     cat = [np.concatenate([q[f] for q in parts])[order] for f in range(1, 6)]

@@ -140,8 +140,9 @@ class CalorimeterConfig(_Strict):
     had_halo_sigma: _Pos = 0.10
     had_halo_frac: _Frac = 0.45
     #: a hadron shower's EM component (π⁰ → γγ) is this many narrow showers, each displaced
-    #: from the hadron's axis by Normal(0, had_em_subshower_sigma) in η and in φ
-    had_em_subshowers: Annotated[int, Field(ge=1, le=8)] = 5
+    #: from the hadron's axis by Normal(0, had_em_subshower_sigma) in η and in φ, with energy
+    #: shares drawn from a flat Dirichlet distribution
+    had_em_subshowers: Annotated[int, Field(ge=1, le=8)] = 4
     had_em_subshower_sigma: _NonNeg = 0.06
     #: a deposit is spread over cells within this many halo σ of its axis...
     lateral_window_sigmas: Annotated[float, Field(ge=1, le=6)] = 3.0

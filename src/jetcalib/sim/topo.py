@@ -9,7 +9,8 @@ electronic noise ⊕ expected pile-up noise √(⟨μ⟩·var), per row of cells
 
 Splitting (as ATLAS's cluster splitter): in each cluster, local maxima are cells with
 E > ``split_e_gev``, at least ``split_min_neighbours`` in-layer neighbours in the cluster and
-more energy than each of them. Maxima in the *primary* layers (the middle and back EM layers)
+more energy than each of them and, in a primary layer, than the overlapping cells of an adjacent
+primary layer (so one shower seen in EM2 and EM3 is one maximum). Maxima in the *primary* layers (the middle and back EM layers)
 are always used; a maximum in another layer only where no primary maximum lies in the 3 × 3
 cells around it in (η, φ) (primary maxima count with half their cell size). With two or more maxima the cluster is re-grown from all of them
 at once, breadth first inside the original cluster: a cell reached first by one maximum joins
@@ -166,16 +167,24 @@ def cluster_event(e, e_pu, e_em, sigma_row, n_layers, n_eta, n_phi, cell_off, ro
         if e[c] <= split_e:
             continue
         ly, ie, ip = _decode(c, cell_off, n_phi, n_layers)
-        nn = _neighbours(ly, ie, ip, n_layers, n_eta, n_phi, cell_off, row_off, cross_lo, cross_hi,
-                         nbuf, True)
+        # in-layer neighbours, and for a primary-layer cell also the overlapping cells of an
+        # adjacent primary layer: one shower seen in EM2 and in EM3 is one maximum, not two
+        n_layer = _neighbours(ly, ie, ip, n_layers, n_eta, n_phi, cell_off, row_off, cross_lo,
+                              cross_hi, nbuf, True)
+        nn = n_layer
+        if primary[ly]:
+            nn = _neighbours(ly, ie, ip, n_layers, n_eta, n_phi, cell_off, row_off, cross_lo,
+                             cross_hi, nbuf, False)
         n_in = 0
         ok = True
         for k in range(nn):
             c2 = nbuf[k]
+            if k >= n_layer and not primary[_decode(c2, cell_off, n_phi, n_layers)[0]]:
+                continue
             if e[c2] >= e[c]:
                 ok = False
                 break
-            if abs(e[c2]) > t_cell * sigma_row[cell_row[c2]]:
+            if k < n_layer and abs(e[c2]) > t_cell * sigma_row[cell_row[c2]]:
                 n_in += 1
         if ok and n_in >= split_min_neigh:
             is_max[i] = True
