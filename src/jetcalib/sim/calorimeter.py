@@ -207,7 +207,7 @@ def _impact_cell(eta, phi, edges_flat, e0, ne, np_l, base):
     ie = np.searchsorted(edges_flat[e0:e0 + ne + 1], eta, side="right") - 1
     if ie < 0 or ie >= ne:
         return -1
-    return base + ie * np_l + int(math.floor((phi + math.pi) * np_l / (2.0 * math.pi))) % np_l
+    return base + ie * np_l + math.floor((phi + math.pi) * np_l / (2.0 * math.pi)) % np_l
 
 
 @numba.njit(cache=True)
@@ -270,8 +270,8 @@ def spread_event(dense_e, dense_em, layer, eta, phi, e, e_em, profile, lo, hi, e
             pc = qc
             ph = qh
         # φ window: cells ja..jb unwrapped (index mod n_phi), edges at −π + j·Δφ
-        ja = int(math.floor((phi[i] + math.pi - r) / dphi))
-        jb = int(math.floor((phi[i] + math.pi + r) / dphi))
+        ja = math.floor((phi[i] + math.pi - r) / dphi)
+        jb = math.floor((phi[i] + math.pi + r) / dphi)
         nip = min(jb - ja + 1, f_phi.shape[1] - 1, np_l)
         mc = 0.0
         mh = 0.0
