@@ -1,3 +1,3 @@
 """The jetcalib version, recorded in every artifact's provenance."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
