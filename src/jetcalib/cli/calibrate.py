@@ -30,8 +30,7 @@ _TABLE_SUFFIXES = (".parquet", ".pq", ".root")
 @app.command()
 def calibrate(
     # a str, not a Path: Path("./reference") would read as the literal "reference"
-    calibration_arg: Annotated[str, typer.Argument(
-        metavar="CALIBRATION",
+    calibration: Annotated[str, typer.Argument(
         help="A DNN model directory (jetcalib train) or its .onnx export (jetcalib export), a "
         "numerical calibration .json (jetcalib numerical fit) or its correctionlib .json "
         "(--correctionlib); the literal 'reference': the reference model shipped with jetcalib "
@@ -110,11 +109,8 @@ def calibrate(
 
         units = preset_units(preset)
     units = resolve_units(units, cmap)
-    if calibration_arg == REFERENCE_NAME:
-        calibration = reference_model()
-    else:
-        calibration = Path(calibration_arg)
-    cal = load(calibration, runtime=runtime, threads=threads, method=method)
+    cal_path = reference_model() if calibration == REFERENCE_NAME else Path(calibration)
+    cal = load(cal_path, runtime=runtime, threads=threads, method=method)
     made_out = False
     if len(inputs) == 1 and out.suffix.lower() in _TABLE_SUFFIXES:
         targets = [(inputs[0], out)]
@@ -146,7 +142,7 @@ def calibrate(
         start = time.perf_counter()
         where = f"on {scheduler}" if scheduler else f"with {workers} workers" if workers > 1 else ""
         results = calibrate_many(cal, targets, workers=workers, scheduler=scheduler, threads=threads,
-                                 calibration_source=str(calibration), column_map=cmap, tree=tree,
+                                 calibration_source=str(cal_path), column_map=cmap, tree=tree,
                                  step_rows=chunk_rows, units=units, domain=domain,
                                  collection=collection, preset=preset)
         # closing: an interruption stops the workers now, not when the generator is collected
