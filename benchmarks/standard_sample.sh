@@ -29,6 +29,10 @@ gen "$DATA/wprime_test.parquet" --process wprime --events 12500 --seed 3003
 gen "$DATA/top_test.parquet" --process zprime_tt --events 12500 --seed 4004
 
 [ -f "$DATA/models/dnn/artifact.json" ] || $J train --data "${TRAIN[0]}" --data "${TRAIN[1]}" -o "$DATA/models/dnn"
+# the reference model shipped with the package (src/jetcalib/reference/README.md): copy this
+# .onnx (only it) to src/jetcalib/reference/reference.onnx and commit it
+mkdir -p "$DATA/models/reference"
+[ -f "$DATA/models/reference/reference.onnx" ] || $J export "$DATA/models/dnn" -o "$DATA/models/reference/reference.onnx"
 $PY benchmarks/train_dnn.py --train "${TRAIN[@]}" --test "$DATA/dijet_test.parquet" --model "$DATA/models/dnn"
 $PY benchmarks/ablation.py --train "$DATA/dijet_train.parquet" --test "$DATA/dijet_test.parquet" --md benchmarks/results/ablation.md
 $PY -m pip install -q lightgbm

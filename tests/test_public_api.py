@@ -91,10 +91,10 @@ PUBLIC_API: dict[str, tuple[list[str], list[str]]] = {
     ),
     "jetcalib.deploy": (
         ["CorrectionlibCalibration", "FileSummary", "OnnxCalibration", "RUNTIMES",
-         "calibrate_file", "calibrate_many", "export_onnx", "load"],
+         "calibrate_file", "calibrate_many", "export_onnx", "load", "reference_model"],
         ["CorrectionlibCalibration", "FileSummary", "OnnxCalibration", "RUNTIMES", "apply",
          "calibrate_file", "calibrate_many", "export_onnx", "load", "loading", "parallel",
-         "runtimes"],
+         "reference", "reference_model", "runtimes"],
     ),
     "jetcalib.sim": (
         ["SimConfig", "load_config", "parse_mu_range", "plan_chunks", "run_generation"],

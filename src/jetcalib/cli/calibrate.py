@@ -29,10 +29,12 @@ _TABLE_SUFFIXES = (".parquet", ".pq", ".root")
 
 @app.command()
 def calibrate(
-    calibration: Annotated[Path, typer.Argument(
+    # a str, not a Path: Path("./reference") would read as the literal "reference"
+    calibration: Annotated[str, typer.Argument(
         help="A DNN model directory (jetcalib train) or its .onnx export (jetcalib export), a "
         "numerical calibration .json (jetcalib numerical fit) or its correctionlib .json "
-        "(--correctionlib).", show_default=False)],
+        "(--correctionlib); the literal 'reference': the reference model shipped with jetcalib "
+        "(./reference for a file of that name).", show_default=False)],
     inputs: Annotated[list[Path], typer.Argument(help="Jet tables (.parquet or .root) to calibrate.",
                                                  show_default=False)],
     out: Annotated[Path, typer.Option(
@@ -92,7 +94,8 @@ def calibrate(
     4 bad prediction, 5 out of range, 6 mass below the method's threshold (mass follows E),
     7 |eta| / 8 pT (E) / 9 an input outside the training domain (calibrated unless --domain strict).
     """
-    from ..deploy import calibrate_many, load
+    from ..deploy import calibrate_many, load, reference_model
+    from ..deploy.reference import REFERENCE_NAME
     from ..errors import InputError, PartialFailure
     from ..io import detect_format
     from ..io.files import check_output_name
@@ -106,7 +109,8 @@ def calibrate(
 
         units = preset_units(preset)
     units = resolve_units(units, cmap)
-    cal = load(calibration, runtime=runtime, threads=threads, method=method)
+    cal_path = reference_model() if calibration == REFERENCE_NAME else Path(calibration)
+    cal = load(cal_path, runtime=runtime, threads=threads, method=method)
     made_out = False
     if len(inputs) == 1 and out.suffix.lower() in _TABLE_SUFFIXES:
         targets = [(inputs[0], out)]
@@ -138,7 +142,7 @@ def calibrate(
         start = time.perf_counter()
         where = f"on {scheduler}" if scheduler else f"with {workers} workers" if workers > 1 else ""
         results = calibrate_many(cal, targets, workers=workers, scheduler=scheduler, threads=threads,
-                                 calibration_source=str(calibration), column_map=cmap, tree=tree,
+                                 calibration_source=str(cal_path), column_map=cmap, tree=tree,
                                  step_rows=chunk_rows, units=units, domain=domain,
                                  collection=collection, preset=preset)
         # closing: an interruption stops the workers now, not when the generator is collected

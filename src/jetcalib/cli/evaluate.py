@@ -28,7 +28,8 @@ def evaluate(
     test: Annotated[Path, typer.Argument(help="Matched test jets (.parquet or .root), independent of training.",
                                          show_default=False)],
     method: Annotated[list[str] | None, typer.Option(
-        "--method", help="NAME=PATH of a calibration artifact (repeatable), e.g. numerical=numcal.json. "
+        "--method", help="NAME=PATH of a calibration artifact (repeatable), e.g. numerical=numcal.json; "
+        "NAME=reference: the reference model shipped with jetcalib. "
         "'uncalibrated' (reco/true) is always included.", show_default=False)] = None,
     out: Annotated[Path, typer.Option("-o", "--out", help="Report directory (created).")] = Path("report"),
     baseline: Annotated[str | None, typer.Option(
@@ -57,6 +58,8 @@ def evaluate(
     sliced_metrics (.parquet/.csv).
     A test sample in MeV (--units MeV) is converted to GeV: the report is in GeV.
     """
+    from ..deploy import reference_model
+    from ..deploy.reference import REFERENCE_NAME
     from ..errors import InputError
     from ..evaluate import UNCALIBRATED, load_calibration, make_report, parse_method_specs
     from ..evaluate.inputs import (
@@ -72,6 +75,10 @@ def evaluate(
     cmap = column_map(map_, map_file)
     units = resolve_units(units, cmap)
     specs = parse_method_specs(method or [])
+    for spec in method or []:  # NAME=reference: the reference model shipped with jetcalib
+        name, _, path = spec.partition("=")
+        if path.strip() == REFERENCE_NAME:
+            specs[name.strip()] = reference_model()
     if bootstrap < 2:
         raise InputError(f"--bootstrap {bootstrap}: need at least 2 resamples")
     names = [UNCALIBRATED, *specs]

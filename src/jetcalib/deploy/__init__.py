@@ -1,10 +1,12 @@
 """Deployment: loading any calibration artifact on the runtime asked (onnxruntime, torch,
 correctionlib, numpy), applying it to many files at scale (local processes or dask), and
-exporting the DNN to ONNX (``export_onnx`` imports torch and onnx when called)."""
+exporting the DNN to ONNX (``export_onnx`` imports torch and onnx when called), and the
+reference model shipped with the package (``reference_model``)."""
 
 from .apply import FileSummary, calibrate_file
 from .loading import RUNTIMES, load
 from .parallel import calibrate_many
+from .reference import reference_model
 from .runtimes import CorrectionlibCalibration, OnnxCalibration
 
 
@@ -24,4 +26,5 @@ __all__ = [
     "calibrate_many",
     "export_onnx",
     "load",
+    "reference_model",
 ]

@@ -14,7 +14,8 @@ import numpy as np
 from ..io import atomic_paths, content_hash
 from ..io.provenance import environment
 
-__all__ = ["METADATA_HASH", "export_onnx", "graph_hash", "metadata_hashes", "onnx_bytes"]
+__all__ = ["METADATA_HASH", "export_onnx", "graph_hash", "metadata_hashes", "onnx_bytes",
+           "training_simulation_version"]
 
 #: Packages whose versions an export's environment record names.
 EXPORT_PACKAGES: tuple[str, ...] = ("numpy", "torch", "onnx", "onnxruntime")
@@ -59,6 +60,9 @@ def _metadata(model: Any, normalisation: str) -> dict[str, str]:
             # covered by metadata_hash, but not by content_hash or graph_hash: an export made
             # elsewhere computes the same thing
             "environment": json.dumps(environment(EXPORT_PACKAGES), allow_nan=False)}
+    sim = training_simulation_version(model.header)
+    if sim is not None:  # the simulation the training tables came from (jetcalib.reference checks it)
+        meta["simulation_version"] = sim
     model_env = getattr(model.header, "environment", None)
     if model_env is not None:  # how the source model was trained (its artifact.json header)
         meta["model_environment"] = json.dumps(model_env, allow_nan=False)
@@ -74,6 +78,27 @@ def _metadata(model: Any, normalisation: str) -> dict[str, str]:
         # it as the model does; covered by metadata_hash as every property
         meta["training_domain"] = json.dumps(domain.to_dict(), allow_nan=False)
     return meta
+
+
+def training_simulation_version(header: Any) -> str | None:
+    """The simulation version of the tables a model was trained on (``header.training_data``:
+    ``jetcalib generate`` tables record it, ``jetcalib train`` refuses tables of another version
+    than its own), comma-joined if they differ; None for a model trained on other tables (the
+    user's own simulation) or through the API without provenance."""
+    from ..io import DatasetMetadata, simulation_version
+
+    found = set()
+    for entry in getattr(header, "training_data", None) or []:
+        raw = entry.get("metadata") if isinstance(entry, dict) else None
+        if not isinstance(raw, dict):
+            continue
+        try:
+            version = simulation_version(DatasetMetadata.model_validate(raw))
+        except ValueError:  # pydantic's ValidationError: a record that is not jetcalib metadata
+            continue
+        if version is not None:
+            found.add(version)
+    return ",".join(sorted(found)) or None
 
 
 def graph_hash(proto: Any) -> str:
@@ -153,7 +178,9 @@ def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
     ``features`` (JSON list), ``content_hash`` and ``jetcalib_version`` of the source model,
     ``mass_min_reco`` (GeV; the mass is calibrated only above it), ``normalisation``,
     ``graph_hash`` (:func:`graph_hash`), ``training_domain`` (JSON, when the model has one:
-    docs/flags.md#training-domain) and ``metadata_hash`` (:func:`metadata_hashes`).
+    docs/flags.md#training-domain), ``simulation_version`` (of the training tables, when they
+    record one: :func:`training_simulation_version`) and ``metadata_hash``
+    (:func:`metadata_hashes`).
     The sidecar lists input names with ``NormScale``/``NormOffset`` per feature for runtimes
     that normalise outside the graph (their graph is then fed x·NormScale + NormOffset: use the
     same ``.onnx`` with identity normalisation, written as ``<stem>.nonorm.onnx``).

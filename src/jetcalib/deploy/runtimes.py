@@ -86,6 +86,8 @@ class OnnxCalibration:
                                 f"property {exc} missing or unreadable; re-export the model)") from None
         self.residual = self._residual(meta)
         self.training_domain = self._domain(meta)
+        #: simulation version of the training tables (metadata property; None if not recorded)
+        self.simulation_version: str | None = meta.get("simulation_version")
         if meta.get("normalisation", "inside") != "inside":
             raise ArtifactError(f"{source}: this graph expects normalised inputs (the .nonorm.onnx "
                                 "form); calibrate with the .onnx that has the normalisation inside")
@@ -212,7 +214,7 @@ class OnnxCalibration:
     def __getstate__(self) -> dict[str, Any]:
         return {"model": self._model, "source": self.source, "threads": self.threads,
                 "mass_min_reco": self.mass_min_reco, "header": self.header, "residual": self.residual,
-                "training_domain": self.training_domain}
+                "training_domain": self.training_domain, "simulation_version": self.simulation_version}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._model = state["model"]
@@ -220,6 +222,7 @@ class OnnxCalibration:
         self.mass_min_reco, self.header = state["mass_min_reco"], state["header"]
         self.residual = state["residual"]
         self.training_domain = state.get("training_domain")
+        self.simulation_version = state.get("simulation_version")
         self._session, self._lock = None, threading.Lock()
 
     # --- the calibration protocol --------------------------------------------------------
