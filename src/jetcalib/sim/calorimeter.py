@@ -221,6 +221,21 @@ def _reach(e, sigma, area, min_cell):
 
 
 @numba.njit(cache=True)
+def _cell_fractions(rel, n, sc, sh, out):
+    """Fractions of a unit Gaussian of width ``sc`` (row 0) and of width ``sh`` (row 1) in the
+    ``n`` cells whose edges, relative to the centre, are ``rel[0..n]``; into ``out``."""
+    pc = _cdf(rel[0] / sc)
+    ph = _cdf(rel[0] / sh)
+    for t in range(n):
+        qc = _cdf(rel[t + 1] / sc)
+        qh = _cdf(rel[t + 1] / sh)
+        out[0, t] = qc - pc
+        out[1, t] = qh - ph
+        pc = qc
+        ph = qh
+
+
+@numba.njit(cache=True)
 def spread_event(dense_e, dense_em, layer, eta, phi, e, e_em, profile, lo, hi, edges_flat, edge_off,
                  n_phi, cell_off, prof, window, min_cell, f_eta, f_phi):
     """Add deposits ``lo:hi`` to the dense per-cell arrays ``dense_e``/``dense_em`` (GeV, in place).
@@ -232,6 +247,7 @@ def spread_event(dense_e, dense_em, layer, eta, phi, e, e_em, profile, lo, hi, e
     impact point). ``f_eta``/``f_phi`` are float scratch arrays of shape (2, ≥ cells in a window).
     The window shrinks to where either Gaussian still gives a cell ``min_cell``: soft deposits
     touch few cells."""
+    rel = np.empty(max(f_eta.shape[1], f_phi.shape[1]) + 1)  # cell edges relative to the impact
     for i in range(lo, hi):
         ly = layer[i]
         e0 = edge_off[ly]
@@ -259,33 +275,21 @@ def spread_event(dense_e, dense_em, layer, eta, phi, e, e_em, profile, lo, hi, e
         ia = max(np.searchsorted(edges_flat[e0:e0 + ne + 1], eta[i] - r, side="right") - 1, 0)
         ib = min(np.searchsorted(edges_flat[e0:e0 + ne + 1], eta[i] + r, side="right") - 1, ne - 1)
         nie = min(ib - ia + 1, f_eta.shape[1] - 1)
-        pc = _cdf((edges_flat[e0 + ia] - eta[i]) / sc)
-        ph = _cdf((edges_flat[e0 + ia] - eta[i]) / sh)
-        for t in range(nie):
-            x1 = edges_flat[e0 + ia + t + 1] - eta[i]
-            qc = _cdf(x1 / sc)
-            qh = _cdf(x1 / sh)
-            f_eta[0, t] = qc - pc
-            f_eta[1, t] = qh - ph
-            pc = qc
-            ph = qh
+        for t in range(nie + 1):
+            rel[t] = edges_flat[e0 + ia + t] - eta[i]
+        _cell_fractions(rel, nie, sc, sh, f_eta)
         # φ window: cells ja..jb unwrapped (index mod n_phi), edges at −π + j·Δφ
         ja = math.floor((phi[i] + math.pi - r) / dphi)
         jb = math.floor((phi[i] + math.pi + r) / dphi)
         nip = min(jb - ja + 1, f_phi.shape[1] - 1, np_l)
+        x0 = -math.pi + ja * dphi - phi[i]
+        rel[0] = x0
+        for t in range(nip):
+            rel[t + 1] = x0 + (t + 1) * dphi
+        _cell_fractions(rel, nip, sc, sh, f_phi)
         mc = 0.0
         mh = 0.0
-        x0 = -math.pi + ja * dphi - phi[i]
-        pc = _cdf(x0 / sc)
-        ph = _cdf(x0 / sh)
         for t in range(nip):
-            x1 = x0 + (t + 1) * dphi
-            qc = _cdf(x1 / sc)
-            qh = _cdf(x1 / sh)
-            f_phi[0, t] = qc - pc
-            f_phi[1, t] = qh - ph
-            pc = qc
-            ph = qh
             mc = max(mc, f_phi[0, t])
             mh = max(mh, f_phi[1, t])
         thr = min_cell / ei
