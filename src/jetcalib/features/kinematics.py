@@ -155,7 +155,7 @@ def with_residual(
 def calibrate_with_model(
     table: Any,
     features: Sequence[str],
-    predict_responses: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    predict_responses: Callable[[np.ndarray], tuple[Any, ...]],
     mass_min_reco: float = 0.0,
     residual: ResidualResponses | None = None,
     *,
@@ -172,6 +172,10 @@ def calibrate_with_model(
     Jets outside ``training_domain`` (if known) are flagged 7-9 as ``domain`` says
     (:data:`~jetcalib.features.DOMAIN_POLICIES`: ``"flag"`` calibrated and flagged,
     ``"strict"`` not calibrated, ``"ignore"`` not flagged).
+
+    ``predict_responses`` may return a third item, a dict of further per-jet columns (a
+    probabilistic network's resolutions and quantiles, :data:`~jetcalib.io.UNCERTAINTY_COLUMNS`):
+    they are added to the output as they are (NaN for jets not given to the model).
     """
     from .table import as_columns, feature_matrix
 
@@ -188,7 +192,9 @@ def calibrate_with_model(
                            x, features)
     if outside is not None and domain == "strict":
         flag = merge_domain_flags(flag, outside)
-    r_e, r_m = predict_responses(np.where(flag[:, None] == 0, x, np.nan))
+    predicted = predict_responses(np.where(flag[:, None] == 0, x, np.nan))
+    r_e, r_m = predicted[0], predicted[1]
+    extra: dict[str, np.ndarray] = predicted[2] if len(predicted) > 2 else {}
     m = np.asarray(cols["m_reco"], dtype=np.float64)
     if residual is not None:
         r_e, r_m = with_residual(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, residual)
@@ -196,6 +202,7 @@ def calibrate_with_model(
                           calibrate_mass=m > mass_min_reco)
     if outside is not None and domain == "flag":
         out["calib_flag"] = merge_domain_flags(out["calib_flag"], outside)
+    out.update(extra)
     return out
 
 
