@@ -238,7 +238,8 @@ class OnnxCalibration:
 
         def evaluate(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             out_e, out_m = sess.run(None, {"features": np.ascontiguousarray(rows, dtype=np.float32)})
-            return out_e, out_m
+            # a probabilistic head's graph gives [N, 3] (response, q16, q84): column 0 calibrates
+            return (out_e[:, 0], out_m[:, 0]) if out_e.ndim == 2 else (out_e, out_m)
 
         return batched_responses(features, self.features, evaluate, batch_size)
 

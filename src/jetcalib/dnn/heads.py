@@ -108,10 +108,10 @@ def _mass_loc(head: str, components: int) -> slice:
 def shift_mass(head: str, components: int, params: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """``params`` with the mass location(s) moved by g(x) ``[B]`` (the multiplicative mass
     path of docs/method.md#network): every mass quantile moves with it."""
-    sl = _mass_loc(head, components)
-    shift = torch.zeros_like(params)
-    shift[:, sl] = g.unsqueeze(-1)
-    return params + shift
+    # a constant mask, no in-place writes: the graph keeps a dynamic batch axis in ONNX
+    mask = torch.zeros(params.shape[-1], dtype=params.dtype, device=params.device)
+    mask[_mass_loc(head, components)] = 1.0
+    return params + g.unsqueeze(-1) * mask
 
 
 # --- density ------------------------------------------------------------------------------------
@@ -155,9 +155,10 @@ def _marginal_mode(log_pi: torch.Tensor, mu: torch.Tensor, s: torch.Tensor) -> t
 def _marginal_quantiles(log_pi: torch.Tensor, mu: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """The :data:`LEVELS` quantiles ``[B, 3]`` of Σ π_k N(μ_k, s_k²), by bisection of the CDF."""
     pi = torch.exp(log_pi).unsqueeze(1)  # [B, 1, K]
-    levels = torch.tensor(LEVELS, dtype=mu.dtype, device=mu.device)
-    lo = (mu - 8 * s).min(dim=-1, keepdim=True).values.expand(-1, 3)  # [B, 3]
-    hi = (mu + 8 * s).max(dim=-1, keepdim=True).values.expand(-1, 3)
+    levels = mu.new_tensor(LEVELS)
+    zero = 0.0 * levels  # [3]: broadcasting, not expand(), keeps the ONNX batch axis dynamic
+    lo = (mu - 8 * s).min(dim=-1, keepdim=True).values + zero  # [B, 3]
+    hi = (mu + 8 * s).max(dim=-1, keepdim=True).values + zero
     mu3, s3 = mu.unsqueeze(1), s.unsqueeze(1)
     for _ in range(QUANTILE_STEPS):
         mid = 0.5 * (lo + hi)
@@ -196,7 +197,7 @@ def _quantiles(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _pinball(q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    levels = torch.tensor(LEVELS, dtype=q.dtype, device=q.device)
+    levels = q.new_tensor(LEVELS)
     d = y.unsqueeze(-1) - q
     return torch.maximum(levels * d, (levels - 1) * d).sum(-1)
 
