@@ -180,3 +180,33 @@ def test_density_head_trains_to_roughly_calibrated_intervals(tmp_path, toy_train
     print("coverage", inside.mean())
     assert 0.6 < inside.mean() < 0.76
     assert np.isfinite(model.summary["best_val_loss"])
+
+
+def test_marginal_cdf_is_the_mixture_cdf_and_gives_the_quantile_levels():
+    from jetcalib.dnn.heads import marginal_cdf
+
+    params = _density_params(**MIX)
+    y = torch.tensor([0.02], dtype=torch.float64)
+    u_e, u_m = marginal_cdf("density", 3, params, y, y)
+    comps = _components()
+    assert float(u_e) == pytest.approx(sum(p * stats.norm(m[0], math.sqrt(c[0, 0])).cdf(0.02) for p, m, c in comps))
+    assert float(u_m) == pytest.approx(sum(p * stats.norm(m[1], math.sqrt(c[1, 1])).cdf(0.02) for p, m, c in comps))
+    for head, raw in (("quantile", torch.tensor([[0.1, -0.2, 0.0, 0.5, 1.0, -1.0]], dtype=torch.float64)),
+                      ("gaussian", torch.tensor([[0.1, -0.2, -2.0, -1.5]], dtype=torch.float64))):
+        d = summarise(head, 1, raw)
+        for name, level in zip(("q16", "q50", "q84"), LEVELS, strict=True):
+            u_e, u_m = marginal_cdf(head, 1, raw, d[f"{name}_e"], d[f"{name}_m"])
+            assert float(u_e) == pytest.approx(level, abs=1e-6)
+            assert float(u_m) == pytest.approx(level, abs=1e-6)
+
+
+def test_predict_pit_of_a_model(toy_test):
+    model = _untrained(toy_test, "density")
+    from jetcalib.features import feature_matrix
+
+    x = feature_matrix(toy_test, model.features)[:300]
+    d = model.predict_distribution(x)
+    u_e, u_m = model.predict_pit(x, d["r_e_q16"], d["r_m_q84"])
+    np.testing.assert_allclose(u_e, LEVELS[0], atol=1e-4)
+    np.testing.assert_allclose(u_m, LEVELS[2], atol=1e-4)
+    assert np.isnan(model.predict_pit(x[:2], np.array([np.nan, 1.0]), np.array([1.0, -1.0]))[0]).all()

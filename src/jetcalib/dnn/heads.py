@@ -46,6 +46,7 @@ __all__ = [
     "SUMMARY_KEYS",
     "head_loss",
     "init_head",
+    "marginal_cdf",
     "n_params",
     "shift_mass",
     "summarise",
@@ -236,3 +237,26 @@ def summarise(head: str, components: int, params: torch.Tensor) -> dict[str, tor
             "q16_e": mu[:, 0] - s[:, 0], "q50_e": mu[:, 0], "q84_e": mu[:, 0] + s[:, 0],
             "q16_m": mu[:, 1] - s[:, 1], "q50_m": mu[:, 1], "q84_m": mu[:, 1] + s[:, 1],
             "corr": torch.zeros_like(mu[:, 0])}
+
+
+def marginal_cdf(head: str, components: int, params: torch.Tensor, y_e: torch.Tensor,
+                 y_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """PIT values ``(F̂_E(y_E), F̂_m(y_m))``, each ``[B]``: the predicted marginal CDFs at the
+    true log-responses. Density: the mixture's exact CDF; gaussian: Φ((y − μ)/σ); quantile: the
+    split normal through (q16, q50, q84), as :func:`jetcalib.evaluate.coverage.pit_values`."""
+    if head == "density":
+        log_pi, mu_e, mu_m, s_e, s_m, ell = _mixture(params, components)
+        pi = torch.exp(log_pi)
+        s_mm = torch.sqrt(ell * ell + s_m * s_m)
+        u_e = (pi * _norm_cdf((y_e.unsqueeze(-1) - mu_e) / s_e)).sum(-1)
+        u_m = (pi * _norm_cdf((y_m.unsqueeze(-1) - mu_m) / s_mm)).sum(-1)
+        return u_e, u_m
+    if head == "gaussian":
+        mu, s = params[:, 0:2], _sigma(params[:, 2:4])
+        return _norm_cdf((y_e - mu[:, 0]) / s[:, 0]), _norm_cdf((y_m - mu[:, 1]) / s[:, 1])
+    out = []
+    for q, y in zip(_quantiles(params), (y_e, y_m), strict=True):
+        below = (y - q[:, 1]) / (q[:, 1] - q[:, 0])
+        above = (y - q[:, 1]) / (q[:, 2] - q[:, 1])
+        out.append(_norm_cdf(torch.where(y < q[:, 1], below, above)))
+    return out[0], out[1]

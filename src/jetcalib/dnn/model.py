@@ -146,6 +146,30 @@ class DNNCalibration:
                 out[name][rows] = (v if key == "corr" else torch.exp(v)).numpy()
         return out
 
+    def predict_pit(self, features: np.ndarray, r_e: np.ndarray, r_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """PIT values ``(u_E, u_m)``, ``float64[N]``: the predicted marginal CDFs of a
+        probabilistic head at the true responses ``r_e``, ``r_m`` (reco/true;
+        :func:`jetcalib.dnn.heads.marginal_cdf`), for :func:`jetcalib.evaluate.coverage.coverage_table`'s
+        ``pit``. NaN where a feature or a response is not finite or not positive."""
+        if not self.probabilistic:
+            raise InputError("this model has the mode head: it predicts no distribution (head: mode)")
+        from .heads import marginal_cdf
+
+        x = np.asarray(features)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y_e, y_m = np.log(np.asarray(r_e, dtype=np.float64)), np.log(np.asarray(r_m, dtype=np.float64))
+        good = np.all(np.isfinite(x), axis=1) & np.isfinite(y_e) & np.isfinite(y_m)
+        u_e, u_m = np.full(x.shape[0], np.nan), np.full(x.shape[0], np.nan)
+        rows = np.flatnonzero(good)
+        for start in range(0, rows.size, 65536):
+            sel = rows[start:start + 65536]
+            with torch.inference_mode():
+                params = self.net.head_params(torch.from_numpy(self.normalisation.apply(x[sel])))
+                a, b = marginal_cdf(self.config.head, self.config.head_components, params.double(),
+                                    torch.from_numpy(y_e[sel]), torch.from_numpy(y_m[sel]))
+            u_e[sel], u_m[sel] = a.numpy(), b.numpy()
+        return u_e, u_m
+
     def _responses_and_uncertainties(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """(r̂_E, r̂_m, the :data:`~jetcalib.io.UNCERTAINTY_COLUMNS`) of a probabilistic head."""
         d = self.predict_distribution(features)
