@@ -69,3 +69,38 @@ def test_bad_inputs_give_nan_not_errors():
     assert np.isnan(t["coverage68"]).all()
     assert np.isnan(summarise_coverage(t)["pit_max_dev"])
     assert np.isnan(interval_coverage(np.array([]), np.array([]), np.array([]))[0])
+
+
+def _calibrated_outputs(n: int = 60_000, seed: int = 4):
+    """A table and the outputs of a method with exact log-normal uncertainties."""
+    rng = np.random.default_rng(seed)
+    pt = rng.uniform(150, 3000, n)
+    table = {"pt_true": pt, "eta_true": rng.uniform(-2.5, 2.5, n), "m_true": rng.uniform(5, 300, n),
+             "e_true": pt * 1.2}
+    out = {"calib_flag": np.zeros(n, dtype=np.int8)}
+    for t, truth in (("e", "e_true"), ("m", "m_true")):
+        sigma = 0.02 + 0.1 * rng.uniform(0, 1, n)
+        table[f"{t}_reco"] = table[truth] * np.exp(-0.05 + sigma * rng.standard_normal(n))
+        q16, q50, q84 = (np.exp(-0.05 + k * sigma) for k in (-1, 0, 1))
+        out.update({f"r_{t}_q16": q16.astype(np.float32), f"r_{t}_q84": q84.astype(np.float32),
+                    f"{t}_cal_rel_unc": ((q84 - q16) / 2 / q50).astype(np.float32)})
+    return table, out
+
+
+def test_report_rows_for_methods_with_uncertainties_only():
+    from jetcalib.evaluate.coverage import coverage_rows
+
+    table, out = _calibrated_outputs()
+    rows = coverage_rows(table, {"density": out, "numerical": {"calib_flag": out["calib_flag"]}},
+                         [200, 500, 1000, 3000], min_pt=200, abs_eta_max=2.0, min_mass=30)
+    assert {r["method"] for r in rows} == {"density"}
+    assert {(r["quantity"], r["variable"]) for r in rows} == {(q, v) for q in ("energy", "mass")
+                                                           for v in ("pt_true", "rel_unc")}
+    pt_rows = [r for r in rows if r["variable"] == "pt_true"]
+    assert len(pt_rows) == 6
+    for r in rows:
+        assert abs(r["coverage68"] - CENTRAL_68) < 4 * r["coverage68_err"] + 1e-3
+        assert abs(r["resolution_observed"] / r["resolution_predicted"] - 1) < 0.1
+    dec = [r for r in rows if r["variable"] == "rel_unc" and r["quantity"] == "energy"]
+    assert len(dec) == 10
+    assert sum(r["n"] for r in dec) == sum(r["n"] for r in pt_rows if r["quantity"] == "energy")

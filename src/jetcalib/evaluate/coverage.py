@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.special import ndtr
 
-__all__ = ["CENTRAL_68", "COVERAGE_FIELDS", "coverage_table", "interval_coverage", "pit_histogram", "pit_values",
+__all__ = ["CENTRAL_68", "COVERAGE_FIELDS", "coverage_rows", "coverage_table", "interval_coverage", "pit_histogram", "pit_values",
            "summarise_coverage"]
 
 #: Nominal content of the central interval [q16, q84] (Φ(1) − Φ(−1)).
@@ -143,3 +143,47 @@ def summarise_coverage(table: Mapping[str, np.ndarray]) -> dict[str, float]:
         p95 = np.abs(table["coverage95"][ok] - 0.95) / table["coverage95_err"][ok]
     return {"coverage68_pull_max": float(np.nanmax(p68)), "coverage95_pull_max": float(np.nanmax(p95)),
             "pit_max_dev": float(np.nanmax(table["pit_max_dev"][ok]))}
+
+
+def coverage_rows(table: Mapping[str, np.ndarray], outputs: Mapping[str, Mapping[str, np.ndarray]],
+                  pt_edges: np.ndarray | list[float], *, min_pt: float, abs_eta_max: float,
+                  min_mass: float) -> list[dict[str, str | float | int | None]]:
+    """The report's coverage rows: for every method whose ``calibrate`` output has the
+    uncertainty columns (a probabilistic DNN head), energy and mass, one row per pT_true bin
+    (``variable`` ``pt_true``) and per decile of the predicted resolution (``rel_unc``), with
+    :data:`COVERAGE_FIELDS`. Selection: the evaluation's (pT_true > ``min_pt``, |η_true| <
+    ``abs_eta_max``; mass: m_true > ``min_mass``), calibrated jets (``calib_flag`` 0). The
+    median is recovered from the columns as (q84 − q16)/2 / rel_unc."""
+    pt = np.asarray(table["pt_true"], dtype=np.float64)
+    eta = np.asarray(table["eta_true"], dtype=np.float64)
+    base = (pt > min_pt) & (np.abs(eta) < abs_eta_max)
+    rows: list[dict[str, str | float | int | None]] = []
+    for method, out in outputs.items():
+        if "r_e_q16" not in out:
+            continue
+        ok = base & (np.asarray(out["calib_flag"]) == 0)
+        for quantity, t, truth, reco in (("energy", "e", "e_true", "e_reco"), ("mass", "m", "m_true", "m_reco")):
+            sel = ok & (np.asarray(table["m_true"]) > min_mass) if t == "m" else ok
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.asarray(table[reco], dtype=np.float64) / np.asarray(table[truth], dtype=np.float64)
+                q16 = np.asarray(out[f"r_{t}_q16"], dtype=np.float64)
+                q84 = np.asarray(out[f"r_{t}_q84"], dtype=np.float64)
+                unc = np.asarray(out[f"{t}_cal_rel_unc"], dtype=np.float64)
+                q50 = (q84 - q16) / 2 / unc
+            if not sel.any():
+                continue
+            deciles = np.unique(np.quantile(unc[sel], np.linspace(0, 1, 11)))
+            for variable, values, edges in (("pt_true", pt, np.asarray(pt_edges, dtype=np.float64)),
+                                            ("rel_unc", unc, deciles)):
+                if variable == "rel_unc":
+                    edges = edges.copy()
+                    edges[-1] = np.nextafter(edges[-1], np.inf)  # the largest jet in the last decile
+                tab = coverage_table(r[sel], q16[sel], q50[sel], q84[sel], values[sel], edges)
+                for i in range(edges.size - 1):
+                    row: dict[str, str | float | int | None] = {"method": method, "quantity": quantity,
+                                                                "variable": variable}
+                    for name in COVERAGE_FIELDS:
+                        v = float(tab[name][i])
+                        row[name] = (int(v) if name == "n" else v) if np.isfinite(v) else None
+                    rows.append(row)
+    return rows
