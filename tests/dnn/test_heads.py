@@ -210,3 +210,23 @@ def test_predict_pit_of_a_model(toy_test):
     np.testing.assert_allclose(u_e, LEVELS[0], atol=1e-4)
     np.testing.assert_allclose(u_m, LEVELS[2], atol=1e-4)
     assert np.isnan(model.predict_pit(x[:2], np.array([np.nan, 1.0]), np.array([1.0, -1.0]))[0]).all()
+
+
+def test_density_model_with_closure_calibrates_files_with_the_uncertainty_columns(tmp_path, toy_train, capsys):
+    from tests.dnn.conftest import tiny_config
+
+    from jetcalib.cli import main
+    from jetcalib.dnn import train
+    from jetcalib.io import CALIBRATED_COLUMNS, UNCERTAINTY_COLUMNS, read_table, write_table
+
+    base = tiny_config(epochs=1, batch_size=2048)
+    cfg = DNNConfig.from_dict({**base.model_dump(), "head": "gaussian"})
+    model = train(toy_train, tmp_path / "g", cfg, progress=False)
+    assert model.residual is not None  # the numerical closure is fitted after a probabilistic head too
+    src = write_table(tmp_path / "in.parquet", {k: v[:2000] for k, v in toy_train.items() if not k.startswith("toy_")})
+    assert main(["calibrate", str(tmp_path / "g"), str(src), "-o", str(tmp_path / "out.parquet")]) in (0, 4), \
+        capsys.readouterr().err
+    out, _ = read_table(tmp_path / "out.parquet")
+    assert set(CALIBRATED_COLUMNS) | set(UNCERTAINTY_COLUMNS) <= set(out)
+    ok = out["calib_flag"] == 0
+    assert np.isfinite(out["e_cal_rel_unc"][ok]).all()

@@ -35,6 +35,7 @@ from ..features import (
     calibrate_in_units,
     calibrate_with_model,
 )
+from ..features.kinematics import uncertainty_columns
 from ..io import ArtifactHeader, ArtifactKind, atomic_path, content_hash
 from ..io.provenance import environment
 from ..numerical import NumericalCalibration
@@ -53,6 +54,8 @@ ENVIRONMENT_PACKAGES: tuple[str, ...] = ("numpy", "torch", "lightning", "pydanti
 #: :meth:`CalibrationNet.distribution` keys → :meth:`DNNCalibration.predict_distribution` names.
 _DISTRIBUTION_KEYS = {"cal_e": "r_e", "cal_m": "r_m", "q16_e": "r_e_q16", "q50_e": "r_e_q50", "q84_e": "r_e_q84",
                       "q16_m": "r_m_q16", "q50_m": "r_m_q50", "q84_m": "r_m_q84", "corr": "r_em_corr"}
+#: :func:`~jetcalib.features.kinematics.uncertainty_columns`' arguments.
+_QUANTILE_ORDER = ("r_e_q16", "r_e_q50", "r_e_q84", "r_m_q16", "r_m_q50", "r_m_q84", "r_em_corr")
 
 
 def _payload_hash(weights: bytes, cfg: dict[str, Any], norm: Normalisation, residual: dict[str, Any] | None,
@@ -173,13 +176,7 @@ class DNNCalibration:
     def _responses_and_uncertainties(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """(r̂_E, r̂_m, the :data:`~jetcalib.io.UNCERTAINTY_COLUMNS`) of a probabilistic head."""
         d = self.predict_distribution(features)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            extra = {
-                "e_cal_rel_unc": (d["r_e_q84"] - d["r_e_q16"]) / 2 / d["r_e_q50"],
-                "m_cal_rel_unc": (d["r_m_q84"] - d["r_m_q16"]) / 2 / d["r_m_q50"],
-                **{name: d[name] for name in ("r_e_q16", "r_e_q84", "r_m_q16", "r_m_q84", "r_em_corr")},
-            }
-        return d["r_e"], d["r_m"], {k: v.astype(np.float32) for k, v in extra.items()}
+        return d["r_e"], d["r_m"], uncertainty_columns(*(d[k] for k in _QUANTILE_ORDER))
 
     def calibrate(self, table: Any, units: str | None = None, *, domain: str = "flag",
                   column_map: Any = None, preset: str | None = None) -> dict[str, np.ndarray]:

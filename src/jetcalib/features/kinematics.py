@@ -211,6 +211,19 @@ def calibrate_with_model(
 DOMAIN_REPLACES = (CalibFlag.OK, CalibFlag.MASS_ABOVE_ENERGY, CalibFlag.MASS_NOT_CALIBRATED)
 
 
+def uncertainty_columns(r_e_q16: np.ndarray, r_e_q50: np.ndarray, r_e_q84: np.ndarray, r_m_q16: np.ndarray,
+                        r_m_q50: np.ndarray, r_m_q84: np.ndarray, r_em_corr: np.ndarray) -> dict[str, np.ndarray]:
+    """The :data:`~jetcalib.io.UNCERTAINTY_COLUMNS` (float32) from a probabilistic model's
+    predicted response quantiles and correlation: ``*_cal_rel_unc`` = (q84 − q16)/2 / median;
+    one rule for every runtime (PyTorch, onnxruntime)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {"e_cal_rel_unc": (np.asarray(r_e_q84, np.float64) - r_e_q16) / 2 / r_e_q50,
+               "m_cal_rel_unc": (np.asarray(r_m_q84, np.float64) - r_m_q16) / 2 / r_m_q50,
+               "r_e_q16": r_e_q16, "r_e_q84": r_e_q84, "r_m_q16": r_m_q16, "r_m_q84": r_m_q84,
+               "r_em_corr": r_em_corr}
+    return {k: np.asarray(v, dtype=np.float64).astype(np.float32) for k, v in out.items()}
+
+
 def merge_domain_flags(flag: np.ndarray, outside: np.ndarray) -> np.ndarray:
     """``flag`` with the domain flags ``outside`` (:meth:`TrainingDomain.flags`, 0 inside) where
     it is one of :data:`DOMAIN_REPLACES`; other codes (the jet kept its reco kinematics) stay."""
