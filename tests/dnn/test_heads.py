@@ -165,22 +165,24 @@ def test_mode_artifact_keeps_its_layout_and_probabilistic_ones_round_trip(tmp_pa
         assert np.isnan(dist["r_e"]).all()
 
 
-def test_density_head_trains_to_roughly_calibrated_intervals(tmp_path, toy_train, toy_test):
+def test_density_head_finds_the_mode_and_calibrated_intervals(tmp_path, toy_train, toy_test):
+    """On the toy's skewed responses the density head's marginal modes land near the true mode
+    (as LGK in test_training; the mean and median sit ~0.09 away) and its 68 % intervals cover."""
     from tests.dnn.conftest import tiny_config
 
     from jetcalib.dnn import train
     from jetcalib.features import feature_matrix
 
-    base = tiny_config(epochs=4, closure="none", max_jets=5000, batch_size=256, lr=3e-3)
+    base = tiny_config(epochs=4, closure="none", max_jets=6000, batch_size=256, lr=3e-3)
     cfg = DNNConfig.from_dict({**base.model_dump(), "head": "density", "head_components": 3})
     model = train(toy_train, tmp_path / "dens", cfg, progress=False)
     d = model.predict_distribution(feature_matrix(toy_test, model.features))
+    heavy = toy_test["m_true"] > 30
+    assert abs(np.median(np.log(d["r_e"]) - np.log(toy_test["toy_mode_e"]))) < 0.03
+    assert abs(np.median(np.log(d["r_m"][heavy]) - np.log(toy_test["toy_mode_m"][heavy]))) < 0.04
     r = toy_test["e_reco"] / toy_test["e_true"]
-    inside = (r > d["r_e_q16"]) & (r < d["r_e_q84"])
-    print("coverage", inside.mean())
-    assert 0.6 < inside.mean() < 0.76
+    assert 0.62 < np.mean((r > d["r_e_q16"]) & (r < d["r_e_q84"])) < 0.75
     assert np.isfinite(model.summary["best_val_loss"])
-
 
 def test_marginal_cdf_is_the_mixture_cdf_and_gives_the_quantile_levels():
     from jetcalib.dnn.heads import marginal_cdf
