@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jetcalib.io import CALIBRATED_COLUMNS, COLUMNS
+from jetcalib.io import CALIBRATED_COLUMNS, COLUMNS, UNCERTAINTY_COLUMNS
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
@@ -33,11 +33,11 @@ def one_error_line(err: str) -> str:
 
 
 def make_jet_table(n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
-    """A table with every declared (non-calibrated) column, plausible values, fixed seed."""
+    """A table with every declared column but the calibration outputs, plausible values, fixed seed."""
     rng = np.random.default_rng(seed)
     table: dict[str, np.ndarray] = {}
     for name, col in COLUMNS.items():
-        if name in CALIBRATED_COLUMNS:
+        if name in CALIBRATED_COLUMNS or name in UNCERTAINTY_COLUMNS:
             continue
         dt = col.numpy_dtype
         if dt.kind == "f":

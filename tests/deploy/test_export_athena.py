@@ -204,3 +204,47 @@ def test_athena_export_keeps_the_onnx_path(model_dir, tmp_path, capsys):
     assert (tmp_path / "m.onnx").is_file()
     assert (tmp_path / "a" / "DNN.yaml").is_file()
     assert (tmp_path / "a" / "jetcalib_dnn_athena.onnx").is_file()
+
+
+@pytest.mark.parametrize("head", ["density", "quantile"])
+def test_athena_graph_of_a_probabilistic_head_carries_the_quantiles(model_dir, tmp_path, head):
+    """Column 0 still calibrates as jetcalib does (athena's arithmetic); columns 1-2 are the
+    15.87/84.13 % quantiles of r_E, r_m, onnxruntime = PyTorch within 1e-5 for every column."""
+    import onnxruntime as ort
+    import torch
+    import yaml
+
+    import jetcalib
+    from jetcalib.deploy.athena_export import _wrapped, export_athena
+    from jetcalib.dnn import CalibrationNet, DNNCalibration
+    from jetcalib.features import feature_matrix
+
+    base = jetcalib.load(model_dir, runtime="torch")
+    cfg = base.config.model_copy(update={"head": head, "head_components": 3})
+    torch.manual_seed(1)
+    net = CalibrationNet.from_config(cfg)
+    net.set_output_bias(-0.05, 0.02)
+    model = DNNCalibration(net, cfg, base.normalisation, base.header, residual=base.residual,
+                           training_domain=base.training_domain)
+    paths = export_athena(model, tmp_path / "a")
+    ycfg = yaml.safe_load(paths["yaml"].read_text())
+    table, n_const = _jets(3000)
+    cal = model.calibrate(table)
+    _compare(_athena(tmp_path / "a", _athena_jets(ycfg, table, n_const), tmp_path), cal)
+    x = base.normalisation.apply(feature_matrix(table, model.features)).astype(np.float32)
+    x = x[np.all(np.isfinite(x), axis=1)]
+    sess = ort.InferenceSession(str(paths["onnx"]), providers=["CPUExecutionProvider"])
+    onnx_e, onnx_m = sess.run(["outputE", "outputM"], {"input_1": x})
+    with torch.no_grad():
+        torch_e, torch_m = (t.numpy() for t in _wrapped(model)(torch.from_numpy(x)))
+    np.testing.assert_allclose(onnx_e, torch_e, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(onnx_m, torch_m, rtol=1e-5, atol=1e-6)
+    dist = model.predict_distribution(feature_matrix(table, model.features))
+    ok = np.all(np.isfinite(feature_matrix(table, model.features)), axis=1)
+    calibrated = onnx_e[:, 0] != 1
+    assert calibrated.mean() > 0.95
+    for col, name in ((1, "r_e_q16"), (2, "r_e_q84")):
+        np.testing.assert_allclose(onnx_e[calibrated, col], dist[name][ok][calibrated], rtol=1e-5)
+    for col, name in ((1, "r_m_q16"), (2, "r_m_q84")):
+        np.testing.assert_allclose(onnx_m[calibrated, col], dist[name][ok][calibrated], rtol=1e-5)
+    assert (onnx_e[~calibrated, 1:] == 0).all()

@@ -196,3 +196,48 @@ def test_sidecar_describes_inputs_outputs_and_flags(model_dir, tmp_path, capsys)
             assert f"{entry['sentinel']:g}".replace("-", "−") in row["fallback"] or (
                 name in ("em3_frac", "tile0_frac", "eff_n_clusters") and row["fallback"].strip() == "−0.1"), name
     assert set(INPUT_FALLBACKS) == {c for c, col in COLUMNS.items() if col.group == "input"}
+
+
+def test_density_head_exports_response_and_quantiles(model_dir, tmp_path):
+    """A density head's graph: outputE/outputM [N, 5] (response, q16, q84, median, correlation;
+    columns 0-2 as the athena graph), onnxruntime equal to PyTorch within 1e-5 in every column;
+    jetcalib's onnxruntime runtime gives the same calibrated columns and uncertainties."""
+    import onnxruntime as ort
+    import torch
+
+    import jetcalib
+    from jetcalib.deploy.onnx_export import export_onnx
+    from jetcalib.dnn import CalibrationNet, DNNCalibration
+    from jetcalib.dnn.toys import toy_jets
+    from jetcalib.features import feature_matrix
+
+    base = jetcalib.load(model_dir, runtime="torch")
+    cfg = base.config.model_copy(update={"head": "density", "head_components": 3})
+    torch.manual_seed(2)
+    net = CalibrationNet.from_config(cfg)
+    net.set_output_bias(-0.05, 0.02)
+    model = DNNCalibration(net, cfg, base.normalisation, base.header, residual=base.residual,
+                           training_domain=base.training_domain)
+    paths = export_onnx(model, tmp_path / "dens.onnx")
+    table = toy_jets(3000, seed=9)
+    x = feature_matrix(table, model.features).astype(np.float32)
+    sess = ort.InferenceSession(str(paths["onnx"]), providers=["CPUExecutionProvider"])
+    out_e, out_m = sess.run(["outputE", "outputM"], {"features": x})
+    assert out_e.shape == out_m.shape == (x.shape[0], 5)
+    d = model.predict_distribution(x)
+    for out, t in ((out_e, "e"), (out_m, "m")):
+        for col, name in enumerate((f"r_{t}", f"r_{t}_q16", f"r_{t}_q84", f"r_{t}_q50")):
+            np.testing.assert_allclose(out[:, col], d[name], rtol=1e-5)
+        np.testing.assert_allclose(out[:, 4], d["r_em_corr"], atol=1e-5)
+    onnx_model = jetcalib.load(paths["onnx"])
+    assert onnx_model.probabilistic
+    onnx_cal = onnx_model.calibrate(table)
+    torch_cal = model.calibrate(table)
+    assert set(onnx_cal) == set(torch_cal)
+    ok = torch_cal["calib_flag"] == 0
+    for name in torch_cal:
+        np.testing.assert_allclose(onnx_cal[name][ok], torch_cal[name][ok], rtol=1e-5, atol=1e-6, err_msg=name)
+    import json
+
+    sidecar = json.loads(paths["sidecar"].read_text())
+    assert "[N, 5]" in sidecar["output_meaning"]["outputE"]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..io import CALIBRATED_COLUMNS, COLUMNS, ColumnMap, JetFile, TableWriter
+from ..io import COLUMNS, ColumnMap, JetFile, TableWriter
 from ..io.mapping import DERIVABLE, derivation_plan, derive_columns
 from ..io.units import check_file_plausible
 
@@ -123,7 +123,10 @@ def calibrate_collection(
     import awkward as ak
 
     plan = plan_collection(f, collection, column_map, list(calibration.required_columns))
-    outputs = {c: plan.prefix + c for c in CALIBRATED_COLUMNS}
+    from .apply import output_columns
+
+    added = output_columns(calibration)
+    outputs = {c: plan.prefix + c for c in added}
     stored = [n for n in f.columns if n not in outputs.values()]
     names = ColumnMap({c: b for c, b in plan.jets.items() if c == "e_reco"})  # for messages
     with TableWriter(*writer_args[:2], tree=writer_args[2]) as writer:
@@ -135,11 +138,11 @@ def calibrate_collection(
             if counts.sum():
                 result = calibration.calibrate(jets, **kwargs)
             else:  # events without jets only: nothing to calibrate
-                result = {c: np.empty(0, COLUMNS[c].numpy_dtype) for c in CALIBRATED_COLUMNS}
+                result = {c: np.empty(0, COLUMNS[c].numpy_dtype) for c in added}
             flags = np.asarray(result["calib_flag"])
             count(flags)
             new = {outputs[c]: ak.unflatten(np.asarray(result[c]).astype(COLUMNS[c].numpy_dtype, copy=False),
-                                            counts) for c in CALIBRATED_COLUMNS}
+                                            counts) for c in added}
             writer.write(_arrange(raw, new, stored, layout))
 
 

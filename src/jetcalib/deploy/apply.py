@@ -14,6 +14,7 @@ from ..errors import InputError
 from ..io import (
     CALIBRATED_COLUMNS,
     DEFAULT_CHUNK_ROWS,
+    UNCERTAINTY_COLUMNS,
     ColumnMap,
     DatasetMetadata,
     TableWriter,
@@ -22,7 +23,14 @@ from ..io import (
 from ..io.provenance import environment
 from ..io.units import check_file_plausible, resolve_units
 
-__all__ = ["FileSummary", "calibrate_file", "peak_rss_mb"]
+__all__ = ["FileSummary", "calibrate_file", "output_columns", "peak_rss_mb"]
+
+
+def output_columns(calibration: Any) -> tuple[str, ...]:
+    """The columns ``calibration`` adds: :data:`~jetcalib.io.CALIBRATED_COLUMNS`, and the
+    :data:`~jetcalib.io.UNCERTAINTY_COLUMNS` for a probabilistic DNN head
+    (docs/method.md#heads)."""
+    return CALIBRATED_COLUMNS + (UNCERTAINTY_COLUMNS if getattr(calibration, "probabilistic", False) else ())
 
 
 @dataclass
@@ -60,8 +68,10 @@ def calibrate_file(
     """Apply ``calibration`` (calibration protocol) to ``in_path``, writing ``out_path``.
 
     Memory is bounded by ``step_rows``. Every column of the input is written unchanged (under
-    its own name) followed by ``e_cal``, ``pt_cal``, ``m_cal``, ``calib_flag``; a column of
-    those names already in the input is replaced. Nothing is written if anything fails.
+    its own name) followed by ``e_cal``, ``pt_cal``, ``m_cal``, ``calib_flag`` (and, for a
+    probabilistic DNN head, the per-jet uncertainties: :func:`output_columns`); a column of
+    those names, or a stale uncertainty column of an earlier calibration, in the input is
+    replaced or dropped. Nothing is written if anything fails.
 
     ``units``: the unit of the file's energies, ``"GeV"`` or ``"MeV"`` (``None``: the column
     map's ``units``, else GeV); the outputs are in the same unit. A file whose median
@@ -129,7 +139,8 @@ def calibrate_file(
                                  collection=collection, column_map=column_map or ColumnMap(),
                                  step_rows=step_rows, units=units, kwargs=kwargs, count=count)
             return _summary(in_path, out_path, jets, counts, start)
-        stored = [c for c in f.columns if c not in CALIBRATED_COLUMNS]
+        added = output_columns(calibration)
+        stored = [c for c in f.columns if c not in CALIBRATED_COLUMNS + UNCERTAINTY_COLUMNS]
         needed = [c for c in calibration.required_columns if c not in stored]
         with TableWriter(out_path, meta, tree=f.tree_name or "jets") as writer:
             for chunk in f.iter_chunks(stored + needed, step_rows=step_rows):
@@ -139,7 +150,7 @@ def calibrate_file(
                 count(np.asarray(result["calib_flag"]))
                 # original names, so that a user's own branches come back as they were
                 out = {f.column_map.user_name(c): chunk[c] for c in stored}
-                out.update({c: result[c] for c in CALIBRATED_COLUMNS})
+                out.update({c: result[c] for c in added})
                 writer.write(out)
     return _summary(in_path, out_path, jets, counts, start)
 

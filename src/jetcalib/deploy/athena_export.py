@@ -17,8 +17,12 @@ closure (JES polynomial per η bin in ln E, JMS bilinear grid, on the network-ca
 the mass threshold (``mass_min_reco``: the mass follows the energy) and the ``m_cal ≥ E_cal``
 fallback (flag 3). The graph recovers E, m and η from its own normalised inputs ``log_e``,
 ``log_m`` (athena's unclamped ln m) and ``eta``; jetcalib's ``log_m = ln(max(m, 1 GeV))`` is
-applied inside the graph before the network. Columns 1 and 2 of the outputs are 0 (athena
-reads only column 0).
+applied inside the graph before the network. Columns 1 and 2 of the outputs are 0 for the mode
+network (athena reads only column 0); for a probabilistic head (``head: density | quantile |
+gaussian``, docs/method.md#heads) they are the network's 15.87/84.13 % quantiles of r_E and r_m
+(the true energy lies in [E/outputE[:, 2], E/outputE[:, 1]] with 68 % probability; before the
+residual closure, which moves the calibration point, not the spread), 0 where column 0 is 1
+(a jet left at reco kinematics).
 
 The jetcalib → ATLAS input names are :data:`ATLAS_INPUT_NAMES` (the one place they are
 defined in this module; ``eta``, ``log_e``, ``log_m``, ``mu``, ``NPV`` are athena's built-in
@@ -55,7 +59,8 @@ MEV_TO_GEV = 1e-3
 ONNX_NAME = "jetcalib_dnn_athena.onnx"
 YAML_NAME = "DNN.yaml"
 
-#: Outputs per jet (athena's ``onnxOutputShape``): [response, 0, 0].
+#: Outputs per jet (athena's ``onnxOutputShape``): [response, 0, 0], or [response, q16, q84]
+#: for a probabilistic head.
 OUTPUT_SHAPE = 3
 
 #: Inputs the graph reads back to fold the post-network steps in.
@@ -144,6 +149,7 @@ def _wrapped(model: Any) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.net = model.net
+            self.probabilistic = getattr(model.net, "head", "mode") != "mode"
             i = idx["log_m"]
             # jetcalib's log_m = ln(max(m, 1 GeV)): in normalised units max/min with offset
             self.logm_floor = float(np.float32(offset[i]))
@@ -219,7 +225,12 @@ def _wrapped(model: Any) -> Any:
             floor = torch.full_like(col, self.logm_floor)
             col = torch.maximum(col, floor) if self.logm_up else torch.minimum(col, floor)
             xn = torch.cat([x[:, :i], col.unsqueeze(1), x[:, i + 1:]], dim=1)
-            log_r_e, log_r_m = self.net(xn)
+            if self.probabilistic:
+                d = self.net.distribution(xn)
+                log_r_e, log_r_m = d["cal_e"], d["cal_m"]
+                quantiles = [torch.exp(d[k].to(f64)) for k in ("q16_e", "q84_e", "q16_m", "q84_m")]
+            else:
+                log_r_e, log_r_m = self.net(xn)
             r_e = torch.exp(log_r_e.to(f64))
             r_m = torch.exp(log_r_m.to(f64))
             e = torch.exp(self._raw(x, "log_e"))
@@ -250,8 +261,13 @@ def _wrapped(model: Any) -> Any:
             r_e = torch.where(keep, one, r_e)
             r_m = torch.where(keep, one, r_m)
             zeros = torch.zeros_like(r_e)
-            out_e = torch.stack([r_e, zeros, zeros], dim=1).to(torch.float32)
-            out_m = torch.stack([r_m, zeros, zeros], dim=1).to(torch.float32)
+            if self.probabilistic:
+                q = [torch.where(keep, zeros, v) for v in quantiles]
+                out_e = torch.stack([r_e, q[0], q[1]], dim=1).to(torch.float32)
+                out_m = torch.stack([r_m, q[2], q[3]], dim=1).to(torch.float32)
+            else:
+                out_e = torch.stack([r_e, zeros, zeros], dim=1).to(torch.float32)
+                out_m = torch.stack([r_m, zeros, zeros], dim=1).to(torch.float32)
             return out_e, out_m
 
     return _Athena().eval()
@@ -270,7 +286,10 @@ def athena_onnx_bytes(model: Any) -> bytes:
             "runtime": "athena JetDNNCalibStep",
             "outputs": ("outputE[:, 0], outputM[:, 0]: total responses (network x residual "
                         "closure, mass fallbacks folded in); E_cal = E/outputE[:, 0], "
-                        "m_cal = m/outputM[:, 0]; columns 1, 2 are 0")}
+                        "m_cal = m/outputM[:, 0]; " + (
+                            "columns 1, 2: the 15.87/84.13 % quantiles of the network's r_E, r_m "
+                            "(0 where column 0 is 1: a jet left at reco kinematics)"
+                            if getattr(model.net, "head", "mode") != "mode" else "columns 1, 2 are 0"))}
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
     onnx.checker.check_model(proto)

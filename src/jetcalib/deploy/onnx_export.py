@@ -41,10 +41,33 @@ def _wrapped(model: Any) -> Any:
         offset: torch.Tensor
 
         def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            log_r_e, log_r_m = self.net(features * self.scale + self.offset)
+            x = features * self.scale + self.offset
+            if getattr(self.net, "head", "mode") != "mode":
+                # a probabilistic head: [N, 5] = (calibration response, q16, q84, median, E-m
+                # correlation) per target: columns 0-2 as the athena graph's
+                d = self.net.distribution(x)
+                corr = d["corr"].unsqueeze(1)
+                out_e = torch.cat([torch.exp(torch.stack([d["cal_e"], d["q16_e"], d["q84_e"], d["q50_e"]], dim=1)),
+                                   corr], dim=1)
+                out_m = torch.cat([torch.exp(torch.stack([d["cal_m"], d["q16_m"], d["q84_m"], d["q50_m"]], dim=1)),
+                                   corr], dim=1)
+                return out_e, out_m
+            log_r_e, log_r_m = self.net(x)
             return torch.exp(log_r_e), torch.exp(log_r_m)
 
     return _Exported().eval()
+
+
+def _probabilistic(model: Any) -> bool:
+    return getattr(model.net, "head", "mode") != "mode"
+
+
+def _outputs_text(model: Any) -> str:
+    if _probabilistic(model):
+        return ("outputE, outputM [N, 5]: column 0 the response r_E = E_reco/E_true, r_m = "
+                "m_reco/m_true used to calibrate, columns 1, 2 its 15.87/84.13 % quantiles, 3 its "
+                "median, 4 the correlation of log r_E and log r_m (head: " + str(model.config.head) + ")")
+    return "outputE = r_E = E_reco/E_true, outputM = r_m = m_reco/m_true"
 
 
 def _metadata(model: Any, normalisation: str) -> dict[str, str]:
@@ -54,7 +77,7 @@ def _metadata(model: Any, normalisation: str) -> dict[str, str]:
             "content_hash": model.header.content_hash,
             "jetcalib_version": model.header.jetcalib_version,
             "mass_min_reco": repr(float(model.config.mass_min_reco)),
-            "outputs": "outputE = r_E = E_reco/E_true, outputM = r_m = m_reco/m_true",
+            "outputs": _outputs_text(model),
             "normalisation": normalisation,
             # how this file was made (jetcalib.io.provenance.environment); like every property
             # covered by metadata_hash, but not by content_hash or graph_hash: an export made
@@ -174,7 +197,9 @@ def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
     with a residual closure, ``<stem>.residual.corr.json``; returns the paths by role.
 
     Graph: input ``features`` float32 [N, F] (dynamic N, raw inputs in ``model.features``
-    order); outputs ``outputE``, ``outputM`` (responses r̂_E, r̂_m, > 0). Metadata properties:
+    order); outputs ``outputE``, ``outputM`` (responses r̂_E, r̂_m, > 0; for a probabilistic
+    head ``[N, 5]``: the response, its 15.87 and 84.13 % quantiles, its median, the E–m
+    correlation; columns 0-2 as in the athena graph). Metadata properties:
     ``features`` (JSON list), ``content_hash`` and ``jetcalib_version`` of the source model,
     ``mass_min_reco`` (GeV; the mass is calibrated only above it), ``normalisation``,
     ``graph_hash`` (:func:`graph_hash`), ``training_domain`` (JSON, when the model has one:
@@ -319,6 +344,17 @@ def sidecar_document(model: Any, paths: dict[str, Path]) -> dict[str, Any]:
             "outputE": "r_E, the predicted energy response E_reco/E_true (> 0)",
             "outputM": "r_m, the predicted mass response m_reco/m_true (> 0)",
             "calibration": "E_cal = E/outputE, m_cal = m/outputM (E = e_reco, m = m_reco, GeV)",
+        } if not _probabilistic(model) else {
+            "outputE": ("[N, 5]: column 0 r_E, the energy response E_reco/E_true used to calibrate "
+                        f"(head: {model.config.head}); columns 1, 2 the 15.87/84.13 % quantiles of "
+                        "the predicted r_E (E_true within [E/col 2, E/col 1] with 68 % probability), "
+                        "3 its median, 4 the correlation of log r_E and log r_m (0: not modelled); "
+                        "e_cal_rel_unc = (col 2 - col 1)/2/col 3"),
+            "outputM": ("[N, 5]: column 0 r_m, the mass response m_reco/m_true used to calibrate; "
+                        "columns 1, 2 the 15.87/84.13 % quantiles of the predicted r_m, 3 its median, "
+                        "4 the correlation (as outputE's)"),
+            "calibration": ("E_cal = E/outputE[:, 0], m_cal = m/outputM[:, 0] (E = e_reco, "
+                            "m = m_reco, GeV); the quantiles are the network's, before the residual"),
         },
         "calibration_rule": [
             "1. flags 1, 2, 5 (flag_rules) from e_reco, m_reco, eta_reco and the raw inputs; "

@@ -37,6 +37,7 @@ from ..features import (
     check_policy,
     input_flags,
 )
+from ..features.kinematics import uncertainty_columns
 from ..io import INPUT_FEATURES, ArtifactHeader, ArtifactKind, content_hash
 from ..numerical import NumericalCalibration
 
@@ -241,9 +242,29 @@ class OnnxCalibration:
 
         def evaluate(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             out_e, out_m = sess.run(None, {"features": np.ascontiguousarray(rows, dtype=np.float32)})
-            return out_e, out_m
+            # a probabilistic head's graph gives [N, 5] (response, q16, q84, median, corr)
+            return (out_e[:, 0], out_m[:, 0]) if out_e.ndim == 2 else (out_e, out_m)
 
         return batched_responses(features, self.features, evaluate, batch_size)
+
+    @property
+    def probabilistic(self) -> bool:
+        """True for the export of a probabilistic head (outputs [N, 5], docs/method.md#heads):
+        ``calibrate`` then adds the :data:`~jetcalib.io.UNCERTAINTY_COLUMNS` as the PyTorch model."""
+        return len(self.session.get_outputs()[0].shape) == 2
+
+    def _responses_and_uncertainties(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        sess = self.session
+        x = np.asarray(features)
+        cols = np.full((x.shape[0], 10), np.nan)
+        good = np.flatnonzero(np.all(np.isfinite(x), axis=1))
+        for start in range(0, good.size, ONNX_BATCH):
+            rows = good[start:start + ONNX_BATCH]
+            out_e, out_m = sess.run(None, {"features": np.ascontiguousarray(x[rows], dtype=np.float32)})
+            cols[rows] = np.concatenate([out_e, out_m], axis=1)
+        # columns: E (r, q16, q84, q50, corr), m (r, q16, q84, q50, corr)
+        extra = uncertainty_columns(cols[:, 1], cols[:, 3], cols[:, 2], cols[:, 6], cols[:, 8], cols[:, 7], cols[:, 4])
+        return cols[:, 0], cols[:, 5], extra
 
     def calibrate(self, table: Any, units: str | None = None, *, domain: str = "flag",
                   column_map: Any = None, preset: str | None = None) -> dict[str, np.ndarray]:
@@ -255,7 +276,8 @@ class OnnxCalibration:
                                   column_map=column_map, preset=preset)
 
     def _calibrate_gev(self, table: Any, domain: str = "flag") -> dict[str, np.ndarray]:
-        return calibrate_with_model(table, self.features, self.predict_responses, self.mass_min_reco,
+        predict = self._responses_and_uncertainties if self.probabilistic else self.predict_responses
+        return calibrate_with_model(table, self.features, predict, self.mass_min_reco,
                                     None if self.residual is None else self.residual.responses,
                                     training_domain=self.training_domain, domain=domain)
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..errors import InputError, describe_validation_error
 from ..io.schema import INPUT_FEATURES
 
-__all__ = ["RUNTIME_KEYS", "DNNConfig", "LossConfig", "NetworkConfig", "TrainingConfig", "runtime_settings"]
+__all__ = ["HEAD_KEYS", "RUNTIME_KEYS", "DNNConfig", "LossConfig", "NetworkConfig", "TrainingConfig", "runtime_settings"]
 
 #: Run-time settings that configs of jetcalib 0.1 carried in ``training`` (where they changed
 #: the model's content hash). They say how a run uses the machine, not what model it makes:
@@ -23,6 +23,12 @@ __all__ = ["RUNTIME_KEYS", "DNNConfig", "LossConfig", "NetworkConfig", "Training
 #: stored model that still holds one is read: the key is dropped from the config, and
 #: :meth:`DNNConfig.from_file_with_runtime` hands its value back as the run's setting.
 RUNTIME_KEYS: tuple[str, ...] = ("threads",)
+
+#: Keys added with the probabilistic heads (docs/method.md#heads). A config with the default
+#: ``head: mode`` is stored and hashed without them (:meth:`DNNConfig.to_document`), so a
+#: mode model's ``artifact.json`` and content hash are those of earlier jetcalib, and older
+#: artifacts (without the keys) read as ``head: mode``.
+HEAD_KEYS: tuple[str, ...] = ("head", "head_components")
 
 
 class _Strict(BaseModel):
@@ -119,6 +125,16 @@ class DNNConfig(_Strict):
         "we calibrate every jet with m > 0 by default because the network is trained down to "
         "m_true = 10 GeV and the evaluation's mass figures start at 30 GeV. Set 40 for "
         "ATLAS-identical behaviour."))
+    head: Literal["mode", "density", "quantile", "gaussian"] = Field("mode", description=(
+        "What the network predicts per target (docs/method.md#heads) [ours]. mode: one number, "
+        "the mode of p(r | x) (LGK loss; the paper's). density: a mixture of head_components "
+        "bivariate Gaussians in (log r_E, log r_m) with full covariance (negative log-likelihood); "
+        "calibrates with the mode of each marginal. quantile: the 16/50/84 % quantiles per target "
+        "(pinball loss); calibrates with the median. gaussian: one Gaussian per target in log r "
+        "(negative log-likelihood); calibrates with its mean. The probabilistic heads add "
+        "per-jet resolutions and quantiles to calibrate's output; loss.kind and the LGK schedule "
+        "apply to mode alone."))
+    head_components: int = Field(4, ge=1, le=16, description="K: Gaussians of the density head")
     closure: Literal["numerical", "none"] = Field("numerical", description=(
         "Residual closure after the network [ours]. The network predicts the mode of "
         "p(r | x_reco); in bins of truth E or m the median calibrated response then sits below 1 "
@@ -137,6 +153,17 @@ class DNNConfig(_Strict):
         if len(set(self.features)) != len(self.features) or not self.features:
             raise ValueError("features must be a non-empty list without repetition")
         return self
+
+    def to_document(self) -> dict[str, Any]:
+        """The config as stored in an artifact and hashed: ``model_dump(mode="json")`` without
+        :data:`HEAD_KEYS` when ``head`` is ``mode`` with the default components (the keys
+        earlier jetcalib did not have: a mode model keeps its hash)."""
+        doc = self.model_dump(mode="json")
+        defaults = {name: type(self).model_fields[name].default for name in HEAD_KEYS}
+        if all(doc[name] == defaults[name] for name in HEAD_KEYS):
+            for name in HEAD_KEYS:
+                del doc[name]
+        return doc
 
     @classmethod
     def from_file(cls, path: str | Path) -> DNNConfig:

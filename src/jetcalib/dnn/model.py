@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ArtifactError
+from ..errors import ArtifactError, InputError
 from ..features import (
     KINEMATIC_INPUTS,
     Normalisation,
@@ -35,6 +35,7 @@ from ..features import (
     calibrate_in_units,
     calibrate_with_model,
 )
+from ..features.kinematics import uncertainty_columns
 from ..io import ArtifactHeader, ArtifactKind, atomic_path, content_hash
 from ..io.provenance import environment
 from ..numerical import NumericalCalibration
@@ -50,6 +51,11 @@ _WEIGHTS_FILE = "weights.pt"
 #: Packages whose versions the artifact's environment record names (header ``environment``,
 #: not covered by the content hash: the same weights made elsewhere are the same model).
 ENVIRONMENT_PACKAGES: tuple[str, ...] = ("numpy", "torch", "lightning", "pydantic")
+#: :meth:`CalibrationNet.distribution` keys → :meth:`DNNCalibration.predict_distribution` names.
+_DISTRIBUTION_KEYS = {"cal_e": "r_e", "cal_m": "r_m", "q16_e": "r_e_q16", "q50_e": "r_e_q50", "q84_e": "r_e_q84",
+                      "q16_m": "r_m_q16", "q50_m": "r_m_q50", "q84_m": "r_m_q84", "corr": "r_em_corr"}
+#: :func:`~jetcalib.features.kinematics.uncertainty_columns`' arguments.
+_QUANTILE_ORDER = ("r_e_q16", "r_e_q50", "r_e_q84", "r_m_q16", "r_m_q50", "r_m_q84", "r_em_corr")
 
 
 def _payload_hash(weights: bytes, cfg: dict[str, Any], norm: Normalisation, residual: dict[str, Any] | None,
@@ -65,7 +71,8 @@ def _payload_hash(weights: bytes, cfg: dict[str, Any], norm: Normalisation, resi
 class DNNCalibration:
     """A trained network with its normalisation and config (the calibration protocol).
 
-    ``calibrate(table)`` → ``e_cal, pt_cal, m_cal, calib_flag``; ``predict_responses(x)``
+    ``calibrate(table)`` → ``e_cal, pt_cal, m_cal, calib_flag`` (and, for a probabilistic
+    head, the :data:`~jetcalib.io.UNCERTAINTY_COLUMNS`); ``predict_responses(x)``
     → ``(r̂_E, r̂_m)``, the network's alone. ``residual``: the closure stage applied after the
     network by ``calibrate`` (``DNNConfig.closure``), a numerical calibration of the
     DNN-calibrated jets, or None. ``training_domain``: where it was trained
@@ -113,6 +120,64 @@ class DNNCalibration:
 
         return batched_responses(features, self.features, evaluate, batch_size)
 
+    @property
+    def probabilistic(self) -> bool:
+        """True for a density, quantile or gaussian head (docs/method.md#heads)."""
+        return self.config.head != "mode"
+
+    def predict_distribution(self, features: np.ndarray, *, batch_size: int = 65536) -> dict[str, np.ndarray]:
+        """Per-jet summaries of a probabilistic head for raw features ``[N, F]``, ``float64[N]``
+        each, as responses r = reco/true: ``r_e``, ``r_m`` (the calibration responses: the
+        density's marginal modes, the quantile head's median, the Gaussian's mean in log r),
+        ``r_e_q16``, ``r_e_q50``, ``r_e_q84``, ``r_m_q16``, ``r_m_q50``, ``r_m_q84`` (quantiles
+        at Φ(−1), 0.5, Φ(1)) and ``r_em_corr`` (correlation of log r_E and log r_m; 0 where the
+        head does not model it). Rows with a non-finite feature get NaN. :class:`InputError`
+        for the mode head."""
+        if not self.probabilistic:
+            raise InputError("this model has the mode head: it predicts no distribution (head: mode)")
+        x = np.asarray(features)
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise InputError(f"features have shape {x.shape}, this model reads [N, {len(self.features)}]")
+        out = {name: np.full(x.shape[0], np.nan) for name in _DISTRIBUTION_KEYS.values()}
+        good = np.flatnonzero(np.all(np.isfinite(x), axis=1))
+        for start in range(0, good.size, batch_size):
+            rows = good[start:start + batch_size]
+            with torch.inference_mode():
+                d = self.net.distribution(torch.from_numpy(self.normalisation.apply(x[rows])))
+            for key, name in _DISTRIBUTION_KEYS.items():
+                v = d[key].double()
+                out[name][rows] = (v if key == "corr" else torch.exp(v)).numpy()
+        return out
+
+    def predict_pit(self, features: np.ndarray, r_e: np.ndarray, r_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """PIT values ``(u_E, u_m)``, ``float64[N]``: the predicted marginal CDFs of a
+        probabilistic head at the true responses ``r_e``, ``r_m`` (reco/true;
+        :func:`jetcalib.dnn.heads.marginal_cdf`), for :func:`jetcalib.evaluate.coverage.coverage_table`'s
+        ``pit``. NaN where a feature or a response is not finite or not positive."""
+        if not self.probabilistic:
+            raise InputError("this model has the mode head: it predicts no distribution (head: mode)")
+        from .heads import marginal_cdf
+
+        x = np.asarray(features)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y_e, y_m = np.log(np.asarray(r_e, dtype=np.float64)), np.log(np.asarray(r_m, dtype=np.float64))
+        good = np.all(np.isfinite(x), axis=1) & np.isfinite(y_e) & np.isfinite(y_m)
+        u_e, u_m = np.full(x.shape[0], np.nan), np.full(x.shape[0], np.nan)
+        rows = np.flatnonzero(good)
+        for start in range(0, rows.size, 65536):
+            sel = rows[start:start + 65536]
+            with torch.inference_mode():
+                params = self.net.head_params(torch.from_numpy(self.normalisation.apply(x[sel])))
+                a, b = marginal_cdf(self.config.head, self.config.head_components, params.double(),
+                                    torch.from_numpy(y_e[sel]), torch.from_numpy(y_m[sel]))
+            u_e[sel], u_m[sel] = a.numpy(), b.numpy()
+        return u_e, u_m
+
+    def _responses_and_uncertainties(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(r̂_E, r̂_m, the :data:`~jetcalib.io.UNCERTAINTY_COLUMNS`) of a probabilistic head."""
+        d = self.predict_distribution(features)
+        return d["r_e"], d["r_m"], uncertainty_columns(*(d[k] for k in _QUANTILE_ORDER))
+
     def calibrate(self, table: Any, units: str | None = None, *, domain: str = "flag",
                   column_map: Any = None, preset: str | None = None) -> dict[str, np.ndarray]:
         """Calibrate a jet table (dict of arrays, pandas DataFrame or awkward Array) whose
@@ -133,7 +198,9 @@ class DNNCalibration:
                                   column_map=column_map, preset=preset)
 
     def _calibrate_gev(self, table: Any, domain: str = "flag") -> dict[str, np.ndarray]:
-        return calibrate_with_model(table, self.features, self.predict_responses,
+        # a probabilistic head adds the UNCERTAINTY_COLUMNS; the mode head's output is as before
+        predict = self._responses_and_uncertainties if self.probabilistic else self.predict_responses
+        return calibrate_with_model(table, self.features, predict,
                                     self.config.mass_min_reco,
                                     None if self.residual is None else self.residual.responses,
                                     training_domain=self.training_domain, domain=domain)
@@ -157,13 +224,13 @@ class DNNCalibration:
         header = self.header.model_copy(
             update={
                 "features": list(self.features),
-                "content_hash": _payload_hash(weights, self.config.model_dump(mode="json"), self.normalisation,
+                "content_hash": _payload_hash(weights, self.config.to_document(), self.normalisation,
                                               residual, domain),
             }
         )
         doc = {
             "header": header.model_dump(mode="json"),
-            "config": self.config.model_dump(mode="json"),
+            "config": self.config.to_document(),
             "normalisation": self.normalisation.to_dict(),
             "residual": residual,
             "training_domain": domain,
@@ -211,7 +278,7 @@ class DNNCalibration:
         domain = TrainingDomain.from_dict(raw_domain, source=src)
         if header.features != cfg.features or list(norm.features) != cfg.features:
             raise ArtifactError(f"{src}: header, config and normalisation list different features")
-        net = CalibrationNet(len(cfg.features), cfg.network)
+        net = CalibrationNet.from_config(cfg)
         try:
             import io as _io
 

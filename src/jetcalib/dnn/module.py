@@ -10,6 +10,7 @@ import lightning as L
 import torch
 
 from .config import DNNConfig
+from .heads import head_loss
 from .losses import annealed_width, pointwise_loss
 from .network import CalibrationNet
 
@@ -42,6 +43,10 @@ class CalibrationModule(L.LightningModule):
         """Weighted loss sums of this rank's rows: Σ w_E·L_E and Σ w_m·L_m (no division; w_m
         is 0 where the mass loss is masked)."""
         x, log_r_e, log_r_m, w_e, w_m = batch[:5]
+        if self.cfg.head != "mode":  # a probabilistic head: its own loss (NLL, pinball), no schedule
+            loss_e, loss_m = head_loss(self.cfg.head, self.cfg.head_components, self.net.head_params(x),
+                                       log_r_e, log_r_m)
+            return (w_e * loss_e).sum(), (w_m * loss_m).sum()
         pred_e, pred_m = self.net(x)
         alpha = self.cfg.loss.alpha
         sum_e = (w_e * pointwise_loss(kind, pred_e - log_r_e, h, alpha)).sum()

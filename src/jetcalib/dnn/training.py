@@ -195,7 +195,7 @@ def train(
     data: PreparedData = prepare_training_data(table, cfg)
     if cfg.closure == "numerical":
         _check_closure_sample(table, cfg)
-    net = CalibrationNet(len(cfg.features), cfg.network)
+    net = CalibrationNet.from_config(cfg)
     _, le, lm, _, w_m = data.train
     net.set_output_bias(float(le.median()), float(lm[w_m > 0].median()) if (w_m > 0).any() else 0.0)
     module = CalibrationModule(net, cfg)

@@ -155,7 +155,7 @@ def with_residual(
 def calibrate_with_model(
     table: Any,
     features: Sequence[str],
-    predict_responses: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    predict_responses: Callable[[np.ndarray], tuple[Any, ...]],
     mass_min_reco: float = 0.0,
     residual: ResidualResponses | None = None,
     *,
@@ -172,6 +172,10 @@ def calibrate_with_model(
     Jets outside ``training_domain`` (if known) are flagged 7-9 as ``domain`` says
     (:data:`~jetcalib.features.DOMAIN_POLICIES`: ``"flag"`` calibrated and flagged,
     ``"strict"`` not calibrated, ``"ignore"`` not flagged).
+
+    ``predict_responses`` may return a third item, a dict of further per-jet columns (a
+    probabilistic network's resolutions and quantiles, :data:`~jetcalib.io.UNCERTAINTY_COLUMNS`):
+    they are added to the output as they are (NaN for jets not given to the model).
     """
     from .table import as_columns, feature_matrix
 
@@ -188,7 +192,9 @@ def calibrate_with_model(
                            x, features)
     if outside is not None and domain == "strict":
         flag = merge_domain_flags(flag, outside)
-    r_e, r_m = predict_responses(np.where(flag[:, None] == 0, x, np.nan))
+    predicted = predict_responses(np.where(flag[:, None] == 0, x, np.nan))
+    r_e, r_m = predicted[0], predicted[1]
+    extra: dict[str, np.ndarray] = predicted[2] if len(predicted) > 2 else {}
     m = np.asarray(cols["m_reco"], dtype=np.float64)
     if residual is not None:
         r_e, r_m = with_residual(cols["e_reco"], m, cols["eta_reco"], r_e, r_m, residual)
@@ -196,12 +202,26 @@ def calibrate_with_model(
                           calibrate_mass=m > mass_min_reco)
     if outside is not None and domain == "flag":
         out["calib_flag"] = merge_domain_flags(out["calib_flag"], outside)
+    out.update(extra)
     return out
 
 
 #: Codes a training-domain flag (7-9) replaces: jets whose energy is calibrated (0, and the
 #: mass fallbacks 3 and 6). Jets left at reco kinematics (1, 2, 4, 5) keep their code.
 DOMAIN_REPLACES = (CalibFlag.OK, CalibFlag.MASS_ABOVE_ENERGY, CalibFlag.MASS_NOT_CALIBRATED)
+
+
+def uncertainty_columns(r_e_q16: np.ndarray, r_e_q50: np.ndarray, r_e_q84: np.ndarray, r_m_q16: np.ndarray,
+                        r_m_q50: np.ndarray, r_m_q84: np.ndarray, r_em_corr: np.ndarray) -> dict[str, np.ndarray]:
+    """The :data:`~jetcalib.io.UNCERTAINTY_COLUMNS` (float32) from a probabilistic model's
+    predicted response quantiles and correlation: ``*_cal_rel_unc`` = (q84 − q16)/2 / median;
+    one rule for every runtime (PyTorch, onnxruntime)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {"e_cal_rel_unc": (np.asarray(r_e_q84, np.float64) - r_e_q16) / 2 / r_e_q50,
+               "m_cal_rel_unc": (np.asarray(r_m_q84, np.float64) - r_m_q16) / 2 / r_m_q50,
+               "r_e_q16": r_e_q16, "r_e_q84": r_e_q84, "r_m_q16": r_m_q16, "r_m_q84": r_m_q84,
+               "r_em_corr": r_em_corr}
+    return {k: np.asarray(v, dtype=np.float64).astype(np.float32) for k, v in out.items()}
 
 
 def merge_domain_flags(flag: np.ndarray, outside: np.ndarray) -> np.ndarray:

@@ -12,6 +12,9 @@ Columns are grouped by what needs them:
 ``input``       the 21 network inputs (docs/inputs.md#inputs), computed on the groomed reco jet
 ``sim``         hidden simulator truth, useful for studies (never a network input)
 ``calibrated``  what a calibration adds (``e_cal``, ``pt_cal``, ``m_cal``, ``calib_flag``)
+``uncertainty`` what a probabilistic DNN head (``head: density | quantile | gaussian``,
+                docs/method.md#heads) adds besides: per-jet relative resolutions, the 16/84 %
+                quantiles of the predicted responses r = reco/true and their E–m correlation
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "REQUIRED_FOR",
     "SCHEMA_VERSION",
     "TRUTH_COLUMNS",
+    "UNCERTAINTY_COLUMNS",
     "CalibFlag",
     "Column",
     "Process",
@@ -159,6 +163,20 @@ _COLUMN_LIST: tuple[Column, ...] = (
     Column("pt_cal", "float32", _G, "calibrated", "calibrated jet transverse momentum"),
     Column("m_cal", "float32", _G, "calibrated", "calibrated jet mass"),
     Column("calib_flag", "int8", "", "calibrated", "0 = calibrated; see jetcalib.io.CalibFlag"),
+    # --- per-jet uncertainties of a probabilistic DNN head (docs/method.md#heads) ---------------
+    # Quantiles are of the network's predicted p(r | x), r = reco/true (before the residual
+    # closure, which moves the calibration point, not the spread): the true energy lies in
+    # [e_reco / r_e_q84, e_reco / r_e_q16] with 68 % probability. Levels: Phi(-1), Phi(1).
+    Column("e_cal_rel_unc", "float32", "", "uncertainty",
+           "relative energy resolution of the jet: (r_e_q84 - r_e_q16) / 2 / median of r_E"),
+    Column("m_cal_rel_unc", "float32", "", "uncertainty",
+           "relative mass resolution of the jet: (r_m_q84 - r_m_q16) / 2 / median of r_m"),
+    Column("r_e_q16", "float32", "", "uncertainty", "15.87 % quantile of the predicted energy response"),
+    Column("r_e_q84", "float32", "", "uncertainty", "84.13 % quantile of the predicted energy response"),
+    Column("r_m_q16", "float32", "", "uncertainty", "15.87 % quantile of the predicted mass response"),
+    Column("r_m_q84", "float32", "", "uncertainty", "84.13 % quantile of the predicted mass response"),
+    Column("r_em_corr", "float32", "", "uncertainty",
+           "correlation of (log r_E, log r_m) in the predicted density (0 where not modelled)"),
 )
 
 #: All declared columns by name.
@@ -190,6 +208,9 @@ TRUTH_COLUMNS: tuple[str, ...] = columns_in_group("truth")
 RECO_COLUMNS: tuple[str, ...] = columns_in_group("reco")
 #: Columns a calibration adds.
 CALIBRATED_COLUMNS: tuple[str, ...] = columns_in_group("calibrated")
+#: Columns a probabilistic DNN head adds besides (the mode network and numerical calibrations
+#: write none of them).
+UNCERTAINTY_COLUMNS: tuple[str, ...] = columns_in_group("uncertainty")
 
 
 #: Reco kinematics every calibration reads besides its features (pT and φ are not needed:

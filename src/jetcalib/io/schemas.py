@@ -182,6 +182,9 @@ class EvaluationSummary(_Exact):
     generator_shift: list[dict[str, str | float | int | None]] | None = None
     #: versions, content hashes and seeds of the report's inputs (evaluate.inputs)
     provenance: dict[str, Any] | None = None
+    #: coverage of predicted per-jet uncertainties per method, quantity and bin (probabilistic
+    #: DNN heads only; evaluate.coverage.coverage_rows)
+    coverage: list[dict[str, str | float | int | None]] | None = None
 
 
 class OnnxMetadata(_Exact):
