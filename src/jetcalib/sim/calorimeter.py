@@ -45,9 +45,6 @@ class Deposits:
     e_em: np.ndarray  #: visible energy of the electromagnetic shower component (truth)
     profile: np.ndarray  #: lateral profile kind (PROFILE_EM, PROFILE_HAD)
 
-    def select(self, sl: slice) -> Deposits:
-        return Deposits(*(getattr(self, f)[sl] for f in self.__dataclass_fields__))
-
 
 class Spreader:
     """:func:`spread_event` with the geometry, profiles and scratch arrays of one detector."""
