@@ -31,7 +31,14 @@ import numpy as np
 from _dnn_common import config_with, load_many
 
 from jetcalib.dnn import DNNCalibration, DNNConfig, train
-from jetcalib.evaluate import Uncalibrated, fit_mass_peak, generator_shift
+from jetcalib.evaluate import (
+    PT_BINS,
+    Uncalibrated,
+    fit_mass_peak,
+    generator_shift,
+    pileup_slopes,
+    sliced_table,
+)
 from jetcalib.evaluate.metrics import resolution  # the one definition (docs/method.md#terms)
 from jetcalib.features import apply_responses, feature_matrix, input_flags
 from jetcalib.io import INPUT_FEATURES, atomic_path, read_table
@@ -236,10 +243,14 @@ def main() -> None:
                 entry["peak"] = fit_mass_peak(c["m_cal"][sel], PEAK_WINDOWS[sample])
                 entry["peak_true"] = fit_mass_peak(t["m_true"][sel], PEAK_WINDOWS[sample])
             results.setdefault(sample, {})[method] = entry
+    # pile-up stability: closure slopes d(median)/dμ and d(median)/dNPV per pT_true bin (dijet)
+    dijet_out = {m: dict(cal.calibrate(tests["dijet"])) for m, cal in methods.items()}
+    results["pileup_slopes"] = [r for v in ("mu", "npv") for r in pileup_slopes(
+        sliced_table(tests["dijet"], dijet_out, v, "pt_true", PT_BINS))]
     if args.alt:
         alt = read(args.alt)
         results["generator_shift"] = generator_shift(
-            tests["dijet"], {m: dict(cal.calibrate(tests["dijet"])) for m, cal in methods.items()},
+            tests["dijet"], dijet_out,
             alt, {m: dict(cal.calibrate(alt)) for m, cal in methods.items()})
     write_markdown(out, results, args, n_train, timing, {k: len(v["e_true"]) for k, v in tests.items()})
     figure(results, "energy", ["dijet"], r"$E$ resolution $(q_{84}-q_{16})/2q_{50}$", out / "figures" / "energy_resolution.png")
@@ -258,6 +269,7 @@ def write_markdown(out: Path, results: dict, args: argparse.Namespace, n_train: 
                    timing: dict[str, float], n_test: dict[str, int]) -> None:
     present = [m for m in METHOD_ORDER if m in results["dijet"]]
     lines_alt = _generator_lines(results.get("generator_shift", []), present, args.alt)
+    lines_pu = _pileup_lines(results.get("pileup_slopes", []), present)
     lines = ["# Physics comparison on the standard sample", "",
              "Produced by:", "", "```",
              "python benchmarks/physics.py --train " + " ".join(args.train) + " --test " + args.test
@@ -301,11 +313,35 @@ def write_markdown(out: Path, results: dict, args: argparse.Namespace, n_train: 
             cells = [f"{results[sample][m][key][i]['resolution']:.4f} ({results[sample][m][key][i]['closure']:.3f})"
                      for m in present]
             lines.append(_fmt_row([rng, f"{b['n']:,}", *cells]))
+    lines += lines_pu
     lines += lines_alt
     lines += ["", "## Figures", "", "![energy resolution](figures/energy_resolution.png)", "",
               "![mass resolution](figures/mass_resolution.png)", ""]
     with atomic_path(out / "physics.md") as tmp:
         tmp.write_text("\n".join(lines))
+
+
+def _pileup_lines(rows: list[dict], present: list[str]) -> list[str]:
+    """physics.md's pile-up stability table: closure slope per unit of μ and of NPV, per pT bin."""
+    if not rows:
+        return []
+    lines = ["", "## Pile-up stability (dijet)", "",
+             "Each cell: d(median response)/dμ, d(median response)/dNPV in units of 10⁻⁴ per interaction "
+             "(weighted straight-line fit of the binned medians), ± fit error.", "",
+             _fmt_row(["quantity", "pT_true [GeV]", *[LABELS[m] for m in present]]), "|---|---|" + "---|" * len(present)]
+    index = {(r["method"], r["quantity"], r["variable"], r["pt_lo"]): r for r in rows}
+    for q, lo, hi in dict.fromkeys((r["quantity"], r["pt_lo"], r["pt_hi"]) for r in rows):
+        cells = []
+        for m in present:
+            part = []
+            for v in ("mu", "npv"):
+                r = index.get((m, q, v, lo))
+                part.append("–" if r is None or not np.isfinite(r["slope"])
+                            else f"{1e4 * r['slope']:+.1f} ± {1e4 * r['slope_err']:.1f}")
+            cells.append(", ".join(part))
+        hi_s = f"{hi:.0f}" if np.isfinite(hi) else "∞"
+        lines.append(_fmt_row([q, f"{lo:.0f}–{hi_s}", *cells]))
+    return lines
 
 
 def _generator_lines(rows: list[dict], present: list[str], alt: str | None) -> list[str]:
