@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.sim, pytest.mark.slow]
 
 def test_table_has_every_column_and_finite_inputs(dijet_table) -> None:
     table, path = dijet_table
-    expected = {n for n, c in COLUMNS.items() if c.group != "calibrated"}
+    expected = {n for n, c in COLUMNS.items() if c.group not in ("calibrated", "uncertainty")}
     assert set(table) == expected
     n = len(table["event"])
     assert n >= 60  # up to two matched jets per event, nearly every event has them
@@ -114,3 +114,14 @@ def test_chunk_plan_and_seeds(tiny_cfg) -> None:
     assert len(set(seeds)) == len(seeds)
     assert all(0 < s < 900_000_000 for s in seeds)
     assert chunk_seed(1, "dijet", 0) == chunks[0].seed != chunk_seed(2, "dijet", 0)
+
+
+def test_generated_tables_hold_no_calibrate_outputs() -> None:
+    # regression: the "uncertainty" group (probabilistic heads) was once expected from the
+    # simulation, and every generate step failed with KeyError: 'e_cal_rel_unc'
+    from jetcalib.io import CALIBRATED_COLUMNS, UNCERTAINTY_COLUMNS
+    from jetcalib.sim.pipeline import _OUTPUT
+
+    assert not set(_OUTPUT) & set(CALIBRATED_COLUMNS)
+    assert not set(_OUTPUT) & set(UNCERTAINTY_COLUMNS)
+    assert "e_reco" in _OUTPUT

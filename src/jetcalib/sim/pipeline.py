@@ -244,7 +244,9 @@ def _pileup_tracks(hard, n_ev: int, n_pu: np.ndarray, overlays: list, pool: Pile
     return t.select(associate_to_pv(t, n_vtx, pv, z_vtx, cfg.tracking, rng))
 
 
-_OUTPUT = tuple(n for n, c in COLUMNS.items() if c.group not in ("calibrated",) and n != "weight")
+#: what a generated table holds: every column but those that calibrate writes (its calibrated
+#: kinematics and the uncertainties of probabilistic heads) and the weight (added per chunk)
+_OUTPUT = tuple(n for n, c in COLUMNS.items() if c.group not in ("calibrated", "uncertainty") and n != "weight")
 
 
 def _features(ri: np.ndarray, rj, cl: Clusters, tracks, cpx, cpy, cpz,
