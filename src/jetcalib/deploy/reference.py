@@ -1,4 +1,4 @@
-"""The reference model shipped with jetcalib: a DNN trained on the full standard sample
+"""The reference model shipped with jetcalib: a DNN trained on the standard sample
 (``benchmarks/standard_sample.sh``), exported to ONNX and installed as package data
 (``jetcalib/reference/reference.onnx``), so that ``jetcalib demo`` shows the full-sample result
 next to its own small model and ``jetcalib calibrate reference ...`` calibrates with it.
