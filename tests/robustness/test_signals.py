@@ -26,6 +26,18 @@ EXIT = {signal.SIGTERM: 143, signal.SIGINT: 130}
 SIGNALS = pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 
 
+@pytest.fixture(autouse=True)
+def _sigint_not_ignored():
+    """A suite started in the background (``make test &``, nohup) inherits SIGINT ignored, and
+    so would every child, which then never sees the Ctrl-C these tests send: restore Python's
+    handler for the duration of each test (regression: 5 failures in a backgrounded run)."""
+    old = signal.getsignal(signal.SIGINT)
+    if old == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def _temporaries(directory: Path) -> list[str]:
     return [p for p in leftovers(directory) if ".jc-" in p or p.endswith(".tmp")]
 
