@@ -65,3 +65,21 @@ def assert_same_tables(a_path, b_path) -> None:
     assert env_a is not None
     assert env_b is not None
     assert {**env_a, "command_line": None} == {**env_b, "command_line": None}
+
+
+def untrained_head_model(model_dir, head: str, seed: int):
+    """The fixture model's normalisation, header and residual closure around a freshly
+    initialised network with a probabilistic ``head`` (3 components), output bias set so
+    that the responses are away from 1: a model to export without training one."""
+    import torch
+
+    import jetcalib
+    from jetcalib.dnn import CalibrationNet, DNNCalibration
+
+    base = jetcalib.load(model_dir, runtime="torch")
+    cfg = base.config.model_copy(update={"head": head, "head_components": 3})
+    torch.manual_seed(seed)
+    net = CalibrationNet.from_config(cfg)
+    net.set_output_bias(-0.05, 0.02)
+    return DNNCalibration(net, cfg, base.normalisation, base.header, residual=base.residual,
+                          training_domain=base.training_domain)

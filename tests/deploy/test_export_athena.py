@@ -13,6 +13,8 @@ import pytest
 from jetcalib.cli import main
 from jetcalib.dnn.toys import toy_jets
 
+from .conftest import untrained_head_model
+
 #: JetDNNCalibStep::calibrate in numpy (athena, Reconstruction/Jet/JetCalibTools/src/
 #: JetDNNCalibStep.cxx): reads only DNN.yaml and the graph it names. Jets in MeV: ``e``, ``m``,
 #: ``eta`` (the InScale four-vector), ``NumConstituents``, and one array per InputVars name
@@ -214,24 +216,16 @@ def test_athena_graph_of_a_probabilistic_head_carries_the_quantiles(model_dir, t
     import torch
     import yaml
 
-    import jetcalib
     from jetcalib.deploy.athena_export import _wrapped, export_athena
-    from jetcalib.dnn import CalibrationNet, DNNCalibration
     from jetcalib.features import feature_matrix
 
-    base = jetcalib.load(model_dir, runtime="torch")
-    cfg = base.config.model_copy(update={"head": head, "head_components": 3})
-    torch.manual_seed(1)
-    net = CalibrationNet.from_config(cfg)
-    net.set_output_bias(-0.05, 0.02)
-    model = DNNCalibration(net, cfg, base.normalisation, base.header, residual=base.residual,
-                           training_domain=base.training_domain)
+    model = untrained_head_model(model_dir, head, seed=1)
     paths = export_athena(model, tmp_path / "a")
     ycfg = yaml.safe_load(paths["yaml"].read_text())
     table, n_const = _jets(3000)
     cal = model.calibrate(table)
     _compare(_athena(tmp_path / "a", _athena_jets(ycfg, table, n_const), tmp_path), cal)
-    x = base.normalisation.apply(feature_matrix(table, model.features)).astype(np.float32)
+    x = model.normalisation.apply(feature_matrix(table, model.features)).astype(np.float32)
     x = x[np.all(np.isfinite(x), axis=1)]
     sess = ort.InferenceSession(str(paths["onnx"]), providers=["CPUExecutionProvider"])
     onnx_e, onnx_m = sess.run(["outputE", "outputM"], {"input_1": x})

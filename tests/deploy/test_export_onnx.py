@@ -9,6 +9,8 @@ import numpy as np
 from jetcalib.cli import main
 from jetcalib.dnn.toys import toy_jets
 
+from .conftest import untrained_head_model
+
 
 def test_onnx_matches_torch_at_several_batch_sizes(model_dir, tmp_path, capsys):
     import onnx
@@ -203,21 +205,13 @@ def test_density_head_exports_response_and_quantiles(model_dir, tmp_path):
     columns 0-2 as the athena graph), onnxruntime equal to PyTorch within 1e-5 in every column;
     jetcalib's onnxruntime runtime gives the same calibrated columns and uncertainties."""
     import onnxruntime as ort
-    import torch
 
     import jetcalib
     from jetcalib.deploy.onnx_export import export_onnx
-    from jetcalib.dnn import CalibrationNet, DNNCalibration
     from jetcalib.dnn.toys import toy_jets
     from jetcalib.features import feature_matrix
 
-    base = jetcalib.load(model_dir, runtime="torch")
-    cfg = base.config.model_copy(update={"head": "density", "head_components": 3})
-    torch.manual_seed(2)
-    net = CalibrationNet.from_config(cfg)
-    net.set_output_bias(-0.05, 0.02)
-    model = DNNCalibration(net, cfg, base.normalisation, base.header, residual=base.residual,
-                           training_domain=base.training_domain)
+    model = untrained_head_model(model_dir, "density", seed=2)
     paths = export_onnx(model, tmp_path / "dens.onnx")
     table = toy_jets(3000, seed=9)
     x = feature_matrix(table, model.features).astype(np.float32)
