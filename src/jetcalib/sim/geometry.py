@@ -17,6 +17,7 @@ one EM2 cell in η but several in φ, an HAD0 cell covers 2 × 4 EM3 cells.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -128,17 +129,24 @@ class Grid:
     def phi_centres(self, layer: int) -> np.ndarray:
         return -np.pi + (np.arange(self.n_phi[layer]) + 0.5) * 2 * np.pi / self.n_phi[layer]
 
+    @cached_property
+    def _rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # built once per grid: the clustering asks for them for every event
+        eta = np.concatenate([self.eta_centres(k) for k in range(self.n_layers)])
+        deta = np.concatenate([np.diff(self.eta_edges(k)) for k in range(self.n_layers)])
+        return eta, deta, deta * np.repeat(2 * np.pi / self.n_phi, self.n_eta)
+
     def row_eta_centres(self) -> np.ndarray:
         """η centre of every row, (n_rows,)."""
-        return np.concatenate([self.eta_centres(k) for k in range(self.n_layers)])
+        return self._rows[0]
 
     def row_deta(self) -> np.ndarray:
         """Δη of every row, (n_rows,)."""
-        return np.concatenate([np.diff(self.eta_edges(k)) for k in range(self.n_layers)])
+        return self._rows[1]
 
     def row_area(self) -> np.ndarray:
         """Cell area Δη × Δφ of every row, (n_rows,)."""
-        return self.row_deta() * np.repeat(2 * np.pi / self.n_phi, self.n_eta)
+        return self._rows[2]
 
     def eta_index(self, layer: int, eta: np.ndarray) -> np.ndarray:
         """i_eta in ``layer`` per η (int64); −1 outside the calorimeter (|η| ≥ eta_max)."""
