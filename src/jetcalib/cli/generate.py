@@ -28,6 +28,9 @@ def generate(
     dump_config: Annotated[bool, typer.Option("--dump-config", help="Print the default (or "
                                               "--config) YAML, each key with its description as "
                                               "a comment, and exit.")] = False,
+    constituents: Annotated[bool, typer.Option("--constituents", help="Also write each jet's clusters "
+                                               "and tracks as jagged cl_*/trk_* columns (config "
+                                               "constituents.*; several times the table size).")] = False,
 ) -> None:
     """Simulate events into matched (truth, reco) large-R jet rows with the 21 DNN inputs.
 
@@ -40,6 +43,8 @@ def generate(
     from ..sim.config import load_config
 
     cfg = load_config(config)
+    if constituents:
+        cfg = cfg.model_copy(update={"constituents": cfg.constituents.model_copy(update={"store": True})})
     if dump_config:
         from .._textfiles import commented_yaml
 

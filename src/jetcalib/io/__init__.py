@@ -25,11 +25,14 @@ from .metadata import (
 )
 from .schema import (
     CALIBRATED_COLUMNS,
+    CLUSTER_COLUMNS,
     COLUMNS,
+    CONSTITUENT_COLUMNS,
     INPUT_FEATURES,
     RECO_COLUMNS,
     REQUIRED_FOR,
     SCHEMA_VERSION,
+    TRACK_COLUMNS,
     TRUTH_COLUMNS,
     UNCERTAINTY_COLUMNS,
     CalibFlag,
@@ -41,7 +44,9 @@ from .schema import (
 
 __all__ = [
     "CALIBRATED_COLUMNS",
+    "CLUSTER_COLUMNS",
     "COLUMNS",
+    "CONSTITUENT_COLUMNS",
     "DEFAULT_CHUNK_ROWS",
     "DEFAULT_TREE",
     "INPUT_FEATURES",
@@ -50,6 +55,7 @@ __all__ = [
     "REQUIRED_FOR",
     "SCHEMA_VERSION",
     "SIMULATION_VERSION",
+    "TRACK_COLUMNS",
     "TRUTH_COLUMNS",
     "UNCERTAINTY_COLUMNS",
     "ArtifactHeader",

@@ -12,6 +12,8 @@ Columns are grouped by what needs them:
 ``input``       the 21 network inputs (docs/inputs.md#inputs), computed on the groomed reco jet
 ``sim``         hidden simulator truth, useful for studies (never a network input)
 ``calibrated``  what a calibration adds (``e_cal``, ``pt_cal``, ``m_cal``, ``calib_flag``)
+``constituents`` (optional, jagged: :data:`CONSTITUENT_COLUMNS`) the groomed reco jet's clusters
+                and tracks, written by ``jetcalib generate --constituents``
 ``uncertainty`` what a probabilistic DNN head (``head: density | quantile | gaussian``,
                 docs/method.md#heads) adds besides: per-jet relative resolutions, the 16/84 %
                 quantiles of the predicted responses r = reco/true and their E–m correlation
@@ -26,12 +28,15 @@ import numpy as np
 
 __all__ = [
     "CALIBRATED_COLUMNS",
+    "CLUSTER_COLUMNS",
     "COLUMNS",
+    "CONSTITUENT_COLUMNS",
     "INPUT_FEATURES",
     "KINEMATIC_INPUTS",
     "RECO_COLUMNS",
     "REQUIRED_FOR",
     "SCHEMA_VERSION",
+    "TRACK_COLUMNS",
     "TRUTH_COLUMNS",
     "UNCERTAINTY_COLUMNS",
     "CalibFlag",
@@ -42,7 +47,7 @@ __all__ = [
 ]
 
 #: Version of the jet-table schema. Bump the major number when a column changes meaning.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: hidden-truth energy columns, optional constituent columns
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,17 @@ _COLUMN_LIST: tuple[Column, ...] = (
     Column("pileup_e_true", "float32", _G, "sim", "true visible pile-up energy inside the jet"),
     Column("fem_true", "float32", "", "sim", "true energy-weighted EM fraction of the jet's showers"),
     Column("dr_match", "float32", "", "sim", "dR between the matched truth and reco jets"),
+    Column("e_invisible_true", "float32", _G, "sim",
+           "groomed truth-jet energy the calorimeter never shows: e_true minus the visible (EM-scale) "
+           "deposits of its particles (dead material, non-compensation, leakage, cracks, loopers)"),
+    Column("e_out_of_cluster_true", "float32", _G, "sim",
+           "visible deposits of the groomed truth jet's particles minus the reco jet's hard-scatter "
+           "EM-scale cluster energy (below-threshold cells, noise, a different constituent set)"),
+    Column("e_out_of_cone_true", "float32", _G, "sim",
+           "energy of the groomed truth jet's particles whose calorimeter entry point lies outside "
+           "dR < R of the reco-jet axis (bending, angular spread)"),
+    Column("e_numu_true", "float32", _G, "sim",
+           "hard-scatter neutrino and muon energy within dR < R of the truth-jet axis (not in e_true)"),
     # --- calibrated output of any method (docs/flags.md) ----------------------------------------
     Column("e_cal", "float32", _G, "calibrated", "calibrated jet energy"),
     Column("pt_cal", "float32", _G, "calibrated", "calibrated jet transverse momentum"),
@@ -181,6 +197,33 @@ _COLUMN_LIST: tuple[Column, ...] = (
 
 #: All declared columns by name.
 COLUMNS: dict[str, Column] = {c.name: c for c in _COLUMN_LIST}
+
+_CONSTITUENT_LIST: tuple[Column, ...] = (
+    # clusters of the groomed reco jet, hardest (LC energy) first
+    Column("cl_e", "float32", _G, "constituents", "cluster energy at LC scale"),
+    Column("cl_deta", "float32", "", "constituents", "cluster eta minus the groomed reco-jet eta"),
+    Column("cl_dphi", "float32", "rad", "constituents", "cluster phi minus the groomed reco-jet phi, in [-pi, pi)"),
+    *(Column(f"cl_frac_{lay}", "float32", "", "constituents",
+             f"fraction of the cluster's EM-scale energy in calorimeter layer {lay.upper()}")
+      for lay in ("em1", "em2", "em3", "had0", "had1", "had2")),
+    Column("cl_n_cells", "float32", "", "constituents", "cells of the cluster (shared cells by their weight)"),
+    Column("cl_lc_weight", "float32", "", "constituents", "LC-scale over EM-scale cluster energy"),
+    Column("cl_isolation", "float32", "", "constituents",
+           "fraction of the cluster's border cells that belong to no cluster"),
+    # primary-vertex tracks within tracking.assoc_dr of the ungroomed reco-jet axis, highest pT first
+    Column("trk_pt", "float32", _G, "constituents", "track transverse momentum"),
+    Column("trk_deta", "float32", "", "constituents", "track eta minus the groomed reco-jet eta"),
+    Column("trk_dphi", "float32", "rad", "constituents", "track phi minus the groomed reco-jet phi, in [-pi, pi)"),
+    Column("trk_dz0_sintheta", "float32", "mm", "constituents",
+           "(z0 - z of the primary vertex) x sin(theta): the track's vertex compatibility"),
+)
+
+#: The optional jagged constituent columns (one list per jet; ``dtype`` is the element type).
+#: Not part of :data:`COLUMNS`: flat readers never see them.
+CONSTITUENT_COLUMNS: dict[str, Column] = {c.name: c for c in _CONSTITUENT_LIST}
+#: The per-cluster and per-track constituent columns, in the order a constituent network reads them.
+CLUSTER_COLUMNS: tuple[str, ...] = tuple(n for n in CONSTITUENT_COLUMNS if n.startswith("cl_"))
+TRACK_COLUMNS: tuple[str, ...] = tuple(n for n in CONSTITUENT_COLUMNS if n.startswith("trk_"))
 
 
 def columns_in_group(group: str) -> tuple[str, ...]:

@@ -44,6 +44,7 @@ class Deposits:
     e: np.ndarray  #: visible (EM-scale) energy
     e_em: np.ndarray  #: visible energy of the electromagnetic shower component (truth)
     profile: np.ndarray  #: lateral profile kind (PROFILE_EM, PROFILE_HAD)
+    particle: np.ndarray  #: index of the depositing particle in the batch's ``Particles``
 
 
 class Spreader:
@@ -113,6 +114,7 @@ def deposit(p: Particles, cfg: CalorimeterConfig, trk: TrackingConfig, grid: Gri
     phi, reach = calo_entry_phi(p, trk)
     eta = p.eta
     keep = reach & ~np.isin(apid, NEUTRINOS) & (np.abs(eta) < cfg.eta_max)
+    kept_index = np.nonzero(keep)[0]
     evt, e, apid, eta, phi = p.evt[keep], p.e[keep], apid[keep], eta[keep], phi[keep]
     n = len(e)
     is_mu = apid == PDG.MUON
@@ -187,7 +189,8 @@ def deposit(p: Particles, cfg: CalorimeterConfig, trk: TrackingConfig, grid: Gri
     order = np.argsort(evt[pi], kind="stable")
     cat = [np.concatenate([q[f] for q in parts])[order] for f in range(1, 6)]
     prof = np.concatenate([np.full(len(q[0]), q[6], np.int8) for q in parts])[order]
-    return Deposits(evt[pi][order], cat[0].astype(np.int8), cat[1], cat[2], cat[3], cat[4], prof)
+    return Deposits(evt[pi][order], cat[0].astype(np.int8), cat[1], cat[2], cat[3], cat[4], prof,
+                    kept_index[pi][order])
 
 
 def _wrap(phi: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from ..io.metadata import SIMULATION_VERSION
 
 __all__ = [
     "CalorimeterConfig",
+    "ConstituentConfig",
     "GenerationConfig",
     "JetConfig",
     "LayerGranularity",
@@ -276,6 +277,17 @@ class JetConfig(_Strict):
     max_jets_per_event: _PosInt = 2
 
 
+class ConstituentConfig(_Strict):
+    """The jagged constituent columns of a table (``jetcalib generate --constituents``):
+    per groomed reco jet its clusters (hardest first) and its primary-vertex tracks within
+    ``tracking.assoc_dr`` of the jet axis (highest pT first), at most ``max_clusters`` and
+    ``max_tracks`` of each. Off by default: they multiply a table's size several times."""
+
+    store: bool = False  #: write the ``cl_*`` and ``trk_*`` columns (docs/inputs.md#constituents)
+    max_clusters: Annotated[int, Field(ge=1, le=1000)] = 64  #: clusters kept per jet, hardest first
+    max_tracks: Annotated[int, Field(ge=0, le=1000)] = 64  #: tracks kept per jet, highest pT first
+
+
 class GenerationConfig(_Strict):
     """Event generation: Pythia settings shared by all processes, chunking."""
 
@@ -319,6 +331,7 @@ class SimConfig(_Strict):
     topo: TopoConfig = Field(default_factory=TopoConfig)
     pileup: PileupConfig = Field(default_factory=PileupConfig)
     jets: JetConfig = Field(default_factory=JetConfig)
+    constituents: ConstituentConfig = Field(default_factory=ConstituentConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
 
     @model_validator(mode="after")

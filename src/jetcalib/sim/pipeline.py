@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..io.schema import COLUMNS, Process
-from .calorimeter import Spreader, deposit
+from .calorimeter import Spreader, calo_entry_phi, deposit
 from .config import SimConfig
 from .generator import NEUTRINOS, PDG, Particles, generate_batch, make_pythia, process_settings
 from .geometry import Grid
@@ -24,12 +24,14 @@ from .pileup import PileupPool, overlay
 from .substructure import eff_n, fastjet_substructure, safe_ratio, width
 from .topo import N_CLUSTER_FIELDS, cluster_cells, lc_weights
 from .tracking import (
+    Tracks,
     add_pileup_tracks,
     associate_to_pv,
     make_tracks,
     n_primary_vertices,
     primary_vertex,
     track_sums_near,
+    tracks_near,
     vertex_z,
 )
 
@@ -55,7 +57,8 @@ class Chunk:
 @dataclass
 class Clusters:
     """Topo-clusters of a batch, flat, ordered by event: shape (n_clusters,) per field;
-    ``layers`` (n_clusters, 6) EM-scale layer energies; energies in GeV."""
+    ``layers`` (n_clusters, 6) EM-scale layer energies; energies in GeV; ``n_cells`` counts
+    shared cells by their weight; ``isolation`` as topo's cluster field."""
 
     evt: np.ndarray
     e_em_scale: np.ndarray
@@ -65,6 +68,8 @@ class Clusters:
     layers: np.ndarray
     e_pileup: np.ndarray
     e_em_true: np.ndarray
+    n_cells: np.ndarray
+    isolation: np.ndarray
     counts: np.ndarray
 
 
@@ -81,18 +86,22 @@ class _Timer:
 
 def reconstruct(p: Particles, cfg: SimConfig, pool: PileupPool, mu: np.ndarray,
                 rng: np.random.Generator, timer: _Timer | None = None,
-                overlays: list | None = None) -> tuple[Clusters, np.ndarray, np.ndarray]:
+                overlays: list | None = None,
+                visible: list | None = None) -> tuple[Clusters, np.ndarray, np.ndarray]:
     """Detector simulation of a batch: returns (clusters, actual μ, NPV) per event.
 
     ``mu`` (n_events,) is each event's ⟨μ⟩; the overlay draws Poisson(⟨μ⟩) pool events, each
     rotated in φ by a random whole number of cells of the coarsest layer and reflected in η with
     probability ½. Each
     event's (chosen, shift, reflect) arrays are appended to ``overlays`` when given (for the
-    pile-up tracks)."""
+    pile-up tracks). ``visible``, when given, receives each particle's visible (EM-scale)
+    deposited energy, (n_particles,) GeV (hidden truth; no random numbers are drawn for it)."""
     timer = timer or _Timer()
     grid = Grid.from_config(cfg.calorimeter)
     calo, topo = cfg.calorimeter, cfg.topo
     d = deposit(p, calo, cfg.tracking, grid, rng)
+    if visible is not None:
+        visible.append(np.bincount(d.particle, d.e, minlength=len(p.e)))
     spread = Spreader(calo, grid)
     timer.lap("calorimeter")
     n_ev = p.n_events
@@ -139,7 +148,8 @@ def reconstruct(p: Particles, cfg: SimConfig, pool: PileupPool, mu: np.ndarray,
     allc = np.concatenate(out) if out else np.zeros((0, N_CLUSTER_FIELDS))
     w = lc_weights(allc, calo, topo)
     clusters = Clusters(np.repeat(np.arange(n_ev), counts), allc[:, 0], allc[:, 0] * w,
-                        allc[:, 1], allc[:, 2], allc[:, 3:9], allc[:, 9], allc[:, 10], counts)
+                        allc[:, 1], allc[:, 2], allc[:, 3:9], allc[:, 9], allc[:, 10], allc[:, 11],
+                        allc[:, 13], counts)
     timer.lap("lc")
     return clusters, n_pu, npv
 
@@ -168,13 +178,15 @@ def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], 
     tracks = make_tracks(p, cfg.tracking, rng)
     timer.lap("tracking")
     overlays: list = []
-    clusters, n_pu, npv = reconstruct(p, cfg, pool, mu, rng, timer, overlays)
+    visible: list = []
+    clusters, n_pu, npv = reconstruct(p, cfg, pool, mu, rng, timer, overlays, visible)
     tracks = _pileup_tracks(tracks, n_ev, n_pu, overlays, pool, cfg, rng)
     timer.lap("tracking")
 
     # truth jets: hard-scatter stable particles except neutrinos and muons
     apid = np.abs(p.pid)
-    t = p.select(~np.isin(apid, NEUTRINOS) & (apid != PDG.MUON))
+    is_truth = ~np.isin(apid, NEUTRINOS) & (apid != PDG.MUON)
+    t = p.select(is_truth)
     tcounts = np.bincount(t.evt, minlength=n_ev)
     tj = find_jets(t.px, t.py, t.pz, t.e, tcounts, jc.radius, jc.min_pt_true, jc.trim_rsub, jc.trim_fcut,
                    **groom_kwargs(jc))
@@ -203,6 +215,8 @@ def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], 
     ti = cand[rank < jc.max_jets_per_event]
     ri = match[ti]
     rows = _features(ri, rj, clusters, tracks, cpx, cpy, cpz, cfg)
+    rows.update(_hidden_truth(p, np.nonzero(is_truth)[0], visible[0], tj, ti, rj, ri, rows.pop("e_em_scale"),
+                              rows["pileup_e_true"], cfg))
     timer.lap("substructure")
     ev = tj.evt[ti]
     tu = kinematics(tj.p4[ti])
@@ -221,7 +235,11 @@ def reconstruct_rows(p: Particles, chunk: Chunk, mu_range: tuple[float, float], 
     rows["log_e"] = np.log(np.maximum(rows["e_reco"], 1e-3))
     rows["log_m"] = np.log(np.maximum(rows["m_reco"], 1.0))
     rows["groom_m_ratio"] = safe_ratio(rows["m_reco"], ru["m"])
-    return {name: np.asarray(rows[name]).astype(COLUMNS[name].numpy_dtype) for name in _OUTPUT}
+    out = {name: np.asarray(rows[name]).astype(COLUMNS[name].numpy_dtype) for name in _OUTPUT}
+    if cfg.constituents.store:
+        out.update(_constituents(ri, rj, clusters, tracks, cfg))
+        timer.lap("constituents")
+    return out
 
 
 def _pileup_tracks(hard, n_ev: int, n_pu: np.ndarray, overlays: list, pool: PileupPool,
@@ -241,7 +259,7 @@ def _pileup_tracks(hard, n_ev: int, n_pu: np.ndarray, overlays: list, pool: Pile
     n_vtx = 1 + np.asarray(n_pu, np.int64)
     pv = primary_vertex(t, n_vtx)
     z_vtx = vertex_z(n_vtx, cfg.tracking, rng)
-    return t.select(associate_to_pv(t, n_vtx, pv, z_vtx, cfg.tracking, rng))
+    return t.select(associate_to_pv(t, n_vtx, pv, z_vtx, cfg.tracking, rng))  # sets t.dz0_pv
 
 
 #: what a generated table holds: every column but those that calibrate writes (its calibrated
@@ -265,6 +283,7 @@ def _features(ri: np.ndarray, rj, cl: Clusters, tracks, cpx, cpy, cpz,
         return c[off[1:]] - c[off[:-1]]
 
     e_sum = seg(e_em)
+    rows["e_em_scale"] = e_sum
     rows["em_frac"] = safe_ratio(seg(lay[:, :3].sum(axis=1)), e_sum)
     rows["em3_frac"] = safe_ratio(seg(lay[:, 2]), e_sum)
     rows["tile0_frac"] = safe_ratio(seg(lay[:, 3]), e_sum)
@@ -282,3 +301,80 @@ def _features(ri: np.ndarray, rj, cl: Clusters, tracks, cpx, cpy, cpz,
     rows["charged_pt_frac"] = safe_ratio(np.hypot(tsum[:, 0], tsum[:, 1]), rk["pt"][ri])
     rows["charged_m_frac"] = safe_ratio(tk["m"], rk["m"][ri])
     return rows
+
+
+def _hidden_truth(p: Particles, truth_index: np.ndarray, visible: np.ndarray, tj, ti: np.ndarray, rj,
+                  ri: np.ndarray, e_em_reco: np.ndarray, pileup_e: np.ndarray,
+                  cfg: SimConfig) -> dict[str, np.ndarray]:
+    """The energy bookkeeping columns (``sim`` group, docs/inputs.md#hidden-truth) of the selected
+    truth jets ``ti`` and their reco jets ``ri``. ``truth_index`` maps the truth-jet inputs to
+    ``p``; ``visible`` (n_particles,) is each particle's visible deposit; ``e_em_reco`` and
+    ``pileup_e`` the reco jets' EM-scale cluster energy and its pile-up part (GeV)."""
+    n = len(ti)
+    size = np.diff(tj.const_off)[ti]
+    jet = np.repeat(np.arange(n), size)
+    const = np.concatenate([tj.const[tj.const_off[j]:tj.const_off[j + 1]] for j in ti]) if n else np.zeros(0, np.int64)
+    part = truth_index[const]  # the groomed truth jets' particles, in p
+    vis = np.bincount(jet, visible[part], minlength=n)
+    e_true = tj.p4_groomed[ti, 3]
+    # out of cone: the particle's calorimeter entry point (charged ones bent) against the reco axis
+    phi_entry, reach = calo_entry_phi(p, cfg.tracking)
+    ru = kinematics(rj.p4[ri])
+    dphi = (phi_entry[part] - ru["phi"][jet] + np.pi) % (2 * np.pi) - np.pi
+    outside = reach[part] & (np.hypot(p.eta[part] - ru["eta"][jet], dphi) > cfg.jets.radius)
+    e_ooc = np.bincount(jet, np.where(outside, p.e[part], 0.0), minlength=n)
+    # hard-scatter ν and μ near the truth axis: massless sums (E = pT cosh η) as for tracks
+    apid = np.abs(p.pid)
+    nm = np.isin(apid, NEUTRINOS) | (apid == PDG.MUON)
+    tu = kinematics(tj.p4[ti])
+    numu = track_sums_near(Tracks(p.evt[nm], p.pt[nm], p.eta[nm], p.phi[nm]), tj.evt[ti], tu["eta"],
+                           tu["phi"], cfg.jets.radius)[:, 3]
+    return {"e_invisible_true": e_true - vis, "e_out_of_cluster_true": vis - (e_em_reco - pileup_e),
+            "e_out_of_cone_true": e_ooc, "e_numu_true": numu}
+
+
+def _constituents(ri: np.ndarray, rj, cl: Clusters, tracks, cfg: SimConfig) -> dict:
+    """The jagged ``cl_*`` and ``trk_*`` columns (io.CONSTITUENT_COLUMNS) of the selected reco
+    jets ``ri``: awkward arrays of float32, one list per jet."""
+    import awkward as ak
+
+    from ..io.schema import CLUSTER_COLUMNS, TRACK_COLUMNS
+
+    cc = cfg.constituents
+    n = len(ri)
+    rk = rj.kin()
+    jeta, jphi = rk["eta"][ri], rk["phi"][ri]
+    # clusters: the groomed constituents, hardest first, at most max_clusters
+    size = np.diff(rj.const_off)[ri]
+    jet = np.repeat(np.arange(n), size)
+    idx = np.concatenate([rj.const[rj.const_off[j]:rj.const_off[j + 1]] for j in ri]) if n else np.zeros(0, np.int64)
+    order = np.lexsort((-cl.e_lc[idx], jet))
+    jet, idx = jet[order], idx[order]
+    rank = np.arange(len(jet)) - np.searchsorted(jet, jet)
+    keep = rank < cc.max_clusters
+    jet, idx = jet[keep], idx[keep]
+    e_em = np.maximum(cl.e_em_scale[idx], 1e-9)
+    cols = {"cl_e": cl.e_lc[idx], "cl_deta": cl.eta[idx] - jeta[jet], "cl_dphi": _dphi(cl.phi[idx], jphi[jet])}
+    for k, name in enumerate(CLUSTER_COLUMNS[3:9]):
+        cols[name] = cl.layers[idx, k] / e_em
+    cols.update({"cl_n_cells": cl.n_cells[idx], "cl_lc_weight": cl.e_lc[idx] / e_em,
+                 "cl_isolation": cl.isolation[idx]})
+    n_cl = np.bincount(jet, minlength=n)
+    # tracks: primary-vertex tracks near the ungroomed axis (as the track sums), highest pT first
+    ru = kinematics(rj.p4[ri])
+    k, i = tracks_near(tracks, rj.evt[ri], ru["eta"], ru["phi"], cfg.tracking.assoc_dr)
+    order = np.lexsort((-tracks.pt[i], k))
+    k, i = k[order], i[order]
+    rank = np.arange(len(k)) - np.searchsorted(k, k)
+    keep = rank < cc.max_tracks
+    k, i = k[keep], i[keep]
+    cols.update({"trk_pt": tracks.pt[i], "trk_deta": tracks.eta[i] - jeta[k],
+                 "trk_dphi": _dphi(tracks.phi[i], jphi[k]), "trk_dz0_sintheta": tracks.dz0_pv[i]})
+    n_trk = np.bincount(k, minlength=n)
+    assert set(cols) == set(CLUSTER_COLUMNS + TRACK_COLUMNS)
+    return {name: ak.unflatten(np.asarray(cols[name], np.float32), n_cl if name.startswith("cl_") else n_trk)
+            for name in CLUSTER_COLUMNS + TRACK_COLUMNS}
+
+
+def _dphi(phi: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    return (phi - axis + np.pi) % (2 * np.pi) - np.pi

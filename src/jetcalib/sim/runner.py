@@ -103,8 +103,41 @@ def run_chunk(chunk: Chunk, mu_range: tuple[float, float], cfg_json: str, workdi
     table, timings = simulate_chunk(chunk, mu_range, cfg, _pool_for(cfg_json))
     path = Path(workdir) / f"chunk-{chunk.index:05d}.npz"
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **table)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle
+        np.savez(fh, **_flatten_jagged(table))  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle
     return chunk.n_events, timings
+
+
+#: npz holds flat arrays only (no pickles): a jagged column is saved as its content and counts
+_CONTENT, _COUNTS = "@content", "@counts"
+
+
+def _flatten_jagged(table: dict) -> dict[str, np.ndarray]:
+    out = {}
+    for name, arr in table.items():
+        if isinstance(arr, np.ndarray):
+            out[name] = arr
+        else:
+            import awkward as ak
+
+            out[name + _CONTENT] = ak.to_numpy(ak.flatten(arr))
+            out[name + _COUNTS] = ak.to_numpy(ak.num(arr)).astype(np.int64)
+    return out
+
+
+def _load_chunk(path: Path) -> dict:
+    """A chunk file back as its table (jagged columns as awkward arrays), in the saved order."""
+    with np.load(path, allow_pickle=False) as z:
+        flat = {k: z[k] for k in z.files}
+    table: dict = {}
+    for key, arr in flat.items():
+        if key.endswith(_CONTENT):
+            import awkward as ak
+
+            name = key[: -len(_CONTENT)]
+            table[name] = ak.unflatten(arr, flat[name + _COUNTS])
+        elif not key.endswith(_COUNTS):
+            table[key] = arr
+    return table
 
 
 def _run_key(process: str, n_events: int, seed: int, mu: tuple[float, float], cfg: SimConfig) -> str:
@@ -219,8 +252,7 @@ def run_generation(process: str, n_events: int, seed: int, mu: tuple[float, floa
     rows = 0
     with TableWriter(out, meta) as w:
         for c in chunks:
-            with np.load(workdir / f"chunk-{c.index:05d}.npz") as z:
-                table = {k: z[k] for k in z.files}
+            table = _load_chunk(workdir / f"chunk-{c.index:05d}.npz")
             if len(table["event"]):
                 w.write(table)
                 rows += len(table["event"])

@@ -24,7 +24,7 @@ from .config import TrackingConfig
 from .generator import Particles
 
 __all__ = ["Tracks", "add_pileup_tracks", "associate_to_pv", "count_trackable", "make_tracks",
-           "n_primary_vertices", "primary_vertex", "sigma_z0", "track_sums_near", "trackable_kinematics",
+           "n_primary_vertices", "primary_vertex", "sigma_z0", "track_sums_near", "trackable_kinematics", "tracks_near",
            "vertex_z"]
 
 
@@ -32,7 +32,8 @@ __all__ = ["Tracks", "add_pileup_tracks", "associate_to_pv", "count_trackable", 
 class Tracks:
     """Reconstructed tracks, shape (n_tracks,), ordered by event; GeV, mm. ``vtx``: true vertex
     (0 = hard scatter, k = k-th overlaid interaction); ``z0``: measured longitudinal impact
-    parameter (NaN until :func:`associate_to_pv`)."""
+    parameter (NaN until :func:`associate_to_pv`); ``dz0_pv``: z0 − z of the primary vertex,
+    times sin θ (mm; NaN until the primary vertex is known), the vertex compatibility."""
 
     evt: np.ndarray
     pt: np.ndarray
@@ -40,18 +41,22 @@ class Tracks:
     phi: np.ndarray
     vtx: np.ndarray | None = None
     z0: np.ndarray | None = None
+    dz0_pv: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.vtx is None:
             self.vtx = np.zeros(len(self.pt), np.int32)
         if self.z0 is None:
             self.z0 = np.full(len(self.pt), np.nan)
+        if self.dz0_pv is None:
+            self.dz0_pv = np.full(len(self.pt), np.nan)
 
     def select(self, mask: np.ndarray) -> Tracks:
-        vtx, z0 = self.vtx, self.z0
-        assert vtx is not None  # set by __post_init__
+        vtx, z0, dz = self.vtx, self.z0, self.dz0_pv
+        assert vtx is not None
         assert z0 is not None
-        return Tracks(self.evt[mask], self.pt[mask], self.eta[mask], self.phi[mask], vtx[mask], z0[mask])
+        assert dz is not None
+        return Tracks(self.evt[mask], self.pt[mask], self.eta[mask], self.phi[mask], vtx[mask], z0[mask], dz[mask])
 
 
 def _trackable(p: Particles, cfg: TrackingConfig) -> np.ndarray:
@@ -134,12 +139,15 @@ def associate_to_pv(t: Tracks, n_vtx: np.ndarray, pv: np.ndarray, z_vtx: np.ndar
     ``z_vtx`` is :func:`vertex_z`'s layout (``n_vtx`` (n_events,) vertices per event). Each track
     is measured at z0 = z of its true vertex + Normal(0, σ_z0(pT)) and associated when
     |z0 − z_PV| < assoc_z0_sigmas · σ_z0(pT) or, as ATLAS's loose track-to-vertex association,
-    |z0 − z_PV| · sin θ < assoc_z0_sintheta_mm; z_PV is the true primary-vertex position."""
+    |z0 − z_PV| · sin θ < assoc_z0_sintheta_mm; z_PV is the true primary-vertex position.
+    Also sets ``t.dz0_pv`` = (z0 − z_PV) · sin θ."""
     n_vtx = np.asarray(n_vtx, np.int64)
     base = np.concatenate([[0], np.cumsum(n_vtx)])[t.evt]
     sig = sigma_z0(t.pt, cfg)
     t.z0 = z_vtx[base + t.vtx] + sig * rng.standard_normal(len(t.pt))
-    dz = np.abs(t.z0 - z_vtx[base + np.asarray(pv, np.int64)[t.evt]])
+    signed = t.z0 - z_vtx[base + np.asarray(pv, np.int64)[t.evt]]
+    t.dz0_pv = signed / np.cosh(t.eta)
+    dz = np.abs(signed)
     return (dz < cfg.assoc_z0_sigmas * sig) | (dz / np.cosh(t.eta) < cfg.assoc_z0_sintheta_mm)
 
 
@@ -171,10 +179,10 @@ def n_primary_vertices(n_trackable: np.ndarray, cfg: TrackingConfig,
     return 1 + int(ok.sum())
 
 
-def track_sums_near(t: Tracks, jet_evt: np.ndarray, jet_eta: np.ndarray, jet_phi: np.ndarray,
-                    max_dr: float) -> np.ndarray:
-    """Summed four-momentum (px, py, pz, E) in GeV, shape (n_jets,), of the tracks of each jet's
-    event within ΔR(η, φ) < ``max_dr`` of the jet axis (tracks massless: E = pT cosh η).
+def tracks_near(t: Tracks, jet_evt: np.ndarray, jet_eta: np.ndarray, jet_phi: np.ndarray,
+                max_dr: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (jet, track) pairs with the track in the jet's event within ΔR(η, φ) < ``max_dr`` of
+    the jet axis: (jet index, track index) arrays, ordered by jet.
 
     ``t`` must be ordered by event (as :func:`add_pileup_tracks` leaves it). Done for all jets at
     once over (jet, track-of-its-event) pairs: a Python loop over jets cost more than the rest of
@@ -190,7 +198,16 @@ def track_sums_near(t: Tracks, jet_evt: np.ndarray, jet_eta: np.ndarray, jet_phi
     i = start[k] + np.arange(int(cnt.sum())) - first[k]  # track of each pair
     dphi = (t.phi[i] - jet_phi[k] + np.pi) % (2 * np.pi) - np.pi
     near = np.hypot(t.eta[i] - jet_eta[k], dphi) < max_dr
-    k, i = k[near], i[near]
+    return k[near], i[near]
+
+
+def track_sums_near(t: Tracks, jet_evt: np.ndarray, jet_eta: np.ndarray, jet_phi: np.ndarray,
+                    max_dr: float) -> np.ndarray:
+    """Summed four-momentum (px, py, pz, E) in GeV, shape (n_jets,), of the tracks of each jet's
+    event within ΔR(η, φ) < ``max_dr`` of the jet axis (tracks massless: E = pT cosh η); see
+    :func:`tracks_near`."""
+    n = len(jet_evt)
+    k, i = tracks_near(t, jet_evt, jet_eta, jet_phi, max_dr)
     pt, eta, phi = t.pt[i], t.eta[i], t.phi[i]
     comps = (pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), pt * np.cosh(eta))
     return np.stack([np.bincount(k, c, minlength=n) for c in comps], axis=1).reshape(n, 4)
