@@ -355,16 +355,16 @@ def _constituents(ri: np.ndarray, rj, cl: Clusters, tracks, cfg: SimConfig) -> d
     jet, idx = jet[keep], idx[keep]
     e_em = np.maximum(cl.e_em_scale[idx], 1e-9)
     cols = {"cl_e": cl.e_lc[idx], "cl_deta": cl.eta[idx] - jeta[jet], "cl_dphi": _dphi(cl.phi[idx], jphi[jet])}
-    for k, name in enumerate(CLUSTER_COLUMNS[3:9]):
-        cols[name] = cl.layers[idx, k] / e_em
+    for lay, name in enumerate(CLUSTER_COLUMNS[3:9]):
+        cols[name] = cl.layers[idx, lay] / e_em
     cols.update({"cl_n_cells": cl.n_cells[idx], "cl_lc_weight": cl.e_lc[idx] / e_em,
                  "cl_isolation": cl.isolation[idx]})
     n_cl = np.bincount(jet, minlength=n)
     # tracks: primary-vertex tracks near the ungroomed axis (as the track sums), highest pT first
     ru = kinematics(rj.p4[ri])
-    k, i = tracks_near(tracks, rj.evt[ri], ru["eta"], ru["phi"], cfg.tracking.assoc_dr)
-    order = np.lexsort((-tracks.pt[i], k))
-    k, i = k[order], i[order]
+    kt, it = tracks_near(tracks, rj.evt[ri], ru["eta"], ru["phi"], cfg.tracking.assoc_dr)
+    order = np.lexsort((-tracks.pt[it], kt))
+    k, i = kt[order], it[order]
     rank = np.arange(len(k)) - np.searchsorted(k, k)
     keep = rank < cc.max_tracks
     k, i = k[keep], i[keep]
