@@ -70,10 +70,10 @@ PUBLIC_API: dict[str, tuple[list[str], list[str]]] = {
          "robust_sigma", "stats", "to_correctionlib", "write_correctionlib"],
     ),
     "jetcalib.dnn": (
-        ["CalibrationNet", "DNNCalibration", "DNNConfig", "LossConfig", "NetworkConfig",
-         "TrainingConfig", "annealed_width", "lgk_loss", "train"],
-        ["CalibrationNet", "DNNCalibration", "DNNConfig", "LossConfig", "NetworkConfig",
-         "TrainingConfig", "annealed_width", "config", "data", "heads", "lgk_loss", "losses", "model",
+        ["CalibrationNet", "ConstituentConfig", "ConstituentNet", "DNNCalibration", "DNNConfig", "LossConfig",
+         "NetworkConfig", "TrainingConfig", "annealed_width", "lgk_loss", "train"],
+        ["CalibrationNet", "ConstituentConfig", "ConstituentNet", "DNNCalibration", "DNNConfig", "LossConfig",
+         "NetworkConfig", "TrainingConfig", "annealed_width", "config", "data", "heads", "lgk_loss", "losses", "model",
          "network", "train", "training"],
     ),
     "jetcalib.evaluate": (
