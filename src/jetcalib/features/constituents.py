@@ -26,7 +26,8 @@ import numpy as np
 from ..errors import InputError
 from ..io.schema import CLUSTER_COLUMNS, TRACK_COLUMNS
 
-__all__ = ["MISSING_CONSTITUENTS", "ConstituentLayout", "constituent_blocks", "packed_inputs"]
+__all__ = ["MISSING_CONSTITUENTS", "ConstituentLayout", "concatenate_columns", "constituent_blocks",
+           "constituents_to_gev", "packed_inputs", "require_constituents"]
 
 #: The one-line refusal of a table without the constituent columns.
 MISSING_CONSTITUENTS = "this model reads constituent columns cl_*/trk_*: generate with --constituents"
@@ -152,3 +153,33 @@ def packed_inputs(features: np.ndarray, table: Any, layout: ConstituentLayout) -
         raise InputError(f"jet table: {b['clusters'].shape[0]} constituent lists for {n} jets")
     return np.concatenate([np.asarray(features, dtype=np.float32), b["clusters"].reshape(n, -1), b["cluster_mask"],
                            b["tracks"].reshape(n, -1), b["track_mask"]], axis=1)
+
+
+def require_constituents(present: Sequence[str], columns: Sequence[str], source: str) -> None:
+    """Refuse (one :class:`InputError` line, :data:`MISSING_CONSTITUENTS`) a table ``source``
+    whose columns ``present`` lack one of the constituent ``columns`` a model reads."""
+    if not set(columns) <= set(present):
+        raise InputError(f"{source}: {MISSING_CONSTITUENTS}")
+
+
+def constituents_to_gev(columns: dict[str, Any], units: str) -> dict[str, Any]:
+    """The jagged constituent columns with energies (``cl_e``, ``trk_pt``) in GeV for a table in
+    ``units`` (``"GeV"``: unchanged; ``"MeV"``: / 1000), awkward arrays kept."""
+    from ..io.schema import CONSTITUENT_COLUMNS
+    from ..io.units import MEV_PER_GEV, check_units
+
+    if check_units(units) == "GeV":
+        return dict(columns)
+    return {k: v / MEV_PER_GEV if CONSTITUENT_COLUMNS[k].unit == "GeV" else v for k, v in columns.items()}
+
+
+def concatenate_columns(parts: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
+    """Tables' columns one after the other: numpy for flat columns, awkward for jagged ones."""
+    import awkward as ak
+
+    out: dict[str, Any] = {}
+    for c in names:
+        values = [p[c] for p in parts]
+        jagged = any(isinstance(v, ak.Array) for v in values)
+        out[c] = ak.concatenate(values) if jagged else np.concatenate(values)
+    return out
