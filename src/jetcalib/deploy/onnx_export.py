@@ -65,7 +65,7 @@ def _wrapped(model: Any) -> Any:
 CONSTITUENT_INPUTS: tuple[str, ...] = ("clusters", "cluster_mask", "tracks", "track_mask")
 
 
-def _WrappedConstituents(base: Any) -> Any:  # noqa: N802 -- builds a module class lazily (torch)
+def _WrappedConstituents(base: Any) -> Any:
     import torch
 
     class _ExportedConstituents(torch.nn.Module):

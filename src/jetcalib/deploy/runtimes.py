@@ -42,7 +42,6 @@ from ..features.kinematics import uncertainty_columns
 from ..io import INPUT_FEATURES, ArtifactHeader, ArtifactKind, content_hash
 from ..io.schema import TRACK_COLUMNS
 from ..numerical import NumericalCalibration
-from .onnx_export import constituent_input_shapes
 
 __all__ = ["CorrectionlibCalibration", "OnnxCalibration"]
 
@@ -50,6 +49,13 @@ __all__ = ["CorrectionlibCalibration", "OnnxCalibration"]
 #: 256: 16 MB per tensor): peak memory per worker in benchmarks/calibrate_many.py was 988 MB
 #: with 65536 rows, 577 MB with 16384; and it is as fast as larger batches (inference.py).
 ONNX_BATCH = 16_384
+
+
+def constituent_input_shapes(layout: ConstituentLayout) -> dict[str, tuple[int, ...]]:
+    """:func:`jetcalib.deploy.onnx_export.constituent_input_shapes` (imported when needed)."""
+    from .onnx_export import constituent_input_shapes as shapes
+
+    return shapes(layout)
 
 
 def _json_dict(text: str | None) -> dict[str, Any] | None:

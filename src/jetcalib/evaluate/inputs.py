@@ -31,11 +31,10 @@ def read_sample(
     """The ``needed`` columns (refused, one line, when absent) and those of ``optional`` that
     the file has, converted to GeV; and the table's jetcalib metadata (None for a user's own
     file)."""
-    from ..io import open_jets
-    from ..io.units import read_as_gev
-
     from ..features.constituents import constituents_to_gev, require_constituents
+    from ..io import open_jets
     from ..io.schema import CONSTITUENT_COLUMNS
+    from ..io.units import read_as_gev
 
     needed = list(dict.fromkeys(needed))
     # a constituent network's jagged cl_*/trk_* columns: read apart (awkward, not numpy)

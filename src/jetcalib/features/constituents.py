@@ -17,7 +17,7 @@ network (and so inside an ONNX export).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,7 +155,7 @@ def packed_inputs(features: np.ndarray, table: Any, layout: ConstituentLayout) -
                            b["tracks"].reshape(n, -1), b["track_mask"]], axis=1)
 
 
-def require_constituents(present: Sequence[str], columns: Sequence[str], source: str) -> None:
+def require_constituents(present: Iterable[str], columns: Iterable[str], source: str) -> None:
     """Refuse (one :class:`InputError` line, :data:`MISSING_CONSTITUENTS`) a table ``source``
     whose columns ``present`` lack one of the constituent ``columns`` a model reads."""
     if not set(columns) <= set(present):
