@@ -245,3 +245,22 @@ def test_athena_export_refuses_a_constituent_model(trained, tmp_path):
     with pytest.raises(InputError, match=r"constituent network.*21 jet inputs"):
         export_athena(model, tmp_path / "ath")
     assert not (tmp_path / "ath").exists()
+
+
+def test_probabilistic_head_onnx_equals_torch(const_table, tmp_path):
+    from jetcalib.deploy.runtimes import OnnxCalibration
+    from jetcalib.dnn.network import build_network
+    from jetcalib.features import Normalisation, feature_matrix
+
+    torch.manual_seed(2)
+    cfg = _config(head="quantile")
+    norm = Normalisation.fit(feature_matrix(const_table, cfg.features), cfg.features)
+    model = DNNCalibration(build_network(cfg), cfg, norm)
+    model.save(tmp_path / "q")
+    onnx_cal = OnnxCalibration.from_dnn(model)
+    assert onnx_cal.probabilistic
+    sub = {k: v[:500] for k, v in const_table.items()}
+    a, b = model.calibrate(sub), onnx_cal.calibrate(sub)
+    assert np.array_equal(a["calib_flag"], b["calib_flag"])
+    for name in ("e_cal", "m_cal", "e_cal_rel_unc", "r_e_q16", "r_m_q84"):
+        assert np.allclose(a[name], b[name], rtol=1e-5, equal_nan=True), name

@@ -312,7 +312,8 @@ class ConstituentNet(CalibrationNet):
             z = enc.transform(v, m)[m > 0]  # [n, F]
             if z.shape[0] == 0:
                 continue
-            z = z[:: max(1, z.shape[0] // max_constituents)].double()
+            # evenly spaced, at most max_constituents (torch.quantile takes < 2**24 values)
+            z = z[:: -(-z.shape[0] // max_constituents)].double()
             q = torch.quantile(z, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64), dim=0)
             iqr = q[2] - q[0]
             enc.center.copy_(q[1].float())
