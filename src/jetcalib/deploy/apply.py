@@ -119,6 +119,9 @@ def calibrate_file(
     with open_jets(in_path, tree=tree, column_map=None if collection is not None else column_map) as f:
         layout = getattr(calibration, "layout", None)
         jagged = () if layout is None else layout.columns  # a constituent network's cl_*/trk_*
+        if collection is not None and jagged:
+            raise InputError("--collection: a constituent network (inputs: constituents) reads one table row "
+                             "per jet with its cl_*/trk_* lists; per-event ntuples are not supported for it yet")
         if collection is None:
             if jagged:
                 from ..features.constituents import require_constituents
