@@ -264,3 +264,37 @@ def test_probabilistic_head_onnx_equals_torch(const_table, tmp_path):
     assert np.array_equal(a["calib_flag"], b["calib_flag"])
     for name in ("e_cal", "m_cal", "e_cal_rel_unc", "r_e_q16", "r_m_q84"):
         assert np.allclose(a[name], b[name], rtol=1e-5, equal_nan=True), name
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+def test_cli_train_calibrate_export_and_refusals(const_table, tmp_path, capsys):
+    from jetcalib.cli import main
+    from jetcalib.io import DatasetMetadata, read_table, write_table
+
+    data, flat = tmp_path / "c.parquet", tmp_path / "flat.parquet"
+    table = {k: v[:2000] for k, v in const_table.items() if not k.startswith("toy_")}
+    write_table(data, table, DatasetMetadata(producer="toy", seeds=[7]))
+    write_table(flat, {k: v for k, v in table.items() if not k.startswith(("cl_", "trk_"))},
+                DatasetMetadata(producer="toy", seeds=[8]))
+    (tmp_path / "c.yaml").write_text(
+        "inputs: constituents\nconstituents: {max_clusters: 8, max_tracks: 6, width: 16}\n"
+        "network: {width: 16, n_blocks: 1, mass_residual_width: 8}\nclosure: none\n"
+        "training: {epochs: 1, batch_size: 512}\n")
+    assert main(["train", "--data", str(data), "-o", str(tmp_path / "m"), "--config", str(tmp_path / "c.yaml"),
+                 "-q"]) == 0
+    assert main(["calibrate", str(tmp_path / "m"), str(data), "-o", str(tmp_path / "out.parquet")]) == 0
+    out, _ = read_table(tmp_path / "out.parquet")
+    assert np.all(np.isfinite(out["e_cal"]))
+    assert "cl_e" in out  # every input column kept, the jagged ones too
+    capsys.readouterr()
+    for args in (["calibrate", str(tmp_path / "m"), str(flat), "-o", str(tmp_path / "x.parquet")],
+                 ["train", "--data", str(flat), "-o", str(tmp_path / "m2"), "--config", str(tmp_path / "c.yaml")]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "this model reads constituent columns cl_*/trk_*: generate with --constituents" in err
+        assert len(err.strip().splitlines()) == 1
+    assert main(["export", str(tmp_path / "m"), "--athena", str(tmp_path / "ath")]) == 2
+    assert main(["export", str(tmp_path / "m"), "-o", str(tmp_path / "m.onnx")]) == 0
+    assert main(["calibrate", str(tmp_path / "m.onnx"), str(data), "-o", str(tmp_path / "o2.parquet")]) == 0
+    out2, _ = read_table(tmp_path / "o2.parquet")
+    assert np.allclose(out["e_cal"], out2["e_cal"], rtol=1e-5)
