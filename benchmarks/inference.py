@@ -3,6 +3,12 @@ calibration on jetcalib (numpy) and on correctionlib, and the bound for this CPU
 
     nice -n 10 .venv/bin/python benchmarks/inference.py [--model DIR] [--jets 1000000]
         [--batches 1024,4096,16384,65536] [--threads 2,1] [--explore]
+    nice -n 10 .venv/bin/python benchmarks/inference.py --constituents [--jets 50000] [--threads 2,1]
+        [--data TABLE_WITH_CONSTITUENTS]
+
+--constituents: the constituent network (docs/method.md#constituent-network) next to the
+21-input network on the same jets (untrained weights, default configs), onnxruntime and torch
+per thread count, end to end, and torch on a GPU where present.
 
 Without --model it trains a default-config network (width 256, 6 residual blocks) for one epoch on
 20k toy jets: the weights do not matter for speed, the architecture does. The numerical
@@ -85,6 +91,91 @@ def session(model_bytes: bytes, threads: int, level: str = "all", sequential: bo
     return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
 
 
+def synthetic_constituents(table: dict, seed: int) -> dict:
+    """``table`` with jagged cl_*/trk_* columns of plausible sizes (Poisson 25 clusters, 15
+    tracks per jet, hardest first): only the counts matter for speed."""
+    import awkward as ak
+
+    from jetcalib.io import CLUSTER_COLUMNS, TRACK_COLUMNS
+
+    rng = np.random.default_rng(seed)
+    n = len(table["e_reco"])
+    out = dict(table)
+    for cols, mean in ((CLUSTER_COLUMNS, 25), (TRACK_COLUMNS, 15)):
+        counts = rng.poisson(mean, n)
+        energy = rng.exponential(10.0, int(counts.sum())).astype(np.float32) + 0.5
+        for c in cols:
+            values = energy if c in ("cl_e", "trk_pt") else rng.random(energy.size).astype(np.float32)
+            out[c] = ak.unflatten(values, counts)
+    return out
+
+
+def constituent_rates(args: argparse.Namespace) -> None:
+    """jets/s of the default 21-input network and of the default constituent network on the
+    same jets: onnxruntime and torch eager at batch 4096 for each --threads count, the end-to-end
+    ``calibrate`` (padding from awkward included) with the first count, torch on CUDA if present."""
+    import torch
+
+    from jetcalib.deploy import OnnxCalibration
+    from jetcalib.dnn import DNNCalibration, DNNConfig
+    from jetcalib.dnn.network import build_network
+    from jetcalib.dnn.toys import toy_jets
+    from jetcalib.features import Normalisation, feature_matrix
+    from jetcalib.io import read_table
+
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f} "
+          "(timings on a loaded machine are not final)")
+    if args.data:
+        full, _ = read_table(args.data)
+        table = {k: v[: args.jets] for k, v in full.items()}
+    else:
+        table = synthetic_constituents(toy_jets(args.jets, seed=2), seed=3)
+    n = len(table["e_reco"])
+    tmp = tempfile.TemporaryDirectory()
+    models = {}
+    for name, raw in (("21 inputs", {}), ("constituents", {"inputs": "constituents"})):
+        torch.manual_seed(0)
+        cfg = DNNConfig.from_dict(raw)
+        norm = Normalisation.fit(feature_matrix(table, cfg.features), cfg.features)
+        model = DNNCalibration(build_network(cfg), cfg, norm)
+        model.save(Path(tmp.name) / name.replace(" ", "_"))  # a content hash for the export
+        models[name] = model
+    for name, model in models.items():
+        print(f"{name}: {sum(p.numel() for p in model.net.parameters()):,} parameters")
+    print(f"{n:,} jets; constituent network: K_c = {models['constituents'].config.constituents.max_clusters}, "
+          f"K_t = {models['constituents'].config.constituents.max_tracks}")
+    rows = {k: m.network_inputs(table) for k, m in models.items()}
+    for th in thread_counts:
+        torch.set_num_threads(th)
+        print(f"\n== {th} thread{'s' if th > 1 else ''}, batch 4096 ==")
+        print(f"{'network':<14} {'onnxruntime':>14} {'torch eager':>14}")
+        for name, model in models.items():
+            ort_cal = OnnxCalibration.from_dnn(model, threads=th)
+            r_ort = best_rate(lambda c=ort_cal, x=rows[name]: c.predict_responses(x, batch_size=4096), n, args.repeat)
+            r_torch = best_rate(lambda m=model, x=rows[name]: m.predict_responses(x, batch_size=4096), n, args.repeat)
+            print(f"{name:<14} {r_ort:>12,.0f}/s {r_torch:>12,.0f}/s")
+    torch.set_num_threads(thread_counts[0])
+    print(f"\nend to end calibrate(table), onnxruntime, {thread_counts[0]} threads (padding from awkward included):")
+    for name, model in models.items():
+        cal = OnnxCalibration.from_dnn(model, threads=thread_counts[0])
+        print(f"  {name:<14} {best_rate(lambda c=cal: c.calibrate(table), n, args.repeat):>12,.0f} jets/s")
+    if torch.cuda.is_available():
+        print(f"\nGPU ({torch.cuda.get_device_name(0)}), torch eager, batch 65536:")
+        for name, model in models.items():
+            net = model.net.to("cuda").eval()
+            x = model._network_rows(rows[name][:65536]).to("cuda")
+
+            def run(net=net, x=x) -> None:
+                with torch.inference_mode():
+                    for _ in range(10):
+                        net(x)
+                torch.cuda.synchronize()
+
+            run()
+            print(f"  {name:<14} {best_rate(run, 10 * x.shape[0], args.repeat):>12,.0f} jets/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="DNN model directory (default: train one on toy jets)")
@@ -94,7 +185,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--explore", action="store_true",
                     help="also time onnxruntime variants (optimisation level, parallel mode) at batch 4096")
+    ap.add_argument("--constituents", action="store_true",
+                    help="instead: jets/s of the constituent network (inputs: constituents, default "
+                    "constituents section) next to the 21-input network, onnxruntime and torch, per "
+                    "--threads count, and torch on a GPU where present (untrained weights)")
+    ap.add_argument("--data", help="with --constituents: a table generated with --constituents whose first "
+                    "--jets jets are timed (default: synthetic constituents on toy jets)")
     args = ap.parse_args()
+    if args.constituents:
+        constituent_rates(args)
+        return
     batches = [int(b) for b in args.batches.split(",")]
     thread_counts = [int(t) for t in args.threads.split(",")]
     threads = thread_counts[0]

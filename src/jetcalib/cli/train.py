@@ -103,6 +103,18 @@ def train(
     cmap = column_map(map_, map_file)
     units = resolve_units(units, cmap)
     needed = list(dict.fromkeys(list(TRAIN_COLUMNS) + cfg.features))
+    from ..features.constituents import (
+        ConstituentLayout,
+        concatenate_columns,
+        constituents_to_gev,
+        require_constituents,
+    )
+
+    # a constituent network (inputs: constituents) reads the jagged cl_*/trk_* columns too
+    jagged: tuple[str, ...] = ()
+    if cfg.inputs == "constituents":
+        c = cfg.constituents
+        jagged = ConstituentLayout(len(cfg.features), c.max_clusters, c.max_tracks).columns
     # Under DDP every rank runs this command; only rank 0 talks. Lightning reads the rank from
     # the launcher's environment at import and sets the global rank once the group is up.
     from lightning.fabric.utilities.rank_zero import rank_zero_only
@@ -115,10 +127,14 @@ def train(
         if any(Path(p["path"]).resolve() == path.resolve() for p in provenance):
             raise InputError(f"--data: {path} is given twice")
         with open_jets(path, tree=tree, column_map=cmap) as f:
+            if jagged:
+                require_constituents(f.columns, jagged, str(path))
             f.require(needed)
             if _rank(rank_zero_only) == 0:
                 err_console.print(f"reading {f.num_rows:,} jets from {path}")  # progress: stderr
             part = read_as_gev(f.read(needed), units, path, cmap)
+            if jagged:
+                part.update(constituents_to_gev(f.read(list(jagged)), units))
             meta = f.metadata
         metas[str(path)] = meta
         for s in (meta.seeds if meta is not None else []):
@@ -130,7 +146,7 @@ def train(
         provenance.append({"path": str(path), "rows": len(part[needed[0]]),
                            "metadata": meta.model_dump(mode="json") if meta is not None else None})
     check_simulation_versions([(p["path"], metas[p["path"]]) for p in provenance])
-    table = parts[0] if len(parts) == 1 else {c: np.concatenate([p[c] for p in parts]) for c in needed}
+    table = parts[0] if len(parts) == 1 else concatenate_columns(parts, [*needed, *jagged])
     try:
         model = fit(table, out, cfg, resume=resume, progress=not quiet, provenance=provenance,
                     devices=devices, num_nodes=num_nodes, strategy=strategy, deterministic=deterministic,

@@ -117,8 +117,17 @@ def calibrate_file(
 
     # per-event ntuple: the file's own names, the column map applies to the collection's
     with open_jets(in_path, tree=tree, column_map=None if collection is not None else column_map) as f:
+        layout = getattr(calibration, "layout", None)
+        jagged = () if layout is None else layout.columns  # a constituent network's cl_*/trk_*
+        if collection is not None and jagged:
+            raise InputError("--collection: a constituent network (inputs: constituents) reads one table row "
+                             "per jet with its cl_*/trk_* lists; per-event ntuples are not supported for it yet")
         if collection is None:
-            f.require(calibration.required_columns)
+            if jagged:
+                from ..features.constituents import require_constituents
+
+                require_constituents(f.columns, jagged, str(f.path))
+            f.require([c for c in calibration.required_columns if c not in jagged])
         elif f.num_rows == 0:
             raise InputError(f"{f.path}: the table is empty (0 rows)")
         meta_in = f.metadata

@@ -40,7 +40,7 @@ import numpy as np
 from ..features.kinematics import ENERGY_MAX, ETA_MAX, MASS_ENERGY_RTOL
 from ..io.presets import athena_input_names
 
-__all__ = ["ATLAS_INPUT_NAMES", "ATLAS_LOG_INPUTS", "athena_config", "athena_onnx_bytes",
+__all__ = ["ATLAS_INPUT_NAMES", "ATLAS_LOG_INPUTS", "athena_config", "athena_onnx_bytes", "check_athena_model",
            "export_athena"]
 
 #: jetcalib input → the name athena's ``InputVars`` uses: the ATLAS names table of
@@ -76,10 +76,23 @@ def _escale(name: str) -> float:
     return MEV_TO_GEV if unit in ("GeV", "ln GeV") else 1.0
 
 
+def check_athena_model(model: Any) -> None:
+    """Refuse (:class:`~jetcalib.errors.InputError`, one line) a model athena cannot run: a
+    constituent network (``inputs: constituents``) reads clusters and tracks besides the 21
+    inputs, and ``JetDNNCalibStep`` feeds its graph one ``input_1`` [N, 21]."""
+    if getattr(model, "layout", None) is not None:
+        from ..errors import InputError
+
+        raise InputError("export --athena: this is a constituent network (inputs: constituents); athena's "
+                         "JetDNNCalibStep feeds only the 21 jet inputs: export it with jetcalib export "
+                         "(ONNX, with the inputs clusters/tracks) instead")
+
+
 def athena_config(model: Any, onnx_name: str = ONNX_NAME) -> dict[str, Any]:
     """The ``DNN.yaml`` content (a dict) for ``model``; NormScale/NormOffset are the model's
     normalisation (athena's formula x·EScale·NormScale + NormOffset with EScale turning MeV
     into GeV is jetcalib's x_GeV·scale + offset)."""
+    check_athena_model(model)
     from ..errors import InputError
 
     missing = [f for f in model.features if f not in ATLAS_INPUT_NAMES]
@@ -276,6 +289,7 @@ def _wrapped(model: Any) -> Any:
 def athena_onnx_bytes(model: Any) -> bytes:
     """The serialised athena graph of ``model`` (see the module docstring), checked with
     ``onnx.checker``; metadata: ``content_hash`` of the source model and a description."""
+    check_athena_model(model)
     import onnx
 
     from .onnx_export import traced_graph

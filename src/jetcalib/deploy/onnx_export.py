@@ -14,7 +14,7 @@ import numpy as np
 from ..io import atomic_paths, content_hash
 from ..io.provenance import environment
 
-__all__ = ["METADATA_HASH", "export_onnx", "graph_hash", "metadata_hashes", "onnx_bytes",
+__all__ = ["CONSTITUENT_INPUTS", "METADATA_HASH", "constituent_input_shapes", "export_onnx", "graph_hash", "metadata_hashes", "onnx_bytes",
            "training_simulation_version"]
 
 #: Packages whose versions an export's environment record names.
@@ -55,7 +55,62 @@ def _wrapped(model: Any) -> Any:
             log_r_e, log_r_m = self.net(x)
             return torch.exp(log_r_e), torch.exp(log_r_m)
 
+    if getattr(model, "layout", None) is not None:
+        return _WrappedConstituents(_Exported()).eval()
     return _Exported().eval()
+
+
+#: The graph inputs of a constituent network's export besides ``features`` (without the two
+#: track inputs when ``constituents.max_tracks`` is 0).
+CONSTITUENT_INPUTS: tuple[str, ...] = ("clusters", "cluster_mask", "tracks", "track_mask")
+
+
+def _WrappedConstituents(base: Any) -> Any:
+    import torch
+
+    class _ExportedConstituents(torch.nn.Module):
+        """features [N, F] raw, clusters [N, K_c, F_c], cluster_mask [N, K_c], tracks
+        [N, K_t, F_t], track_mask [N, K_t] (raw, GeV/rad/mm; masks 1/0) → (outputE, outputM) as
+        the jet network's export; the jet inputs' normalisation and the constituents'
+        transforms and normalisation inside."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.base = base
+
+        def forward(self, features: torch.Tensor, clusters: torch.Tensor, cluster_mask: torch.Tensor,
+                    *tracks_and_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            net = self.base.net
+            x = features * self.base.scale + self.base.offset
+            if tracks_and_mask:
+                tracks, track_mask = tracks_and_mask
+            else:  # K_t = 0: no track inputs
+                n = features.shape[0]
+                tracks, track_mask = features.new_zeros(n, 0, 4), features.new_zeros(n, 0)
+            if net.head != "mode":
+                d = net.distribution_parts(x, clusters, cluster_mask, tracks, track_mask)
+                corr = d["corr"].unsqueeze(1)
+                out_e = torch.cat([torch.exp(torch.stack([d["cal_e"], d["q16_e"], d["q84_e"], d["q50_e"]], dim=1)),
+                                   corr], dim=1)
+                out_m = torch.cat([torch.exp(torch.stack([d["cal_m"], d["q16_m"], d["q84_m"], d["q50_m"]], dim=1)),
+                                   corr], dim=1)
+                return out_e, out_m
+            log_r_e, log_r_m = net.forward_parts(x, clusters, cluster_mask, tracks, track_mask)
+            return torch.exp(log_r_e), torch.exp(log_r_m)
+
+    return _ExportedConstituents()
+
+
+def constituent_input_shapes(layout: Any) -> dict[str, tuple[int, ...]]:
+    """The constituent graph inputs and their per-jet shapes (the batch axis N left out)."""
+    from ..io.schema import CLUSTER_COLUMNS, TRACK_COLUMNS
+
+    shapes: dict[str, tuple[int, ...]] = {"clusters": (layout.max_clusters, len(CLUSTER_COLUMNS)),
+                                          "cluster_mask": (layout.max_clusters,)}
+    if layout.max_tracks > 0:
+        shapes["tracks"] = (layout.max_tracks, len(TRACK_COLUMNS))
+        shapes["track_mask"] = (layout.max_tracks,)
+    return shapes
 
 
 def _probabilistic(model: Any) -> bool:
@@ -83,6 +138,12 @@ def _metadata(model: Any, normalisation: str) -> dict[str, str]:
             # covered by metadata_hash, but not by content_hash or graph_hash: an export made
             # elsewhere computes the same thing
             "environment": json.dumps(environment(EXPORT_PACKAGES), allow_nan=False)}
+    layout = getattr(model, "layout", None)
+    if layout is not None:
+        # a constituent network (docs/method.md#constituent-network): the graph's further
+        # inputs and the columns they come from; OnnxCalibration builds them from these
+        meta["constituents"] = json.dumps({**layout.to_dict(), "inputs": {
+            k: ["N", *v] for k, v in constituent_input_shapes(layout).items()}}, allow_nan=False)
     sim = training_simulation_version(model.header)
     if sim is not None:  # the simulation the training tables came from (jetcalib.reference checks it)
         meta["simulation_version"] = sim
@@ -150,22 +211,34 @@ def metadata_hashes(props: dict[str, str]) -> dict[str, str]:
     return {k: content_hash(v.encode()) for k, v in sorted(props.items()) if k != METADATA_HASH}
 
 
-def traced_graph(module: Any, n_features: int, input_name: str) -> Any:
+def traced_graph(module: Any, n_features: int, input_name: str,
+                 extra_inputs: dict[str, tuple[int, ...]] | None = None) -> Any:
     """``module`` (features [N, F] → outputE, outputM) exported to an ONNX ``ModelProto`` with
-    a dynamic batch axis, at :data:`OPSET`: the one torch → ONNX export of every graph."""
+    a dynamic batch axis, at :data:`OPSET`: the one torch → ONNX export of every graph.
+    ``extra_inputs``: further float32 inputs after the features, name → per-jet shape (a
+    constituent network's padded constituents and masks)."""
     import io
 
     import onnx
     import torch
 
+    extra = extra_inputs or {}
+    names = [input_name, *extra]
+    # example inputs of batch 2: half the constituents present, so that no path traces as dead
+    args = [torch.zeros(2, n_features)]
+    for name, shape in extra.items():
+        t = torch.ones(2, *shape)
+        if name.endswith("_mask"):
+            t[:, shape[0] // 2:] = 0.0
+        args.append(t)
     buf = io.BytesIO()
     # dynamo=False: torch 2.13's default dynamo exporter needs the onnxscript package;
     # the legacy exporter and its internals raise DeprecationWarnings about themselves only.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (torch.zeros(2, n_features),), buf, dynamo=False,  # type: ignore[arg-type]
-                          input_names=[input_name], output_names=["outputE", "outputM"],
-                          dynamic_axes={input_name: {0: "N"}, "outputE": {0: "N"}, "outputM": {0: "N"}},
+        torch.onnx.export(module, tuple(args), buf, dynamo=False,  # type: ignore[arg-type]
+                          input_names=names, output_names=["outputE", "outputM"],
+                          dynamic_axes={**{n: {0: "N"} for n in names}, "outputE": {0: "N"}, "outputM": {0: "N"}},
                           opset_version=OPSET)
     return onnx.load_from_string(buf.getvalue())
 
@@ -178,7 +251,9 @@ def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
 
     wrapped = _wrapped(model)
     module = wrapped if normalisation_inside else _identity_norm(wrapped)
-    proto = traced_graph(module, len(model.features), "features")
+    layout = getattr(model, "layout", None)
+    extra = None if layout is None else constituent_input_shapes(layout)
+    proto = traced_graph(module, len(model.features), "features", extra)
     meta = _metadata(model, "inside" if normalisation_inside else "outside")
     for k, v in meta.items():
         entry = proto.metadata_props.add()
@@ -375,6 +450,19 @@ def sidecar_document(model: Any, paths: dict[str, Path]) -> dict[str, Any]:
         # how this sidecar was made; like the whole sidecar, not part of content_hash
         "environment": environment(EXPORT_PACKAGES),
     }
+    layout = getattr(model, "layout", None)
+    if layout is not None:
+        sidecar["constituent_inputs"] = {
+            **layout.to_dict(),
+            "inputs": {k: ["N", *v] for k, v in constituent_input_shapes(layout).items()},
+            "rule": ("clusters[n, k, j] = column cluster_columns[j] of the k-th cluster of jet n, clusters "
+                     "hardest (LC energy) first; tracks likewise (track_columns, highest pT first); raw "
+                     "values in GeV, rad, mm; the masks 1 for a constituent, 0 for padding (values 0); "
+                     "a jet with more keeps the first max_clusters / max_tracks; the constituents' "
+                     "transforms and normalisation are inside both graphs (the .nonorm.onnx too), "
+                     "only the features' are outside the .nonorm.onnx; a non-finite constituent "
+                     "value flags the jet 1 (not evaluated)"),
+        }
     if getattr(model, "training_domain", None) is not None:
         # per-input (min, max) of the raw features over the training jets, |η| and reco pT
         # ranges: jets outside are flagged 7-9 (docs/flags.md#training-domain)
@@ -407,6 +495,10 @@ def _identity_norm(wrapped: Any) -> Any:
     import torch
 
     plain = copy.deepcopy(wrapped)
+    if hasattr(plain, "base"):  # a constituent network: the jet inputs' normalisation is the base's
+        plain.base.scale = torch.ones_like(plain.base.scale)
+        plain.base.offset = torch.zeros_like(plain.base.offset)
+        return plain
     plain.scale = torch.ones_like(plain.scale)
     plain.offset = torch.zeros_like(plain.offset)
     return plain

@@ -37,8 +37,10 @@ from ..features import (
     check_policy,
     input_flags,
 )
+from ..features.constituents import ConstituentLayout, packed_inputs
 from ..features.kinematics import uncertainty_columns
 from ..io import INPUT_FEATURES, ArtifactHeader, ArtifactKind, content_hash
+from ..io.schema import TRACK_COLUMNS
 from ..numerical import NumericalCalibration
 
 __all__ = ["CorrectionlibCalibration", "OnnxCalibration"]
@@ -47,6 +49,13 @@ __all__ = ["CorrectionlibCalibration", "OnnxCalibration"]
 #: 256: 16 MB per tensor): peak memory per worker in benchmarks/calibrate_many.py was 988 MB
 #: with 65536 rows, 577 MB with 16384; and it is as fast as larger batches (inference.py).
 ONNX_BATCH = 16_384
+
+
+def constituent_input_shapes(layout: ConstituentLayout) -> dict[str, tuple[int, ...]]:
+    """:func:`jetcalib.deploy.onnx_export.constituent_input_shapes` (imported when needed)."""
+    from .onnx_export import constituent_input_shapes as shapes
+
+    return shapes(layout)
 
 
 def _json_dict(text: str | None) -> dict[str, Any] | None:
@@ -97,10 +106,12 @@ class OnnxCalibration:
         unknown = [f for f in features if f not in INPUT_FEATURES]
         if not features or unknown:
             raise ArtifactError(f"{source}: metadata lists unknown features {unknown}")
+        self.layout = self._layout(meta, len(features))
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if ([i.name for i in inputs] != ["features"] or inputs[0].shape[-1] != len(features)
+        want = ["features"] if self.layout is None else ["features", *constituent_input_shapes(self.layout)]
+        if ([i.name for i in inputs] != want or inputs[0].shape[-1] != len(features)
                 or [o.name for o in outputs] != ["outputE", "outputM"]):
-            raise ArtifactError(f"{source}: graph is not features [N, {len(features)}] -> "
+            raise ArtifactError(f"{source}: graph is not {', '.join(want)} (features [N, {len(features)}]) -> "
                                 "outputE, outputM")
         self.header = ArtifactHeader(artifact=ArtifactKind.DNN_MODEL, format_version="onnx",
                                      features=features, content_hash=content_hash,
@@ -163,6 +174,23 @@ class OnnxCalibration:
                                 "its metadata was modified after jetcalib export")
         return NumericalCalibration.from_payload(payload, source=self.source)
 
+    def _layout(self, meta: dict[str, str], n_features: int) -> ConstituentLayout | None:
+        """The constituent layout of a constituent network's export (metadata ``constituents``),
+        or None for the jet network."""
+        if "constituents" not in meta:
+            return None
+        try:
+            raw = json.loads(meta["constituents"])
+            layout = ConstituentLayout(n_features, int(raw["max_clusters"]), int(raw["max_tracks"]))
+            same = (list(raw["cluster_columns"]) == list(layout.cluster_columns)
+                    and list(raw["track_columns"]) == list(TRACK_COLUMNS))
+        except (ValueError, KeyError, TypeError):
+            raise ArtifactError(f"{self.source}: metadata property 'constituents' is unreadable") from None
+        if not same:
+            raise ArtifactError(f"{self.source}: its constituent columns are not this jetcalib's "
+                                "(cl_*/trk_*, io.CLUSTER_COLUMNS/TRACK_COLUMNS); re-export the model")
+        return layout
+
     def _domain(self, meta: dict[str, str]) -> TrainingDomain | None:
         """The training domain stored in the metadata (exports of format 2.1 models), or None."""
         if "training_domain" not in meta:
@@ -215,7 +243,8 @@ class OnnxCalibration:
     def __getstate__(self) -> dict[str, Any]:
         return {"model": self._model, "source": self.source, "threads": self.threads,
                 "mass_min_reco": self.mass_min_reco, "header": self.header, "residual": self.residual,
-                "training_domain": self.training_domain, "simulation_version": self.simulation_version}
+                "training_domain": self.training_domain, "simulation_version": self.simulation_version,
+                "layout": self.layout}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._model = state["model"]
@@ -224,6 +253,7 @@ class OnnxCalibration:
         self.residual = state["residual"]
         self.training_domain = state.get("training_domain")
         self.simulation_version = state.get("simulation_version")
+        self.layout = state.get("layout")
         self._session, self._lock = None, threading.Lock()
 
     # --- the calibration protocol --------------------------------------------------------
@@ -233,19 +263,32 @@ class OnnxCalibration:
 
     @property
     def required_columns(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(KINEMATIC_INPUTS + self.features))
+        extra = () if self.layout is None else self.layout.columns
+        return tuple(dict.fromkeys(KINEMATIC_INPUTS + self.features + extra))
+
+    def _feeds(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The session's inputs for raw rows (features, or a constituent network's flat layout)."""
+        rows = np.asarray(rows, dtype=np.float32)
+        if self.layout is None:
+            return {"features": np.ascontiguousarray(rows)}
+        parts = self.layout.unpack(rows)
+        return {name: np.ascontiguousarray(parts[name])
+                for name in ("features", *constituent_input_shapes(self.layout))}
 
     def predict_responses(self, features: np.ndarray, *, batch_size: int = ONNX_BATCH) -> tuple[np.ndarray, np.ndarray]:
         """Responses ``(r̂_E, r̂_m)``, ``float64[N]`` each, for raw features ``[N, F]`` in the
-        model's order; rows with a non-finite feature get NaN (as ``DNNCalibration``)."""
+        model's order (a constituent network: its flat rows,
+        :func:`jetcalib.features.constituents.packed_inputs`); rows with a non-finite value get
+        NaN (as ``DNNCalibration``)."""
         sess = self.session
 
         def evaluate(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            out_e, out_m = sess.run(None, {"features": np.ascontiguousarray(rows, dtype=np.float32)})
+            out_e, out_m = sess.run(None, self._feeds(rows))
             # a probabilistic head's graph gives [N, 5] (response, q16, q84, median, corr)
             return (out_e[:, 0], out_m[:, 0]) if out_e.ndim == 2 else (out_e, out_m)
 
-        return batched_responses(features, self.features, evaluate, batch_size)
+        width = None if self.layout is None else self.layout.width
+        return batched_responses(features, self.features, evaluate, batch_size, width=width)
 
     @property
     def probabilistic(self) -> bool:
@@ -260,7 +303,7 @@ class OnnxCalibration:
         good = np.flatnonzero(np.all(np.isfinite(x), axis=1))
         for start in range(0, good.size, ONNX_BATCH):
             rows = good[start:start + ONNX_BATCH]
-            out_e, out_m = sess.run(None, {"features": np.ascontiguousarray(x[rows], dtype=np.float32)})
+            out_e, out_m = sess.run(None, self._feeds(x[rows]))
             cols[rows] = np.concatenate([out_e, out_m], axis=1)
         # columns: E (r, q16, q84, q50, corr), m (r, q16, q84, q50, corr)
         extra = uncertainty_columns(cols[:, 1], cols[:, 3], cols[:, 2], cols[:, 6], cols[:, 8], cols[:, 7], cols[:, 4])
@@ -277,9 +320,11 @@ class OnnxCalibration:
 
     def _calibrate_gev(self, table: Any, domain: str = "flag") -> dict[str, np.ndarray]:
         predict = self._responses_and_uncertainties if self.probabilistic else self.predict_responses
+        layout = self.layout
+        pack = None if layout is None else (lambda x, t: packed_inputs(x, t, layout))
         return calibrate_with_model(table, self.features, predict, self.mass_min_reco,
                                     None if self.residual is None else self.residual.responses,
-                                    training_domain=self.training_domain, domain=domain)
+                                    training_domain=self.training_domain, domain=domain, pack=pack)
 
     def __repr__(self) -> str:
         return f"OnnxCalibration({self.source!r}, {len(self.features)} features, threads={self.threads})"

@@ -4,14 +4,16 @@ training, and the trained-model artifact that calibrates jet tables.
 ``import jetcalib.dnn`` imports torch; the CLI imports it lazily.
 """
 
-from .config import DNNConfig, LossConfig, NetworkConfig, TrainingConfig
+from .config import ConstituentConfig, DNNConfig, LossConfig, NetworkConfig, TrainingConfig
 from .losses import annealed_width, lgk_loss
 from .model import DNNCalibration
-from .network import CalibrationNet
+from .network import CalibrationNet, ConstituentNet
 from .training import train
 
 __all__ = [
     "CalibrationNet",
+    "ConstituentConfig",
+    "ConstituentNet",
     "DNNCalibration",
     "DNNConfig",
     "LossConfig",

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..errors import InputError, describe_validation_error
 from ..io.schema import INPUT_FEATURES
 
-__all__ = ["HEAD_KEYS", "RUNTIME_KEYS", "DNNConfig", "LossConfig", "NetworkConfig", "TrainingConfig", "runtime_settings"]
+__all__ = ["CONSTITUENT_KEYS", "HEAD_KEYS", "RUNTIME_KEYS", "ConstituentConfig", "DNNConfig", "LossConfig",
+           "NetworkConfig", "TrainingConfig", "runtime_settings"]
 
 #: Run-time settings that configs of jetcalib 0.1 carried in ``training`` (where they changed
 #: the model's content hash). They say how a run uses the machine, not what model it makes:
@@ -29,6 +30,11 @@ RUNTIME_KEYS: tuple[str, ...] = ("threads",)
 #: mode model's ``artifact.json`` and content hash are those of earlier jetcalib, and older
 #: artifacts (without the keys) read as ``head: mode``.
 HEAD_KEYS: tuple[str, ...] = ("head", "head_components")
+
+#: Keys added with the constituent network (issue #16, docs/method.md#constituent-network). A
+#: config with the default ``inputs: jets`` (and default ``constituents``) is stored and hashed
+#: without them, as for :data:`HEAD_KEYS`: every earlier model keeps its document and hash.
+CONSTITUENT_KEYS: tuple[str, ...] = ("inputs", "constituents")
 
 
 class _Strict(BaseModel):
@@ -109,6 +115,22 @@ class TrainingConfig(_Strict):
         return self
 
 
+class ConstituentConfig(_Strict):
+    """The constituent network's set encoders (``inputs: constituents``;
+    docs/method.md#constituent-network): one per-constituent MLP for the clusters and one for
+    the tracks, each pooled over its (masked) set."""
+
+    max_clusters: int = Field(32, ge=1, le=256, description=(
+        "K_c: clusters per jet the network reads, hardest (LC energy) first; the rest are dropped"))
+    max_tracks: int = Field(32, ge=0, le=256, description=(
+        "K_t: primary-vertex tracks per jet the network reads, highest pT first (0: no track encoder)"))
+    width: int = Field(64, ge=4, le=1024, description="units of each per-constituent MLP layer (embedding width)")
+    layers: int = Field(2, ge=1, le=8, description="layers of each per-constituent MLP")
+    pooling: Literal["sum_mean", "sum", "mean"] = Field("sum_mean", description=(
+        "masked pooling over each set: sum_mean (the sum / K and the mean, concatenated), sum (/ K) "
+        "or mean; the constituent count / K is always added"))
+
+
 class DNNConfig(_Strict):
     """Everything that defines a trained DNN calibration except the data and weights."""
 
@@ -135,6 +157,15 @@ class DNNConfig(_Strict):
         "per-jet resolutions and quantiles to calibrate's output; loss.kind and the LGK schedule "
         "apply to mode alone."))
     head_components: int = Field(4, ge=1, le=16, description="K: Gaussians of the density head")
+    inputs: Literal["jets", "constituents"] = Field("jets", description=(
+        "What the network reads (docs/method.md#constituent-network) [ours, beyond the paper; "
+        "issue #16]. jets: the 21 jet-level inputs. constituents: the same 21 inputs plus the "
+        "jet's clusters and primary-vertex tracks (the jagged cl_*/trk_* columns of generate "
+        "--constituents), each set through a permutation-invariant per-constituent MLP with masked "
+        "pooling (DeepSets), concatenated with the annotated inputs before the same trunk, heads "
+        "and loss."))
+    constituents: ConstituentConfig = Field(default_factory=ConstituentConfig,
+                                            description="set encoders of inputs: constituents")
     closure: Literal["numerical", "none"] = Field("numerical", description=(
         "Residual closure after the network [ours]. The network predicts the mode of "
         "p(r | x_reco); in bins of truth E or m the median calibrated response then sits below 1 "
@@ -152,16 +183,24 @@ class DNNConfig(_Strict):
             raise ValueError(f"features not among the 21 inputs: {', '.join(unknown)}")
         if len(set(self.features)) != len(self.features) or not self.features:
             raise ValueError("features must be a non-empty list without repetition")
+        if self.inputs == "jets" and self.constituents != ConstituentConfig():
+            raise ValueError("constituents settings given but inputs is jets (set inputs: constituents)")
         return self
 
     def to_document(self) -> dict[str, Any]:
         """The config as stored in an artifact and hashed: ``model_dump(mode="json")`` without
-        :data:`HEAD_KEYS` when ``head`` is ``mode`` with the default components (the keys
-        earlier jetcalib did not have: a mode model keeps its hash)."""
+        :data:`HEAD_KEYS` when ``head`` is ``mode`` with the default components, and without
+        :data:`CONSTITUENT_KEYS` when ``inputs`` is ``jets`` (the keys earlier jetcalib did not
+        have: such a model keeps its hash)."""
         doc = self.model_dump(mode="json")
         defaults = {name: type(self).model_fields[name].default for name in HEAD_KEYS}
         if all(doc[name] == defaults[name] for name in HEAD_KEYS):
             for name in HEAD_KEYS:
+                del doc[name]
+        # likewise the constituent keys for a jet-input network (the validator has checked that
+        # its constituents section is the default): earlier models keep their hash
+        if self.inputs == "jets":
+            for name in CONSTITUENT_KEYS:
                 del doc[name]
         return doc
 

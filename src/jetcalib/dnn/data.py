@@ -98,7 +98,10 @@ class PreparedData:
     """Normalised tensors for training and validation, and what produced them.
 
     Each of ``train``/``val`` is ``(x [N, F], log_r_e [N], log_r_m [N], weight_e [N],
-    weight_m [N])``, all float32: the per-jet weights of the energy and the mass loss.
+    weight_m [N])``, all float32: the per-jet weights of the energy and the mass loss. For a
+    constituent network (``inputs: constituents``) ``x`` is ``[N, D]``, the flat layout of
+    :class:`~jetcalib.features.constituents.ConstituentLayout` (normalised jet inputs, raw
+    constituents and masks); the selection then also needs finite constituent values.
     ``domain``: the training domain spanned by the selected (training + validation) jets.
     ``weight_m`` is 0 where the mass loss is masked (m_true ≤ ``mass_min_true``); with
     ``training.weights`` it carries the flattening weights, which ``weight_e`` carries only
@@ -129,6 +132,14 @@ def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> Pr
     """
     t = cfg.training
     x = feature_matrix(table, cfg.features, what="training table")
+    n_f = x.shape[1]
+    if cfg.inputs == "constituents":
+        # the jet inputs followed by the padded constituents and masks, built once for the
+        # whole table (features.constituents): batches are then rows of one tensor, as before
+        from ..features.constituents import ConstituentLayout, packed_inputs
+
+        c = cfg.constituents
+        x = packed_inputs(x, table, ConstituentLayout(n_f, c.max_clusters, c.max_tracks))
     raw = as_columns(table, TRAIN_COLUMNS, what="training table")
     cols = {c: np.asarray(v, dtype=np.float64) for c, v in raw.items()}
     n_total = x.shape[0]
@@ -151,7 +162,16 @@ def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> Pr
     perm = rng.permutation(idx)
     parts = {"val": np.sort(perm[:n_val]), "train": np.sort(perm[n_val:])}
 
-    norm = Normalisation.fit(x[parts["train"]], cfg.features, cfg.normalisation)
+    norm = Normalisation.fit(x[parts["train"], :n_f], cfg.features, cfg.normalisation)
+
+    def network_rows(sel: np.ndarray) -> np.ndarray:
+        # the jet inputs normalised; constituents raw (their transforms and normalisation are
+        # inside the network, ConstituentEncoder)
+        rows = x[sel]
+        if rows.shape[1] == n_f:
+            return norm.apply(rows)
+        return np.concatenate([norm.apply(rows[:, :n_f]).astype(np.float32), rows[:, n_f:]], axis=1)
+
     mass_ok = (cols["m_true"] > cfg.loss.mass_min_true) & np.isfinite(r_m) & (r_m > 0)
     log_r_m = np.where(mass_ok, np.log(np.where(mass_ok, r_m, 1.0)), 0.0)
     tensors: dict[str, tuple[torch.Tensor, ...]] = {}
@@ -166,12 +186,12 @@ def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> Pr
         w_m = w * mass_ok[sel]
         tensors[name] = tuple(
             torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-            for a in (norm.apply(x[sel]), np.log(r_e[sel]), log_r_m[sel], w_e, w_m)
+            for a in (network_rows(sel), np.log(r_e[sel]), log_r_m[sel], w_e, w_m)
         )
     eta_reco = np.asarray(as_columns(table, ("eta_reco",), what="training table")["eta_reco"], dtype=np.float64)
     domain = TrainingDomain.from_jets(
         cols["e_reco"][idx], cols["m_reco"][idx], eta_reco[idx],
-        features=x[idx], feature_names=cfg.features,
+        features=x[idx, :n_f], feature_names=cfg.features,
         selection={"pt_true_min": t.pt_true_min, "pt_true_max": float(cols["pt_true"][idx].max()),
                    "abs_eta_true_max": t.abs_eta_true_max},
     )

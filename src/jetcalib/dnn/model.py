@@ -34,13 +34,15 @@ from ..features import (
     batched_responses,
     calibrate_in_units,
     calibrate_with_model,
+    feature_matrix,
 )
+from ..features.constituents import ConstituentLayout, packed_inputs
 from ..features.kinematics import uncertainty_columns
 from ..io import ArtifactHeader, ArtifactKind, atomic_path, content_hash
 from ..io.provenance import environment
 from ..numerical import NumericalCalibration
 from .config import DNNConfig
-from .network import CalibrationNet
+from .network import CalibrationNet, build_network
 
 __all__ = ["ARTIFACT_KIND", "FORMAT_VERSION", "DNNCalibration"]
 
@@ -105,20 +107,54 @@ class DNNCalibration:
         return tuple(self.config.features)
 
     @property
+    def layout(self) -> ConstituentLayout | None:
+        """The flat row layout of a constituent network (``inputs: constituents``), else None."""
+        if self.config.inputs != "constituents":
+            return None
+        c = self.config.constituents
+        return ConstituentLayout(len(self.features), c.max_clusters, c.max_tracks)
+
+    @property
     def required_columns(self) -> tuple[str, ...]:
-        """Columns ``calibrate`` reads (derivable ones such as ``log_e`` may be absent)."""
-        return tuple(dict.fromkeys(KINEMATIC_INPUTS + self.features))
+        """Columns ``calibrate`` reads (derivable ones such as ``log_e`` may be absent); for a
+        constituent network also the jagged ``cl_*``/``trk_*`` columns."""
+        layout = self.layout
+        extra = () if layout is None else layout.columns
+        return tuple(dict.fromkeys(KINEMATIC_INPUTS + self.features + extra))
+
+    @property
+    def input_width(self) -> int:
+        """Values per row of ``predict_responses``' input: F, or the constituent layout's width."""
+        layout = self.layout
+        return len(self.features) if layout is None else layout.width
+
+    def _network_rows(self, rows: np.ndarray) -> torch.Tensor:
+        """Raw rows → the network's input: the jet inputs normalised, constituents as they are."""
+        n_f = len(self.features)
+        if rows.shape[1] == n_f:
+            return torch.from_numpy(self.normalisation.apply(rows))
+        jet = self.normalisation.apply(rows[:, :n_f]).astype(np.float32)
+        return torch.from_numpy(np.concatenate([jet, np.asarray(rows[:, n_f:], dtype=np.float32)], axis=1))
+
+    def network_inputs(self, table: Any) -> np.ndarray:
+        """The raw rows ``[N, input_width]`` that ``predict_responses`` takes for a GeV jet table:
+        the features, then (constituent network) the padded constituents and masks."""
+        x = feature_matrix(table, self.features, what="jet table")
+        layout = self.layout
+        return x if layout is None else packed_inputs(x, table, layout)
 
     # --- prediction ----------------------------------------------------------------------
     def predict_responses(self, features: np.ndarray, *, batch_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
         """Responses ``(r̂_E, r̂_m)``, ``float64[N]`` each, for raw features ``[N, F]`` in the
-        model's feature order. Rows with a non-finite feature get NaN."""
+        model's feature order (a constituent network: the rows of :meth:`network_inputs`,
+        ``[N, input_width]``). Rows with a non-finite value get NaN."""
         def evaluate(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             with torch.inference_mode():
-                le, lm = self.net(torch.from_numpy(self.normalisation.apply(rows)))
+                le, lm = self.net(self._network_rows(rows))
             return torch.exp(le.double()).numpy(), torch.exp(lm.double()).numpy()
 
-        return batched_responses(features, self.features, evaluate, batch_size)
+        width = None if self.layout is None else self.input_width
+        return batched_responses(features, self.features, evaluate, batch_size, width=width)
 
     @property
     def probabilistic(self) -> bool:
@@ -136,14 +172,14 @@ class DNNCalibration:
         if not self.probabilistic:
             raise InputError("this model has the mode head: it predicts no distribution (head: mode)")
         x = np.asarray(features)
-        if x.ndim != 2 or x.shape[1] != len(self.features):
-            raise InputError(f"features have shape {x.shape}, this model reads [N, {len(self.features)}]")
+        if x.ndim != 2 or x.shape[1] != self.input_width:
+            raise InputError(f"features have shape {x.shape}, this model reads [N, {self.input_width}]")
         out = {name: np.full(x.shape[0], np.nan) for name in _DISTRIBUTION_KEYS.values()}
         good = np.flatnonzero(np.all(np.isfinite(x), axis=1))
         for start in range(0, good.size, batch_size):
             rows = good[start:start + batch_size]
             with torch.inference_mode():
-                d = self.net.distribution(torch.from_numpy(self.normalisation.apply(x[rows])))
+                d = self.net.distribution(self._network_rows(x[rows]))
             for key, name in _DISTRIBUTION_KEYS.items():
                 v = d[key].double()
                 out[name][rows] = (v if key == "corr" else torch.exp(v)).numpy()
@@ -167,7 +203,7 @@ class DNNCalibration:
         for start in range(0, rows.size, 65536):
             sel = rows[start:start + 65536]
             with torch.inference_mode():
-                params = self.net.head_params(torch.from_numpy(self.normalisation.apply(x[sel])))
+                params = self.net.head_params(self._network_rows(x[sel]))
                 a, b = marginal_cdf(self.config.head, self.config.head_components, params.double(),
                                     torch.from_numpy(y_e[sel]), torch.from_numpy(y_m[sel]))
             u_e[sel], u_m[sel] = a.numpy(), b.numpy()
@@ -203,7 +239,15 @@ class DNNCalibration:
         return calibrate_with_model(table, self.features, predict,
                                     self.config.mass_min_reco,
                                     None if self.residual is None else self.residual.responses,
-                                    training_domain=self.training_domain, domain=domain)
+                                    training_domain=self.training_domain, domain=domain,
+                                    pack=self._pack())
+
+    def _pack(self) -> Any:
+        """``calibrate_with_model``'s ``pack`` for a constituent network, else None."""
+        layout = self.layout
+        if layout is None:
+            return None
+        return lambda x, table: packed_inputs(x, table, layout)
 
     # --- artifact ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -278,7 +322,7 @@ class DNNCalibration:
         domain = TrainingDomain.from_dict(raw_domain, source=src)
         if header.features != cfg.features or list(norm.features) != cfg.features:
             raise ArtifactError(f"{src}: header, config and normalisation list different features")
-        net = CalibrationNet.from_config(cfg)
+        net = build_network(cfg)
         try:
             import io as _io
 

@@ -158,7 +158,7 @@ def train(
     from lightning.pytorch.loggers import CSVLogger
 
     from .module import CalibrationModule, StopAfter, Throughput
-    from .network import CalibrationNet
+    from .network import ConstituentNet, build_network
 
     cfg = config or DNNConfig()
     t = cfg.training
@@ -195,7 +195,9 @@ def train(
     data: PreparedData = prepare_training_data(table, cfg)
     if cfg.closure == "numerical":
         _check_closure_sample(table, cfg)
-    net = CalibrationNet.from_config(cfg)
+    net = build_network(cfg)
+    if isinstance(net, ConstituentNet):  # the constituents' robust normalisation, from the training jets
+        net.fit_constituent_normalisation(data.train[0])
     _, le, lm, _, w_m = data.train
     net.set_output_bias(float(le.median()), float(lm[w_m > 0].median()) if (w_m > 0).any() else 0.0)
     module = CalibrationModule(net, cfg)

@@ -31,14 +31,23 @@ def read_sample(
     """The ``needed`` columns (refused, one line, when absent) and those of ``optional`` that
     the file has, converted to GeV; and the table's jetcalib metadata (None for a user's own
     file)."""
+    from ..features.constituents import constituents_to_gev, require_constituents
     from ..io import open_jets
+    from ..io.schema import CONSTITUENT_COLUMNS
     from ..io.units import read_as_gev
 
     needed = list(dict.fromkeys(needed))
+    # a constituent network's jagged cl_*/trk_* columns: read apart (awkward, not numpy)
+    jagged = [c for c in needed if c in CONSTITUENT_COLUMNS]
+    needed = [c for c in needed if c not in CONSTITUENT_COLUMNS]
     with open_jets(path, tree=tree, column_map=column_map) as f:
+        if jagged:
+            require_constituents(f.columns, jagged, str(path))
         f.require(needed)
         extra = [c for c in dict.fromkeys(optional) if c in f.columns and c not in needed]
         table = read_as_gev(f.read(needed + extra), units, path, column_map)
+        if jagged:
+            table.update(constituents_to_gev(f.read(jagged), units))
         meta = f.metadata
     return table, meta
 

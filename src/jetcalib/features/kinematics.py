@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.mapping import pt_from_e_m_eta
-from ..io.schema import COLUMNS, KINEMATIC_INPUTS, CalibFlag
+from ..io.schema import COLUMNS, CONSTITUENT_COLUMNS, KINEMATIC_INPUTS, CalibFlag
 from ..io.units import check_plausible, check_units, outputs_from_gev, table_to_gev
 from .domain import TrainingDomain, domain_flags
 
@@ -161,6 +161,7 @@ def calibrate_with_model(
     *,
     training_domain: TrainingDomain | None = None,
     domain: str = "flag",
+    pack: Callable[[np.ndarray, Any], np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Calibrate a jet table (dict of arrays, pandas DataFrame or awkward Array) with a model
     that maps raw features ``[N, F]`` (rows of NaN for jets not to calibrate) to responses,
@@ -176,6 +177,11 @@ def calibrate_with_model(
     ``predict_responses`` may return a third item, a dict of further per-jet columns (a
     probabilistic network's resolutions and quantiles, :data:`~jetcalib.io.UNCERTAINTY_COLUMNS`):
     they are added to the output as they are (NaN for jets not given to the model).
+
+    ``pack`` (a constituent network, docs/method.md#constituent-network): ``(features [N, F],
+    table) → [N, D]`` rows the model reads instead of the features (the features followed by
+    the jet's constituents, :func:`jetcalib.features.constituents.packed_inputs`); a non-finite
+    value anywhere in a row flags the jet NON_FINITE_INPUT as a non-finite feature does.
     """
     from .table import as_columns, feature_matrix
 
@@ -187,12 +193,13 @@ def calibrate_with_model(
             f"{exc}; the model does not match the table (it reads {len(features)} "
             f"features: {', '.join(features)})"
         ) from None
-    flag = input_flags(cols["e_reco"], cols["m_reco"], cols["eta_reco"], x)
+    rows = x if pack is None else pack(x, table)
+    flag = input_flags(cols["e_reco"], cols["m_reco"], cols["eta_reco"], rows)
     outside = domain_flags(training_domain, domain, cols["e_reco"], cols["m_reco"], cols["eta_reco"],
                            x, features)
     if outside is not None and domain == "strict":
         flag = merge_domain_flags(flag, outside)
-    predicted = predict_responses(np.where(flag[:, None] == 0, x, np.nan))
+    predicted = predict_responses(np.where(flag[:, None] == 0, rows, np.nan))
     r_e, r_m = predicted[0], predicted[1]
     extra: dict[str, np.ndarray] = predicted[2] if len(predicted) > 2 else {}
     m = np.asarray(cols["m_reco"], dtype=np.float64)
@@ -285,7 +292,13 @@ def calibrate_in_units(
     if units == "GeV":
         return calibrate_gev(table)
     cols = {name: table[name] for name in _column_names(table) if name in COLUMNS}
-    return outputs_from_gev(calibrate_gev(table_to_gev(cols, units)), units)
+    converted: dict[str, Any] = table_to_gev(cols, units)
+    # the jagged constituent columns of a constituent network: energies (cl_e, trk_pt) in GeV too
+    for name in _column_names(table):
+        if name in CONSTITUENT_COLUMNS:
+            scale = 1e-3 if CONSTITUENT_COLUMNS[name].unit == "GeV" else 1.0
+            converted[name] = table[name] * scale if scale != 1.0 else table[name]
+    return outputs_from_gev(calibrate_gev(converted), units)
 
 
 def _dataframe_index(table: Any) -> Any:
@@ -325,12 +338,19 @@ def batched_responses(
     feature_names: Sequence[str],
     evaluate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     batch_size: int,
+    *,
+    width: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Responses ``(r̂_E, r̂_m)``, ``float64[N]`` each, for raw features ``[N, F]``: ``evaluate``
     (one runtime's network call on raw finite rows ``[B, F]``) runs on batches of at most
-    ``batch_size`` rows; rows with a non-finite feature get NaN without being evaluated."""
+    ``batch_size`` rows; rows with a non-finite feature get NaN without being evaluated.
+    ``width``: values per row when the rows hold more than the features (a constituent
+    network's flat layout, :class:`~jetcalib.features.constituents.ConstituentLayout`)."""
     x = np.asarray(features)
-    if x.ndim != 2 or x.shape[1] != len(feature_names):
+    if width is not None and x.shape[1:] != (width,):
+        raise InputError(f"inputs have shape {x.shape}, this model reads [N, {width}] ({len(feature_names)} "
+                         "features, then the constituents: jetcalib.features.constituents.packed_inputs)")
+    if width is None and (x.ndim != 2 or x.shape[1] != len(feature_names)):
         raise InputError(f"features have shape {x.shape}, this model reads [N, {len(feature_names)}] "
                          f"({', '.join(feature_names)})")
     r_e = np.full(x.shape[0], np.nan)

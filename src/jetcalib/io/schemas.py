@@ -157,6 +157,8 @@ class OnnxSidecar(_Exact):
     residual_correctionlib: str | None = None
     residual_rule: str | None = None
     residual_inputs: str | None = None
+    #: a constituent network's further graph inputs (docs/method.md#constituent-network)
+    constituent_inputs: dict[str, Any] | None = None
 
 
 class EvaluationSummary(_Exact):
@@ -202,6 +204,7 @@ class OnnxMetadata(_Exact):
     residual: str | None = None  #: JSON: the residual closure's numerical payload
     residual_hash: str | None = None
     training_domain: str | None = None  #: JSON: TrainingDomain.to_dict()
+    constituents: str | None = None  #: JSON: a constituent network's layout and further inputs
     graph_hash: str  #: sha256 of the graph (deploy.onnx_export.graph_hash)
     metadata_hash: str  #: JSON: sha256 of every other property
 
