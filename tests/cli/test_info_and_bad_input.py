@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from tests.conftest import make_jet_table, one_error_line, run
 
-from jetcalib.io import DatasetMetadata, write_table
+from jetcalib.io import SCHEMA_VERSION, DatasetMetadata, write_table
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def test_info_prints_rows_columns_provenance(tmp_path, capsys, suffix):
     code, out, _ = run(capsys, "info", path, "--check", "train")
     assert code == 0
     assert "500 rows" in out
-    assert "schema 1.0" in out
+    assert f"schema {SCHEMA_VERSION}" in out
     assert "unit test" in out
     assert "seeds: 7, 8" in out
     assert "charged_m_frac" in out
