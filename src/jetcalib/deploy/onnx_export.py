@@ -45,19 +45,23 @@ def _wrapped(model: Any) -> Any:
             if getattr(self.net, "head", "mode") != "mode":
                 # a probabilistic head: [N, 5] = (calibration response, q16, q84, median, E-m
                 # correlation) per target: columns 0-2 as the athena graph's
-                d = self.net.distribution(x)
-                corr = d["corr"].unsqueeze(1)
-                out_e = torch.cat([torch.exp(torch.stack([d["cal_e"], d["q16_e"], d["q84_e"], d["q50_e"]], dim=1)),
-                                   corr], dim=1)
-                out_m = torch.cat([torch.exp(torch.stack([d["cal_m"], d["q16_m"], d["q84_m"], d["q50_m"]], dim=1)),
-                                   corr], dim=1)
-                return out_e, out_m
+                return _pack_distribution(self.net.distribution(x))
             log_r_e, log_r_m = self.net(x)
             return torch.exp(log_r_e), torch.exp(log_r_m)
 
     if getattr(model, "layout", None) is not None:
         return _WrappedConstituents(_Exported()).eval()
     return _Exported().eval()
+
+
+def _pack_distribution(d: dict[str, Any]) -> tuple[Any, Any]:
+    """A probabilistic head's summary as the two [N, 5] outputs: (calibration response, q16,
+    q84, median, E-m correlation) per target; columns 0-2 as the athena graph's."""
+    import torch
+
+    corr = d["corr"].unsqueeze(1)
+    return tuple(torch.cat([torch.exp(torch.stack([d[f"cal_{t}"], d[f"q16_{t}"], d[f"q84_{t}"], d[f"q50_{t}"]],
+                                                  dim=1)), corr], dim=1) for t in ("e", "m"))  # type: ignore[return-value]
 
 
 #: The graph inputs of a constituent network's export besides ``features`` (without the two
@@ -88,13 +92,7 @@ def _WrappedConstituents(base: Any) -> Any:
                 n = features.shape[0]
                 tracks, track_mask = features.new_zeros(n, 0, 4), features.new_zeros(n, 0)
             if net.head != "mode":
-                d = net.distribution_parts(x, clusters, cluster_mask, tracks, track_mask)
-                corr = d["corr"].unsqueeze(1)
-                out_e = torch.cat([torch.exp(torch.stack([d["cal_e"], d["q16_e"], d["q84_e"], d["q50_e"]], dim=1)),
-                                   corr], dim=1)
-                out_m = torch.cat([torch.exp(torch.stack([d["cal_m"], d["q16_m"], d["q84_m"], d["q50_m"]], dim=1)),
-                                   corr], dim=1)
-                return out_e, out_m
+                return _pack_distribution(net.distribution_parts(x, clusters, cluster_mask, tracks, track_mask))
             log_r_e, log_r_m = net.forward_parts(x, clusters, cluster_mask, tracks, track_mask)
             return torch.exp(log_r_e), torch.exp(log_r_m)
 
