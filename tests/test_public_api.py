@@ -73,10 +73,10 @@ PUBLIC_API: dict[str, tuple[list[str], list[str]]] = {
     ),
     "jetcalib.dnn": (
         ["CalibrationNet", "ConstituentConfig", "ConstituentNet", "DNNCalibration", "DNNConfig", "LossConfig",
-         "NetworkConfig", "TrainingConfig", "annealed_width", "lgk_loss", "train"],
+         "NetworkConfig", "ORACLE_FEATURES", "TrainingConfig", "annealed_width", "lgk_loss", "train"],
         ["CalibrationNet", "ConstituentConfig", "ConstituentNet", "DNNCalibration", "DNNConfig", "LossConfig",
-         "NetworkConfig", "TrainingConfig", "annealed_width", "config", "data", "heads", "lgk_loss", "losses", "model",
-         "network", "train", "training"],
+         "NetworkConfig", "ORACLE_FEATURES", "TrainingConfig", "annealed_width", "config", "data", "heads",
+         "lgk_loss", "losses", "model", "network", "oracle", "train", "training"],
     ),
     "jetcalib.evaluate": (
         ["BINNED_FIELDS", "ETA_SLICES", "MASS_WINDOWS", "PT_BINS", "PT_REGIONS", "UNCALIBRATED",

@@ -103,6 +103,10 @@ def train(
     cmap = column_map(map_, map_file)
     units = resolve_units(units, cmap)
     needed = list(dict.fromkeys(list(TRAIN_COLUMNS) + cfg.features))
+    if cfg.oracle_features:  # an oracle model (docs/method.md#oracle) reads hidden-truth columns
+        from ..dnn.oracle import oracle_source_columns
+
+        needed = list(dict.fromkeys([*needed, *oracle_source_columns(cfg.oracle_features)]))
     from ..features.constituents import (
         ConstituentLayout,
         concatenate_columns,

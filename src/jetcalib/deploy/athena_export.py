@@ -79,7 +79,11 @@ def _escale(name: str) -> float:
 def check_athena_model(model: Any) -> None:
     """Refuse (:class:`~jetcalib.errors.InputError`, one line) a model athena cannot run: a
     constituent network (``inputs: constituents``) reads clusters and tracks besides the 21
-    inputs, and ``JetDNNCalibStep`` feeds its graph one ``input_1`` [N, 21]."""
+    inputs, and ``JetDNNCalibStep`` feeds its graph one ``input_1`` [N, 21]; an oracle model
+    reads hidden simulator truth."""
+    from .onnx_export import check_not_oracle
+
+    check_not_oracle(model, "export --athena")
     if getattr(model, "layout", None) is not None:
         from ..errors import InputError
 

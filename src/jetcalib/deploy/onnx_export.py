@@ -14,7 +14,7 @@ import numpy as np
 from ..io import atomic_paths, content_hash
 from ..io.provenance import environment
 
-__all__ = ["CONSTITUENT_INPUTS", "METADATA_HASH", "constituent_input_shapes", "export_onnx", "graph_hash", "metadata_hashes", "onnx_bytes",
+__all__ = ["CONSTITUENT_INPUTS", "METADATA_HASH", "check_not_oracle", "constituent_input_shapes", "export_onnx", "graph_hash", "metadata_hashes", "onnx_bytes",
            "training_simulation_version"]
 
 #: Packages whose versions an export's environment record names.
@@ -241,11 +241,25 @@ def traced_graph(module: Any, n_features: int, input_name: str,
     return onnx.load_from_string(buf.getvalue())
 
 
+def check_not_oracle(model: Any, what: str = "export") -> None:
+    """Refuse (:class:`~jetcalib.errors.InputError`, one line) an oracle model
+    (docs/method.md#oracle): it reads the simulator's hidden truth, which no detector measures."""
+    if getattr(model, "oracle", False):
+        from ..errors import InputError
+
+        names = ", ".join(model.config.oracle_features)
+        raise InputError(f"{what}: this is an oracle model (oracle_features: {names}); it reads the "
+                         "simulator's hidden truth, which no detector measures, so it bounds what a "
+                         "calibration can reach and is not one to deploy")
+
+
 def onnx_bytes(model: Any, *, normalisation_inside: bool = True) -> bytes:
     """The serialised ONNX graph of ``model`` (see :func:`export_onnx`), checked with
     ``onnx.checker``. Used both for the files and for in-memory export (``--runtime
-    onnxruntime`` on a model directory)."""
+    onnxruntime`` on a model directory). An oracle model is refused."""
     import onnx
+
+    check_not_oracle(model)
 
     wrapped = _wrapped(model)
     module = wrapped if normalisation_inside else _identity_norm(wrapped)
@@ -285,7 +299,9 @@ def export_onnx(model: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
     A residual closure (``DNNConfig.closure``) is not part of the graph: ``jetcalib`` reads it
     from the metadata properties ``residual``/``residual_hash``; other runtimes evaluate the
     correctionlib file named in the sidecar after the graph, as its ``residual_rule`` says.
+    An oracle model is refused before anything is written.
     """
+    check_not_oracle(model)
     out = Path(out)
     if out.suffix != ".onnx":
         from ..errors import InputError

@@ -8,9 +8,11 @@ from .config import ConstituentConfig, DNNConfig, LossConfig, NetworkConfig, Tra
 from .losses import annealed_width, lgk_loss
 from .model import DNNCalibration
 from .network import CalibrationNet, ConstituentNet
+from .oracle import ORACLE_FEATURES
 from .training import train
 
 __all__ = [
+    "ORACLE_FEATURES",
     "CalibrationNet",
     "ConstituentConfig",
     "ConstituentNet",

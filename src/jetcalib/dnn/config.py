@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..errors import InputError, describe_validation_error
 from ..io.schema import INPUT_FEATURES
 
-__all__ = ["CONSTITUENT_KEYS", "HEAD_KEYS", "RUNTIME_KEYS", "ConstituentConfig", "DNNConfig", "LossConfig",
+__all__ = ["CONSTITUENT_KEYS", "HEAD_KEYS", "ORACLE_KEYS", "RUNTIME_KEYS", "ConstituentConfig", "DNNConfig", "LossConfig",
            "NetworkConfig", "TrainingConfig", "runtime_settings"]
 
 #: Run-time settings that configs of jetcalib 0.1 carried in ``training`` (where they changed
@@ -35,6 +35,10 @@ HEAD_KEYS: tuple[str, ...] = ("head", "head_components")
 #: config with the default ``inputs: jets`` (and default ``constituents``) is stored and hashed
 #: without them, as for :data:`HEAD_KEYS`: every earlier model keeps its document and hash.
 CONSTITUENT_KEYS: tuple[str, ...] = ("inputs", "constituents")
+
+#: Keys added with the oracle (issue #16, docs/method.md#oracle): stored and hashed only when
+#: not empty, as for :data:`HEAD_KEYS`.
+ORACLE_KEYS: tuple[str, ...] = ("oracle_features",)
 
 
 class _Strict(BaseModel):
@@ -166,6 +170,12 @@ class DNNConfig(_Strict):
         "and loss."))
     constituents: ConstituentConfig = Field(default_factory=ConstituentConfig,
                                             description="set encoders of inputs: constituents")
+    oracle_features: list[str] = Field(default_factory=list, description=(
+        "Hidden simulator truth added to the inputs (docs/method.md#oracle) [ours, beyond the "
+        "paper; issue #16]: names of jetcalib.dnn.oracle.ORACLE_FEATURES (pileup_frac_true, "
+        "fem_true, invisible_frac_true, out_of_cluster_frac_true, out_of_cone_frac_true, "
+        "numu_frac_true). Not empty: an oracle model, the bound on what a calibration of these "
+        "jets can reach; it calibrates only generated tables and is never exported. Jet inputs only."))
     closure: Literal["numerical", "none"] = Field("numerical", description=(
         "Residual closure after the network [ours]. The network predicts the mode of "
         "p(r | x_reco); in bins of truth E or m the median calibrated response then sits below 1 "
@@ -185,12 +195,25 @@ class DNNConfig(_Strict):
             raise ValueError("features must be a non-empty list without repetition")
         if self.inputs == "jets" and self.constituents != ConstituentConfig():
             raise ValueError("constituents settings given but inputs is jets (set inputs: constituents)")
+        if self.oracle_features:
+            from .oracle import check_oracle_features
+
+            check_oracle_features(self.oracle_features)
+            if self.inputs == "constituents":
+                raise ValueError("oracle_features are for a jet-input network (inputs: jets), not "
+                                 "a constituent network")
         return self
+
+    @property
+    def network_features(self) -> list[str]:
+        """What the network reads per jet, in order: ``features``, then ``oracle_features``."""
+        return [*self.features, *self.oracle_features]
 
     def to_document(self) -> dict[str, Any]:
         """The config as stored in an artifact and hashed: ``model_dump(mode="json")`` without
         :data:`HEAD_KEYS` when ``head`` is ``mode`` with the default components, and without
-        :data:`CONSTITUENT_KEYS` when ``inputs`` is ``jets`` (the keys earlier jetcalib did not
+        :data:`CONSTITUENT_KEYS` when ``inputs`` is ``jets``, without :data:`ORACLE_KEYS` when
+        ``oracle_features`` is empty (the keys earlier jetcalib did not
         have: such a model keeps its hash)."""
         doc = self.model_dump(mode="json")
         defaults = {name: type(self).model_fields[name].default for name in HEAD_KEYS}
@@ -201,6 +224,9 @@ class DNNConfig(_Strict):
         # its constituents section is the default): earlier models keep their hash
         if self.inputs == "jets":
             for name in CONSTITUENT_KEYS:
+                del doc[name]
+        if not self.oracle_features:
+            for name in ORACLE_KEYS:
                 del doc[name]
         return doc
 

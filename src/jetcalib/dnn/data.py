@@ -131,7 +131,11 @@ def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> Pr
     loss is masked there).
     """
     t = cfg.training
-    x = feature_matrix(table, cfg.features, what="training table")
+    if cfg.oracle_features:  # hidden truth as extra inputs (docs/method.md#oracle)
+        from .oracle import with_oracle_columns
+
+        table = with_oracle_columns(table, cfg.oracle_features, keep=[*TRAIN_COLUMNS, *cfg.features, "eta_reco"])
+    x = feature_matrix(table, cfg.network_features, what="training table")
     n_f = x.shape[1]
     if cfg.inputs == "constituents":
         # the jet inputs followed by the padded constituents and masks, built once for the
@@ -162,7 +166,7 @@ def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> Pr
     perm = rng.permutation(idx)
     parts = {"val": np.sort(perm[:n_val]), "train": np.sort(perm[n_val:])}
 
-    norm = Normalisation.fit(x[parts["train"], :n_f], cfg.features, cfg.normalisation)
+    norm = Normalisation.fit(x[parts["train"], :n_f], cfg.network_features, cfg.normalisation)
 
     def network_rows(sel: np.ndarray) -> np.ndarray:
         # the jet inputs normalised; constituents raw (their transforms and normalisation are
@@ -191,7 +195,7 @@ def prepare_training_data(table: Mapping[str, np.ndarray], cfg: DNNConfig) -> Pr
     eta_reco = np.asarray(as_columns(table, ("eta_reco",), what="training table")["eta_reco"], dtype=np.float64)
     domain = TrainingDomain.from_jets(
         cols["e_reco"][idx], cols["m_reco"][idx], eta_reco[idx],
-        features=x[idx, :n_f], feature_names=cfg.features,
+        features=x[idx, :n_f], feature_names=cfg.network_features,
         selection={"pt_true_min": t.pt_true_min, "pt_true_max": float(cols["pt_true"][idx].max()),
                    "abs_eta_true_max": t.abs_eta_true_max},
     )

@@ -91,7 +91,7 @@ class DNNCalibration:
         residual: NumericalCalibration | None = None,
         training_domain: TrainingDomain | None = None,
     ) -> None:
-        if list(normalisation.features) != list(config.features):
+        if list(normalisation.features) != config.network_features:
             raise ArtifactError("normalisation and config list different features")
         self.residual = residual
         self.training_domain = training_domain
@@ -104,7 +104,23 @@ class DNNCalibration:
 
     @property
     def features(self) -> tuple[str, ...]:
-        return tuple(self.config.features)
+        """What the network reads per jet: the inputs, then any oracle features."""
+        return tuple(self.config.network_features)
+
+    @property
+    def oracle(self) -> bool:
+        """True for an oracle model (``oracle_features``, docs/method.md#oracle): it reads the
+        simulator's hidden truth, calibrates only generated tables and is never exported."""
+        return bool(self.config.oracle_features)
+
+    def _with_oracle(self, table: Any) -> Any:
+        """``table`` with the oracle features added (an oracle model), else ``table``."""
+        if not self.oracle:
+            return table
+        from .oracle import with_oracle_columns
+
+        return with_oracle_columns(table, self.config.oracle_features,
+                                   keep=(*KINEMATIC_INPUTS, *self.config.features))
 
     @property
     def layout(self) -> ConstituentLayout | None:
@@ -120,7 +136,11 @@ class DNNCalibration:
         constituent network also the jagged ``cl_*``/``trk_*`` columns."""
         layout = self.layout
         extra = () if layout is None else layout.columns
-        return tuple(dict.fromkeys(KINEMATIC_INPUTS + self.features + extra))
+        if self.oracle:  # the hidden-truth columns the oracle features are computed from
+            from .oracle import oracle_source_columns
+
+            extra = oracle_source_columns(self.config.oracle_features)
+        return tuple(dict.fromkeys(KINEMATIC_INPUTS + tuple(self.config.features) + extra))
 
     @property
     def input_width(self) -> int:
@@ -139,7 +159,7 @@ class DNNCalibration:
     def network_inputs(self, table: Any) -> np.ndarray:
         """The raw rows ``[N, input_width]`` that ``predict_responses`` takes for a GeV jet table:
         the features, then (constituent network) the padded constituents and masks."""
-        x = feature_matrix(table, self.features, what="jet table")
+        x = feature_matrix(self._with_oracle(table), self.features, what="jet table")
         layout = self.layout
         return x if layout is None else packed_inputs(x, table, layout)
 
@@ -236,7 +256,7 @@ class DNNCalibration:
     def _calibrate_gev(self, table: Any, domain: str = "flag") -> dict[str, np.ndarray]:
         # a probabilistic head adds the UNCERTAINTY_COLUMNS; the mode head's output is as before
         predict = self._responses_and_uncertainties if self.probabilistic else self.predict_responses
-        return calibrate_with_model(table, self.features, predict,
+        return calibrate_with_model(self._with_oracle(table), self.features, predict,
                                     self.config.mass_min_reco,
                                     None if self.residual is None else self.residual.responses,
                                     training_domain=self.training_domain, domain=domain,
@@ -320,7 +340,7 @@ class DNNCalibration:
                        what="dnn-model artifact")
         residual = None if raw_residual is None else NumericalCalibration.from_payload(raw_residual, source=src)
         domain = TrainingDomain.from_dict(raw_domain, source=src)
-        if header.features != cfg.features or list(norm.features) != cfg.features:
+        if header.features != cfg.network_features or list(norm.features) != cfg.network_features:
             raise ArtifactError(f"{src}: header, config and normalisation list different features")
         net = build_network(cfg)
         try:

@@ -101,7 +101,7 @@ class CalibrationNet(nn.Module):
     @classmethod
     def from_config(cls, cfg: DNNConfig) -> CalibrationNet:
         """The network a :class:`DNNConfig` describes (its features, network section, head)."""
-        return cls(len(cfg.features), cfg.network, head=cfg.head, components=cfg.head_components)
+        return cls(len(cfg.network_features), cfg.network, head=cfg.head, components=cfg.head_components)
 
     def set_output_bias(self, log_r_e: float, log_r_m: float) -> None:
         """Start the heads at the training sample's typical log-responses."""

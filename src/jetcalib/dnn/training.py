@@ -285,7 +285,7 @@ def train(
         "n_table": data.n_total,
     }
     header = ArtifactHeader(
-        artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION, features=list(cfg.features),
+        artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION, features=cfg.network_features,
         seeds={"training": t.seed}, training_data=training_data,
         environment=environment(MODEL_ENVIRONMENT_PACKAGES),  # not in the content hash
     )
