@@ -43,6 +43,11 @@ def train(
     max_jets: Annotated[int | None, typer.Option("--max-jets", min=100, help="Train on at most N jets.",
                                                  show_default=False)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override training.seed.", show_default=False)] = None,
+    head: Annotated[str | None, typer.Option(
+        "--head", help="Override the config's head (docs/method.md#heads): mode (one number per target, "
+        "the LGK mode; the default), density (a mixture of head_components Gaussians in log r), quantile "
+        "(16/50/84 % quantiles) or gaussian (one Gaussian per target); the last three also predict "
+        "per-jet resolutions.", show_default=False)] = None,
     dump_config: Annotated[bool, typer.Option("--dump-config", help="Print the effective config as YAML, each key with its "
                                                "description as a comment, and exit.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -84,7 +89,14 @@ def train(
         threads = _legacy_threads(runtime, config)
     overrides = {"epochs": epochs, "max_jets": max_jets, "seed": seed}
     training = cfg.training.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    cfg = DNNConfig.from_dict({**cfg.model_dump(), "training": training.model_dump()}, source="options")
+    top: dict[str, Any] = {}
+    if head is not None:
+        from ..dnn.heads import HEADS
+
+        if head not in HEADS:
+            raise InputError(f"--head: unknown head {head!r}; choose one of {', '.join(HEADS)}")
+        top["head"] = head
+    cfg = DNNConfig.from_dict({**cfg.model_dump(), **top, "training": training.model_dump()}, source="options")
     if dump_config:
         console.print(cfg.dump_yaml(), end="", markup=False, soft_wrap=True)
         return
