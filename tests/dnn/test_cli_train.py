@@ -145,6 +145,12 @@ def test_head_option_overrides_the_config_and_a_bad_head_is_one_line(tmp_path, c
     model = DNNCalibration.load(tmp_path / "m")
     assert model.config.head == "quantile"  # the option wins over the config file
     assert model.config.to_document()["head"] == "quantile"
+    # the width recalibration was fitted on the validation split, recorded and stored
+    record = model.summary["width_recalibration"]
+    assert record["energy"]["jets"] == model.summary["n_val"]
+    assert 0 < record["energy"]["q16_level"] < 0.5 < record["energy"]["q84_level"] < 1
+    assert 0 < record["mass"]["jets"] <= model.summary["n_val"]
+    assert model.net.recalibrated
     code, _, err = _run(capsys, "train", "--data", data, "-o", tmp_path / "m2", "--head", "mixture")
     assert code == 2
     line = one_error_line(err)

@@ -73,6 +73,8 @@ def train(
 
     Selects jets with pT_true > 150 GeV and |eta_true| < 2, holds out a validation split, fits the input normalisation, weights the mass loss flat in (ln E_true, ln m_true/E_true), pre-trains with L1 then trains with the mode-seeking LGK loss, checkpoints every epoch, stops early on the validation loss, fits the residual closure (numerical inversion of the network-calibrated training jets), and writes a verified model artifact (artifact.json + weights.pt) to OUT. Runs on the CPU unless a GPU is present.
 
+    --head density|quantile|gaussian trains a probabilistic head instead (NLL or pinball loss, no LGK schedule) and then recalibrates its interval widths on the validation split (docs/method.md#width-recalibration).
+
     --devices N --num-nodes M trains with DDP; training.batch_size stays the global batch. Launch with torchrun or srun (see README), or let Lightning start the N local processes itself.
 
     Several --data tables are concatenated in the order given; tables generated with a common seed (the same events twice) are refused.
