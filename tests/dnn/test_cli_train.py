@@ -127,3 +127,34 @@ def test_train_passes_threads_as_a_run_time_argument(tmp_path, capsys, monkeypat
     assert code == 2
     assert "training.threads" in err
     assert seen == []
+
+
+def test_head_option_overrides_the_config_and_a_bad_head_is_one_line(tmp_path, capsys):
+    from tests.conftest import one_error_line
+
+    code, out, err = _run(capsys, "train", "--dump-config", "--head", "gaussian")
+    assert code == 0, err
+    assert yaml.safe_load(out)["head"] == "gaussian"
+    data = tmp_path / "t.parquet"
+    write_table(data, {k: v for k, v in toy_jets(2500, seed=4).items() if not k.startswith("toy_")})
+    (tmp_path / "c.toml").write_text("head = \"density\"\nclosure = \"none\"\n[network]\nwidth = 16\nn_blocks = 1\n"
+                                     "mass_residual_width = 8\n[training]\nbatch_size = 1024\n")
+    code, _, err = _run(capsys, "train", "--data", data, "-o", tmp_path / "m", "--config", tmp_path / "c.toml",
+                        "--head", "quantile", "--epochs", "1", "-q")
+    assert code == 0, err
+    model = DNNCalibration.load(tmp_path / "m")
+    assert model.config.head == "quantile"  # the option wins over the config file
+    assert model.config.to_document()["head"] == "quantile"
+    # the width recalibration was fitted on the validation split, recorded and stored
+    record = model.summary["width_recalibration"]
+    assert record["energy"]["jets"] == model.summary["n_val"]
+    assert 0 < record["energy"]["q16_level"] < 0.5 < record["energy"]["q84_level"] < 1
+    assert 0 < record["mass"]["jets"] <= model.summary["n_val"]
+    assert model.net.recalibrated
+    code, _, err = _run(capsys, "train", "--data", data, "-o", tmp_path / "m2", "--head", "mixture")
+    assert code == 2
+    line = one_error_line(err)
+    assert "--head" in line
+    assert "'mixture'" in line
+    assert "mode, density, quantile, gaussian" in line
+    assert not (tmp_path / "m2").exists()

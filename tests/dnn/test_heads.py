@@ -232,3 +232,145 @@ def test_density_model_with_closure_calibrates_files_with_the_uncertainty_column
     assert set(CALIBRATED_COLUMNS) | set(UNCERTAINTY_COLUMNS) <= set(out)
     ok = out["calib_flag"] == 0
     assert np.isfinite(out["e_cal_rel_unc"][ok]).all()
+
+
+# --- width recalibration (docs/method.md#width-recalibration) ---------------------------------
+def _too_wide_sample(model, toy: dict, seed: int, shrink: float = 1.5):
+    """Raw features and true responses drawn narrower than the head predicts: per jet
+    y ~ N(median, (half the predicted 16-84 % width / shrink)²) in log r, so that its
+    intervals are too wide by ``shrink``."""
+    from jetcalib.features import feature_matrix
+
+    x = feature_matrix(toy, model.features)
+    d = model.predict_distribution(x, recalibrated=False)
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in ("e", "m"):
+        q16, q50, q84 = (np.log(d[f"r_{t}_{q}"]) for q in ("q16", "q50", "q84"))
+        out.append(np.exp(q50 + rng.normal(size=q50.size) * (q84 - q16) / 2 / shrink))
+    return x, out[0], out[1]
+
+
+def _coverage(model, x, r_e, r_m, recalibrated: bool) -> dict[str, float]:
+    d = model.predict_distribution(x, recalibrated=recalibrated)
+    u_e, u_m = model.predict_pit(x, r_e, r_m, recalibrated=recalibrated)
+    out = {}
+    for t, r, u in (("e", r_e, u_e), ("m", r_m, u_m)):
+        out[f"68_{t}"] = float(np.mean((r >= d[f"r_{t}_q16"]) & (r <= d[f"r_{t}_q84"])))
+        out[f"95_{t}"] = float(np.mean((u >= 0.025) & (u <= 0.975)))
+    return out
+
+
+@pytest.mark.parametrize("head", ["gaussian", "quantile", "density"])
+def test_width_recalibration_makes_too_wide_intervals_cover_68_percent(head, toy_train, toy_test):
+    model = _untrained(toy_test, head)
+    fit_x, fit_e, fit_m = _too_wide_sample(model, toy_train, seed=1)
+    test_x, test_e, test_m = _too_wide_sample(model, toy_test, seed=2)
+    before = _coverage(model, test_x, test_e, test_m, recalibrated=True)  # identity: as without
+    assert before["68_e"] > 0.8
+    assert before["68_m"] > 0.8  # too wide
+    record = model.fit_recalibration(fit_x, fit_e, fit_m)
+    assert model.net.recalibrated
+    assert record["energy"]["q16_level"] > LEVELS[0]  # read the CDF nearer the median
+    assert record["mass"]["q84_level"] < LEVELS[2]
+    after = _coverage(model, test_x, test_e, test_m, recalibrated=True)
+    for t in ("e", "m"):
+        assert after[f"68_{t}"] == pytest.approx(0.6827, abs=0.02), after
+        assert after[f"95_{t}"] == pytest.approx(0.95, abs=0.015), after
+    assert _coverage(model, test_x, test_e, test_m, recalibrated=False) == before
+    # the calibration itself is not touched
+    d0, d1 = model.predict_distribution(test_x[:50], recalibrated=False), model.predict_distribution(test_x[:50])
+    assert np.array_equal(d0["r_e"], d1["r_e"])
+    assert np.array_equal(d0["r_em_corr"], d1["r_em_corr"])
+
+
+def test_pit_knots_are_increasing_and_identity_for_uniform_or_few():
+    from jetcalib.dnn.heads import PIT_KNOTS, identity_recalibration, recalibrated_levels
+    from jetcalib.dnn.recalibration import pit_knots, recalibrated_pit
+
+    grid = identity_recalibration()[0].numpy()
+    assert np.array_equal(pit_knots(np.full(10, 0.3)), grid)  # too few jets: the identity
+    k = pit_knots(np.concatenate([np.zeros(500), np.full(500, 1.0), np.random.default_rng(0).random(2000)]))
+    assert k.shape == (PIT_KNOTS,)
+    assert k.dtype == np.float32
+    assert (np.diff(k) > 0).all()
+    assert k[0] == 0.0
+    assert k[-1] == pytest.approx(1.0)
+    u = np.random.default_rng(1).random(200_000)
+    k = pit_knots(u)
+    np.testing.assert_allclose(k, grid, atol=5e-3)
+    np.testing.assert_allclose(recalibrated_pit(u[:10], k), u[:10], atol=5e-3)
+    levels = recalibrated_levels(identity_recalibration()).numpy()
+    np.testing.assert_allclose(levels, np.array([LEVELS, LEVELS]), atol=1e-6)
+
+
+def test_identity_recalibration_changes_nothing_and_old_weights_load(tmp_path, toy_test):
+    """A probabilistic network has the identity buffer: its summaries are those of summarise()
+    without levels, bit for bit; a model saved without the buffer (an earlier jetcalib) loads
+    and gives exactly the same outputs; a mode network has no buffer."""
+    import io
+    import json
+
+    from jetcalib.dnn import DNNCalibration
+    from jetcalib.dnn.model import _payload_hash
+    from jetcalib.features import Normalisation, feature_matrix
+
+    assert "recal_pit" not in CalibrationNet.from_config(DNNConfig()).state_dict()
+    x = feature_matrix(toy_test, DNNConfig().features)[:500]
+    for head in ("density", "quantile", "gaussian"):
+        model = _untrained(toy_test, head)
+        assert not model.net.recalibrated
+        xn = torch.from_numpy(model.normalisation.apply(x))
+        with torch.no_grad():
+            d = model.net.distribution(xn)
+            ref = summarise(head, model.config.head_components, model.net.head_params(xn))
+        for key in ref:
+            assert torch.equal(d[key], ref[key]), key
+        out = model.save(tmp_path / head)
+        # as an earlier jetcalib saved it: no recal_pit in weights.pt, hashed over those bytes
+        state = {k: v for k, v in model.net.state_dict().items() if k != "recal_pit"}
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        (out / "weights.pt").write_bytes(buffer.getvalue())
+        doc = json.loads((out / "artifact.json").read_text())
+        doc["header"]["content_hash"] = _payload_hash(buffer.getvalue(), doc["config"],
+                                                      Normalisation.from_dict(doc["normalisation"]), None, None)
+        (out / "artifact.json").write_text(json.dumps(doc))
+        old = DNNCalibration.load(out)
+        assert not old.net.recalibrated
+        a, b = model.predict_distribution(x), old.predict_distribution(x)
+        for key in a:
+            assert np.array_equal(a[key], b[key], equal_nan=True), key
+        r = np.exp(np.log(a["r_e_q50"]) + 0.05)
+        assert all(np.array_equal(p, q, equal_nan=True) for p, q in
+                   zip(model.predict_pit(x, r, r), old.predict_pit(x, r, r, recalibrated=False), strict=True))
+
+
+@pytest.mark.parametrize("head", ["density", "quantile"])
+def test_fitted_recalibration_survives_save_load_and_onnx_export(head, tmp_path, toy_train, toy_test):
+    import onnxruntime as ort
+
+    from jetcalib.deploy.onnx_export import export_onnx
+    from jetcalib.dnn import DNNCalibration
+
+    model = _untrained(toy_test, head)
+    fit_x, fit_e, fit_m = _too_wide_sample(model, toy_train, seed=3, shrink=1.3)
+    model.save(tmp_path / "plain")
+    plain_hash = model.header.content_hash
+    model.fit_recalibration(fit_x, fit_e, fit_m)
+    back = DNNCalibration.load(model.save(tmp_path / "fitted"))
+    assert back.header.content_hash != plain_hash  # the knots are in the weights and the hash
+    assert torch.equal(back.net.recal_pit, model.net.recal_pit)
+    assert back.summary["width_recalibration"] == model.summary["width_recalibration"]
+    x = fit_x[:3000].astype(np.float32)
+    d = model.predict_distribution(x)
+    for key, v in back.predict_distribution(x).items():
+        assert np.array_equal(v, d[key]), key
+    assert not np.allclose(d["r_e_q84"], model.predict_distribution(x, recalibrated=False)["r_e_q84"])
+    paths = export_onnx(back, tmp_path / "fitted.onnx")
+    sess = ort.InferenceSession(str(paths["onnx"]), providers=["CPUExecutionProvider"])
+    out_e, out_m = sess.run(["outputE", "outputM"], {"features": x})
+    for out, t in ((out_e, "e"), (out_m, "m")):
+        for col, name in enumerate((f"r_{t}", f"r_{t}_q16", f"r_{t}_q84", f"r_{t}_q50")):
+            np.testing.assert_allclose(out[:, col], d[name], rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(out[:, 4], d["r_em_corr"], atol=1e-5)

@@ -43,6 +43,11 @@ def train(
     max_jets: Annotated[int | None, typer.Option("--max-jets", min=100, help="Train on at most N jets.",
                                                  show_default=False)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override training.seed.", show_default=False)] = None,
+    head: Annotated[str | None, typer.Option(
+        "--head", help="Override the config's head (docs/method.md#heads): mode (one number per target, "
+        "the LGK mode; the default), density (a mixture of head_components Gaussians in log r), quantile "
+        "(16/50/84 % quantiles) or gaussian (one Gaussian per target); the last three also predict "
+        "per-jet resolutions.", show_default=False)] = None,
     dump_config: Annotated[bool, typer.Option("--dump-config", help="Print the effective config as YAML, each key with its "
                                                "description as a comment, and exit.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -68,6 +73,8 @@ def train(
 
     Selects jets with pT_true > 150 GeV and |eta_true| < 2, holds out a validation split, fits the input normalisation, weights the mass loss flat in (ln E_true, ln m_true/E_true), pre-trains with L1 then trains with the mode-seeking LGK loss, checkpoints every epoch, stops early on the validation loss, fits the residual closure (numerical inversion of the network-calibrated training jets), and writes a verified model artifact (artifact.json + weights.pt) to OUT. Runs on the CPU unless a GPU is present.
 
+    --head density|quantile|gaussian trains a probabilistic head instead (NLL or pinball loss, no LGK schedule) and then recalibrates its interval widths on the validation split (docs/method.md#width-recalibration).
+
     --devices N --num-nodes M trains with DDP; training.batch_size stays the global batch. Launch with torchrun or srun (see README), or let Lightning start the N local processes itself.
 
     Several --data tables are concatenated in the order given; tables generated with a common seed (the same events twice) are refused.
@@ -84,7 +91,14 @@ def train(
         threads = _legacy_threads(runtime, config)
     overrides = {"epochs": epochs, "max_jets": max_jets, "seed": seed}
     training = cfg.training.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    cfg = DNNConfig.from_dict({**cfg.model_dump(), "training": training.model_dump()}, source="options")
+    top: dict[str, Any] = {}
+    if head is not None:
+        from ..dnn.heads import HEADS
+
+        if head not in HEADS:
+            raise InputError(f"--head: unknown head {head!r}; choose one of {', '.join(HEADS)}")
+        top["head"] = head
+    cfg = DNNConfig.from_dict({**cfg.model_dump(), **top, "training": training.model_dump()}, source="options")
     if dump_config:
         console.print(cfg.dump_yaml(), end="", markup=False, soft_wrap=True)
         return

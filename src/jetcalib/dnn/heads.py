@@ -30,6 +30,16 @@ Summaries (:func:`summarise`), all in y, pure torch, vectorised, traceable for O
   total covariance of (y_E, y_m).
 * quantile: q50 (the median) is the calibration response; correlation 0 (not modelled).
 * gaussian: μ (mean = median = mode of y); q16/q84 = μ ∓ σ; correlation 0.
+
+Width recalibration (docs/method.md#width-recalibration): ``summarise(..., levels=)`` reads
+the three quantiles at other levels, per target (``[2, 3]``, E then m, in place of
+:data:`LEVELS`): the levels at which the *predicted* CDF holds 15.87/50/84.13 % of the
+validation jets (:func:`recalibrated_levels` of the knots ``[2, PIT_KNOTS]``, the empirical
+quantiles of the validation PIT values at the nominal levels :func:`nominal_levels`). Density:
+bisection at those levels; gaussian: μ + σ Φ⁻¹(p); quantile: the split normal through its
+three quantiles at Φ⁻¹(p). The calibration responses (``cal_*``) and the correlation do not
+change. With ``levels=None`` (identity recalibration) the summaries are those of before, bit
+for bit.
 """
 
 from __future__ import annotations
@@ -42,12 +52,16 @@ from torch import nn
 __all__ = [
     "HEADS",
     "LEVELS",
+    "PIT_KNOTS",
     "PROBABILISTIC_HEADS",
     "SUMMARY_KEYS",
     "head_loss",
+    "identity_recalibration",
     "init_head",
     "marginal_cdf",
     "n_params",
+    "nominal_levels",
+    "recalibrated_levels",
     "shift_mass",
     "summarise",
 ]
@@ -63,6 +77,47 @@ SIGMA_MIN = 1e-3
 MODE_STEPS = 25
 QUANTILE_STEPS = 32
 _LOG_2PI = math.log(2 * math.pi)
+#: Knots of the width recalibration's map: the nominal levels p_j = j / (PIT_KNOTS − 1).
+PIT_KNOTS = 101
+#: Bisection halvings of Φ⁻¹ on [−9, 9] (recalibrated gaussian and quantile heads).
+_PPF_STEPS = 48
+
+
+def nominal_levels() -> torch.Tensor:
+    """The knots' nominal levels p_j = j / (PIT_KNOTS − 1), float32 ``[PIT_KNOTS]``."""
+    return (torch.arange(PIT_KNOTS, dtype=torch.float64) / (PIT_KNOTS - 1)).float()
+
+
+def identity_recalibration() -> torch.Tensor:
+    """The identity map (``recal_pit`` of a network without a fitted recalibration, or saved
+    by an earlier jetcalib): each target's knots equal to the nominal levels, ``[2, PIT_KNOTS]``."""
+    return nominal_levels().repeat(2, 1)
+
+
+def recalibrated_levels(recal_pit: torch.Tensor) -> torch.Tensor:
+    """The levels ``[2, 3]`` (E, m) at which to read the predicted marginal CDF for the
+    recalibrated 15.87/50/84.13 % quantiles: the knots ``recal_pit [2, PIT_KNOTS]`` (the
+    empirical quantiles of the PIT at the nominal levels) interpolated at :data:`LEVELS`
+    (constant knot indices: pure torch, traced into an ONNX export)."""
+    cols = []
+    for level in LEVELS:
+        pos = level * (PIT_KNOTS - 1)
+        i = min(int(pos), PIT_KNOTS - 2)
+        f = pos - i
+        cols.append(recal_pit[:, i] * (1.0 - f) + recal_pit[:, i + 1] * f)
+    return torch.stack(cols, dim=1)
+
+
+def _norm_ppf(p: torch.Tensor) -> torch.Tensor:
+    """Φ⁻¹(p) elementwise by bisection of Φ on [−9, 9] (Erf only: exports to any ONNX opset)."""
+    lo = torch.full_like(p, -9.0)
+    hi = torch.full_like(p, 9.0)
+    for _ in range(_PPF_STEPS):
+        mid = 0.5 * (lo + hi)
+        below = _norm_cdf(mid) < p
+        lo = torch.where(below, mid, lo)
+        hi = torch.where(below, hi, mid)
+    return 0.5 * (lo + hi)
 
 
 def n_params(head: str, components: int) -> int:
@@ -153,10 +208,12 @@ def _marginal_mode(log_pi: torch.Tensor, mu: torch.Tensor, s: torch.Tensor) -> t
     return torch.gather(y, 1, best).squeeze(-1)
 
 
-def _marginal_quantiles(log_pi: torch.Tensor, mu: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """The :data:`LEVELS` quantiles ``[B, 3]`` of Σ π_k N(μ_k, s_k²), by bisection of the CDF."""
+def _marginal_quantiles(log_pi: torch.Tensor, mu: torch.Tensor, s: torch.Tensor,
+                        at: torch.Tensor | None = None) -> torch.Tensor:
+    """The :data:`LEVELS` quantiles ``[B, 3]`` of Σ π_k N(μ_k, s_k²), by bisection of the CDF;
+    ``at [3]``: at these levels instead."""
     pi = torch.exp(log_pi).unsqueeze(1)  # [B, 1, K]
-    levels = mu.new_tensor(LEVELS)
+    levels = mu.new_tensor(LEVELS) if at is None else at.to(mu.dtype)
     zero = 0.0 * levels  # [3]: broadcasting, not expand(), keeps the ONNX batch axis dynamic
     lo = (mu - 8 * s).min(dim=-1, keepdim=True).values + zero  # [B, 3]
     hi = (mu + 8 * s).max(dim=-1, keepdim=True).values + zero
@@ -170,11 +227,11 @@ def _marginal_quantiles(log_pi: torch.Tensor, mu: torch.Tensor, s: torch.Tensor)
     return 0.5 * (lo + hi)
 
 
-def _density_summary(params: torch.Tensor, k: int) -> dict[str, torch.Tensor]:
+def _density_summary(params: torch.Tensor, k: int, levels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     log_pi, mu_e, mu_m, s_e, s_m, ell = _mixture(params, k)
     s_mm = torch.sqrt(ell * ell + s_m * s_m)  # marginal σ of y_m per component
-    q_e = _marginal_quantiles(log_pi, mu_e, s_e)
-    q_m = _marginal_quantiles(log_pi, mu_m, s_mm)
+    q_e = _marginal_quantiles(log_pi, mu_e, s_e, None if levels is None else levels[0])
+    q_m = _marginal_quantiles(log_pi, mu_m, s_mm, None if levels is None else levels[1])
     pi = torch.exp(log_pi)
     mean_e, mean_m = (pi * mu_e).sum(-1), (pi * mu_m).sum(-1)
     de, dm = mu_e - mean_e.unsqueeze(-1), mu_m - mean_m.unsqueeze(-1)
@@ -222,17 +279,40 @@ def head_loss(head: str, components: int, params: torch.Tensor, y_e: torch.Tenso
     return _gaussian_nll(mu[:, 0], s[:, 0], y_e), _gaussian_nll(mu[:, 1], s[:, 1], y_m)
 
 
-def summarise(head: str, components: int, params: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-jet summaries (:data:`SUMMARY_KEYS`) of a probabilistic head, in y = log r."""
+def _split_normal(q: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Quantiles ``[B, 3]`` at standard-normal points ``z [3]`` of the split normal through
+    ``q = (q16, q50, q84) [B, 3]`` (as :func:`marginal_cdf` reads the quantile head)."""
+    q50 = q[:, 1:2]
+    return (q50 + torch.clamp(z, max=0.0) * (q50 - q[:, 0:1])
+            + torch.clamp(z, min=0.0) * (q[:, 2:3] - q50))
+
+
+def summarise(head: str, components: int, params: torch.Tensor,
+              levels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per-jet summaries (:data:`SUMMARY_KEYS`) of a probabilistic head, in y = log r.
+    ``levels [2, 3]`` (E, m): read the q16/q50/q84 summaries at these levels of the predicted
+    marginal CDFs instead of :data:`LEVELS` (the width recalibration,
+    :func:`recalibrated_levels`); None: at :data:`LEVELS`, exactly as before it existed."""
     if head == "density":
-        return _density_summary(params, components)
+        return _density_summary(params, components, levels)
+    z = None if levels is None else _norm_ppf(levels.to(params.dtype))  # [2, 3]
     if head == "quantile":
         q_e, q_m = _quantiles(params)
-        return {"cal_e": q_e[:, 1], "cal_m": q_m[:, 1],
+        cal_e, cal_m = q_e[:, 1], q_m[:, 1]
+        if z is not None:
+            q_e, q_m = _split_normal(q_e, z[0]), _split_normal(q_m, z[1])
+        return {"cal_e": cal_e, "cal_m": cal_m,
                 "q16_e": q_e[:, 0], "q50_e": q_e[:, 1], "q84_e": q_e[:, 2],
                 "q16_m": q_m[:, 0], "q50_m": q_m[:, 1], "q84_m": q_m[:, 2],
                 "corr": torch.zeros_like(q_e[:, 0])}
     mu, s = params[:, 0:2], _sigma(params[:, 2:4])
+    if z is not None:
+        g_e = mu[:, 0:1] + z[0] * s[:, 0:1]  # [B, 3]
+        g_m = mu[:, 1:2] + z[1] * s[:, 1:2]
+        return {"cal_e": mu[:, 0], "cal_m": mu[:, 1],
+                "q16_e": g_e[:, 0], "q50_e": g_e[:, 1], "q84_e": g_e[:, 2],
+                "q16_m": g_m[:, 0], "q50_m": g_m[:, 1], "q84_m": g_m[:, 2],
+                "corr": torch.zeros_like(mu[:, 0])}
     return {"cal_e": mu[:, 0], "cal_m": mu[:, 1],
             "q16_e": mu[:, 0] - s[:, 0], "q50_e": mu[:, 0], "q84_e": mu[:, 0] + s[:, 0],
             "q16_m": mu[:, 1] - s[:, 1], "q50_m": mu[:, 1], "q84_m": mu[:, 1] + s[:, 1],

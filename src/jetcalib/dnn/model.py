@@ -181,14 +181,17 @@ class DNNCalibration:
         """True for a density, quantile or gaussian head (docs/method.md#heads)."""
         return self.config.head != "mode"
 
-    def predict_distribution(self, features: np.ndarray, *, batch_size: int = 65536) -> dict[str, np.ndarray]:
+    def predict_distribution(self, features: np.ndarray, *, batch_size: int = 65536,
+                             recalibrated: bool = True) -> dict[str, np.ndarray]:
         """Per-jet summaries of a probabilistic head for raw features ``[N, F]``, ``float64[N]``
         each, as responses r = reco/true: ``r_e``, ``r_m`` (the calibration responses: the
         density's marginal modes, the quantile head's median, the Gaussian's mean in log r),
         ``r_e_q16``, ``r_e_q50``, ``r_e_q84``, ``r_m_q16``, ``r_m_q50``, ``r_m_q84`` (quantiles
         at Φ(−1), 0.5, Φ(1)) and ``r_em_corr`` (correlation of log r_E and log r_m; 0 where the
-        head does not model it). Rows with a non-finite feature get NaN. :class:`InputError`
-        for the mode head."""
+        head does not model it). The quantiles are width-recalibrated
+        (docs/method.md#width-recalibration) unless ``recalibrated`` is False; the responses
+        and the correlation are the same either way. Rows with a non-finite feature get NaN.
+        :class:`InputError` for the mode head."""
         if not self.probabilistic:
             raise InputError("this model has the mode head: it predicts no distribution (head: mode)")
         x = np.asarray(features)
@@ -199,17 +202,21 @@ class DNNCalibration:
         for start in range(0, good.size, batch_size):
             rows = good[start:start + batch_size]
             with torch.inference_mode():
-                d = self.net.distribution(self._network_rows(x[rows]))
+                d = self.net.distribution(self._network_rows(x[rows]), recalibrated=recalibrated)
             for key, name in _DISTRIBUTION_KEYS.items():
                 v = d[key].double()
                 out[name][rows] = (v if key == "corr" else torch.exp(v)).numpy()
         return out
 
-    def predict_pit(self, features: np.ndarray, r_e: np.ndarray, r_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict_pit(self, features: np.ndarray, r_e: np.ndarray, r_m: np.ndarray, *,
+                    recalibrated: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """PIT values ``(u_E, u_m)``, ``float64[N]``: the predicted marginal CDFs of a
         probabilistic head at the true responses ``r_e``, ``r_m`` (reco/true;
         :func:`jetcalib.dnn.heads.marginal_cdf`), for :func:`jetcalib.evaluate.coverage.coverage_table`'s
-        ``pit``. NaN where a feature or a response is not finite or not positive."""
+        ``pit``; with ``recalibrated`` (and a fitted width recalibration) mapped through it
+        (:func:`jetcalib.dnn.recalibration.recalibrated_pit`), consistent with the
+        recalibrated quantiles of :meth:`predict_distribution`. NaN where a feature or a
+        response is not finite or not positive."""
         if not self.probabilistic:
             raise InputError("this model has the mode head: it predicts no distribution (head: mode)")
         from .heads import marginal_cdf
@@ -227,7 +234,30 @@ class DNNCalibration:
                 a, b = marginal_cdf(self.config.head, self.config.head_components, params.double(),
                                     torch.from_numpy(y_e[sel]), torch.from_numpy(y_m[sel]))
             u_e[sel], u_m[sel] = a.numpy(), b.numpy()
+        if recalibrated and self.net.recalibrated:
+            from .recalibration import recalibrated_pit
+
+            knots = self.net.recal_pit.detach().cpu().numpy()
+            u_e, u_m = recalibrated_pit(u_e, knots[0]), recalibrated_pit(u_m, knots[1])
         return u_e, u_m
+
+    def fit_recalibration(self, features: np.ndarray, r_e: np.ndarray, r_m: np.ndarray,
+                          mass: np.ndarray | None = None) -> dict[str, Any]:
+        """Fit the width recalibration (docs/method.md#width-recalibration) on these jets
+        (raw features ``[N, F]``, true responses reco/true): the knots of each target from the
+        jets' un-recalibrated PIT values (the mass from the jets where ``mass`` is True, all
+        by default), set into the network. Returns what ``summary["width_recalibration"]``
+        records (and stores it there). Changes the weights: save the model again."""
+        from .recalibration import pit_knots, recalibration_summary
+
+        u_e, u_m = self.predict_pit(features, r_e, r_m, recalibrated=False)
+        if mass is not None:
+            u_m = np.where(np.asarray(mass, dtype=bool), u_m, np.nan)
+        knots = np.stack([pit_knots(u_e), pit_knots(u_m)])
+        self.net.set_recalibration(knots)
+        record = recalibration_summary(knots, int(np.isfinite(u_e).sum()), int(np.isfinite(u_m).sum()))
+        self.summary["width_recalibration"] = record
+        return record
 
     def _responses_and_uncertainties(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """(r̂_E, r̂_m, the :data:`~jetcalib.io.UNCERTAINTY_COLUMNS`) of a probabilistic head."""

@@ -3,6 +3,9 @@ mass heads predicting log-responses, and the multiplicative mass residual path g
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -59,7 +62,14 @@ class CalibrationNet(nn.Module):
     ``forward`` the calibration log-responses (the density's marginal modes, the median, the
     mean), so that every caller of the mode network works unchanged. The mode network's
     modules and state-dict keys are those of before.
+
+    A probabilistic network also holds the width recalibration
+    (docs/method.md#width-recalibration; :mod:`jetcalib.dnn.recalibration`): the float32
+    buffer ``recal_pit [2, PIT_KNOTS]``, the identity until :meth:`set_recalibration`. A state
+    dict without it (saved by an earlier jetcalib) loads with the identity.
     """
+
+    recal_pit: torch.Tensor
 
     def __init__(self, n_features: int, cfg: NetworkConfig, *, head: str = "mode", components: int = 4,
                  extra_dim: int = 0) -> None:
@@ -88,6 +98,8 @@ class CalibrationNet(nn.Module):
         else:
             self.head_p = nn.Linear(cfg.width, heads.n_params(head, components))
             heads.init_head(self.head_p, head, components, 0.0, 0.0)
+            self.register_buffer("recal_pit", heads.identity_recalibration())
+            self._register_load_state_dict_pre_hook(_identity_if_absent)
         self.mass_residual: nn.Module | None = None
         if cfg.mass_residual:
             w = cfg.mass_residual_width
@@ -150,13 +162,46 @@ class CalibrationNet(nn.Module):
         """A probabilistic head's parameters ``[B, P]`` (mass locations shifted by g(x))."""
         return self._params(x, None)
 
-    def distribution(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def recalibration_levels(self) -> torch.Tensor | None:
+        """The levels ``[2, 3]`` at which :meth:`distribution` reads the quantiles
+        (:func:`jetcalib.dnn.heads.recalibrated_levels`), None for the identity recalibration
+        (the quantiles at :data:`~jetcalib.dnn.heads.LEVELS`, exactly as before it existed).
+        A constant of the weights: an ONNX trace takes the branch its buffer calls for."""
+        if self.head == "mode" or torch.equal(self.recal_pit, heads.identity_recalibration().to(self.recal_pit.device)):
+            return None
+        return heads.recalibrated_levels(self.recal_pit)
+
+    @property
+    def recalibrated(self) -> bool:
+        """True when a fitted (non-identity) width recalibration is set."""
+        return self.recalibration_levels() is not None
+
+    def set_recalibration(self, knots: Any) -> None:
+        """Set the width recalibration's knots ``[2, PIT_KNOTS]`` (E, m; increasing in [0, 1],
+        :func:`jetcalib.dnn.recalibration.pit_knots`)."""
+        if self.head == "mode":
+            raise ValueError("the mode head has no distribution to recalibrate")
+        k = torch.as_tensor(np.asarray(knots, dtype=np.float32))
+        if tuple(k.shape) != tuple(self.recal_pit.shape) or not bool(torch.isfinite(k).all()):
+            raise ValueError(f"recalibration knots of shape {tuple(k.shape)}, want {tuple(self.recal_pit.shape)}, finite")
+        with torch.no_grad():
+            self.recal_pit.copy_(k)
+
+    def distribution(self, x: torch.Tensor, recalibrated: bool = True) -> dict[str, torch.Tensor]:
         """Per-jet summaries of a probabilistic head (:data:`jetcalib.dnn.heads.SUMMARY_KEYS`,
-        in log r)."""
-        return heads.summarise(self.head, self.components, self.head_params(x))
+        in log r); the quantiles width-recalibrated unless ``recalibrated`` is False."""
+        return heads.summarise(self.head, self.components, self.head_params(x),
+                               self.recalibration_levels() if recalibrated else None)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._responses(x, None)
+
+
+def _identity_if_absent(state_dict: dict[str, Any], prefix: str, *_args: Any) -> None:
+    """load_state_dict pre-hook of a probabilistic network: a state dict without
+    ``recal_pit`` (weights saved before the width recalibration existed, or a checkpoint of
+    such a run) gets the identity, so that it loads and gives exactly its earlier outputs."""
+    state_dict.setdefault(prefix + "recal_pit", heads.identity_recalibration())
 
 
 #: Per-cluster values after the transforms of :meth:`ConstituentEncoder.transform`: ln E, E / ΣE,
@@ -283,8 +328,9 @@ class ConstituentNet(CalibrationNet):
     def head_params(self, x: torch.Tensor) -> torch.Tensor:
         return self._params(*self._parts(x))
 
-    def distribution(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return heads.summarise(self.head, self.components, self._params(*self._parts(x)))
+    def distribution(self, x: torch.Tensor, recalibrated: bool = True) -> dict[str, torch.Tensor]:
+        return heads.summarise(self.head, self.components, self._params(*self._parts(x)),
+                               self.recalibration_levels() if recalibrated else None)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._responses(*self._parts(x))
@@ -298,7 +344,8 @@ class ConstituentNet(CalibrationNet):
                            tracks: torch.Tensor, track_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """:meth:`distribution` from the five tensors apart."""
         extra = self.encode(clusters, cluster_mask, tracks, track_mask)
-        return heads.summarise(self.head, self.components, self._params(features, extra))
+        return heads.summarise(self.head, self.components, self._params(features, extra),
+                               self.recalibration_levels())
 
     @torch.no_grad()
     def fit_constituent_normalisation(self, rows: torch.Tensor, max_constituents: int = 1_000_000) -> None:

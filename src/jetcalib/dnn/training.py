@@ -37,7 +37,8 @@ from .data import (
 from .model import ARTIFACT_KIND, FORMAT_VERSION, DNNCalibration
 from .model import ENVIRONMENT_PACKAGES as MODEL_ENVIRONMENT_PACKAGES
 
-__all__ = ["CHECKPOINT_DIR", "CLOSURE_JMS_MAX_ENERGY", "STRATEGIES", "fit_closure", "train"]
+__all__ = ["CHECKPOINT_DIR", "CLOSURE_JMS_MAX_ENERGY", "STRATEGIES", "fit_closure", "fit_width_recalibration",
+           "train"]
 
 #: The residual closure's mass step (JMS) stops at this network-calibrated energy (GeV). Above
 #: it the reco mass is set by the cluster granularity, the mass response is broad and
@@ -274,7 +275,7 @@ def train(
     # 0's weights, best checkpoint path and logged metrics back, but not its loop counters or
     # callback state, which the last checkpoint holds.
     epochs_run, best_score, jets_per_s = _run_record(trainer, checkpoint, throughput, last)
-    summary = {
+    summary: dict[str, Any] = {
         "epochs_run": epochs_run,
         "best_val_loss": best_score,
         "train_seconds": round(wall, 2),
@@ -284,6 +285,9 @@ def train(
         "n_selected": data.n_selected,
         "n_table": data.n_total,
     }
+    if cfg.head != "mode":
+        # the width recalibration (docs/method.md#width-recalibration), on the validation split
+        summary["width_recalibration"] = fit_width_recalibration(net, data.val)
     header = ArtifactHeader(
         artifact=ARTIFACT_KIND, format_version=FORMAT_VERSION, features=cfg.network_features,
         seeds={"training": t.seed}, training_data=training_data,
@@ -314,6 +318,36 @@ def fit_closure(model: DNNCalibration, table: Mapping[str, np.ndarray]) -> tuple
                  "eta_reco": eta, "eta": eta}
     config = NumericalConfig(jms_max_energy=CLOSURE_JMS_MAX_ENERGY)
     return NumericalCalibration.fit(fit_table, config), int(keep.sum())
+
+
+def fit_width_recalibration(net: Any, val: tuple[Any, ...], batch_size: int = 65536) -> dict[str, Any]:
+    """Fit a probabilistic network's width recalibration (docs/method.md#width-recalibration)
+    on prepared validation tensors ``(x, log_r_e, log_r_m, weight_e, weight_m)``
+    (:class:`~jetcalib.dnn.data.PreparedData`): the PIT values of the trained head, the mass
+    only where its loss is not masked (weight_m > 0), unweighted (the coverage is then nominal
+    on the validation jets as they come); sets ``net.recal_pit``, returns the summary record."""
+    import torch
+
+    from .heads import marginal_cdf
+    from .recalibration import pit_knots, recalibration_summary
+
+    x, y_e, y_m, _, w_m = val[:5]
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        for start in range(0, int(x.shape[0]), batch_size):
+            sl = slice(start, start + batch_size)
+            params = net.head_params(x[sl]).double()
+            a, b = marginal_cdf(net.head, net.components, params, y_e[sl].double(), y_m[sl].double())
+            parts.append((a.numpy(), b.numpy()))
+    net.train(was_training)
+    u_e = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+    u_m = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
+    u_m = u_m[np.asarray(w_m) > 0]
+    knots = np.stack([pit_knots(u_e), pit_knots(u_m)])
+    net.set_recalibration(knots)
+    return recalibration_summary(knots, int(np.isfinite(u_e).sum()), int(np.isfinite(u_m).sum()))
 
 
 def _run_record(trainer: Any, checkpoint: Any, throughput: Any, last: Path) -> tuple[int, float | None, float]:
@@ -422,6 +456,11 @@ def _check_same_network(ckpt: dict[str, Any], module: Any, last: Path) -> None:
     features): one line instead of Lightning's state-dict traceback."""
     want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     have = {k: tuple(getattr(v, "shape", ())) for k, v in ckpt["state_dict"].items()}
+    # a probabilistic run started before the width recalibration: its checkpoints lack the
+    # buffer, which loads as the identity (CalibrationNet's load_state_dict pre-hook)
+    for k in want:
+        if k.endswith("recal_pit"):
+            have.setdefault(k, want[k])
     if want != have:
         differ = sorted(set(want) ^ set(have)) or sorted(k for k in want if want[k] != have[k])
         raise InputError(f"{last}: the checkpoint holds another network ({differ[0]} differs); "
