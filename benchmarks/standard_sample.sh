@@ -21,11 +21,13 @@ gen() {  # gen OUT ARGS...: generate unless OUT exists
     [ -f "$out" ] || $J generate "$@" --workers 2 --out "$out"
 }
 # 334,765 + 334,769 matched jets (two seeds; 302,844 + 303,xxx with pT_true > 150 GeV, |eta_true| < 2): training
-gen "$DATA/dijet_train.parquet" --process dijet --events 170000 --seed 1001
+# --constituents: the jagged cl_*/trk_* columns of the constituent network (#16), ~6x the size
+# (561 MB for dijet_train, 181 MB for dijet_test); 35 min for dijet_train on 2 idle cores
+gen "$DATA/dijet_train.parquet" --process dijet --events 170000 --seed 1001 --constituents
 gen "$DATA/dijet_train_b.parquet" --process dijet --events 170000 --seed 1003
 TRAIN=("$DATA/dijet_train.parquet" "$DATA/dijet_train_b.parquet")
 # 108,223 jets: independent test sample (other seed)
-gen "$DATA/dijet_test.parquet" --process dijet --events 55000 --seed 2002
+gen "$DATA/dijet_test.parquet" --process dijet --events 55000 --seed 2002 --constituents
 # 24,431 W'->WZ and 24,435 Z'->tt jets: mass-peak tests
 gen "$DATA/wprime_test.parquet" --process wprime --events 12500 --seed 3003
 gen "$DATA/top_test.parquet" --process zprime_tt --events 12500 --seed 4004
@@ -43,3 +45,19 @@ $PY -m pip install -q lightgbm
 $PY benchmarks/physics.py --train "${TRAIN[@]}" --test "$DATA/dijet_test.parquet" \
     --wprime "$DATA/wprime_test.parquet" --top "$DATA/top_test.parquet" --alt "$DATA/dijet_alt_test.parquet" \
     --dnn "$DATA/models/dnn" --out benchmarks/results
+
+# headroom (#16): the oracle bound (two sets of hidden-truth inputs) and the constituent network,
+# all trained on dijet_train alone (benchmarks/results/headroom*.md)
+CFG=benchmarks/configs
+for m in oracle_all oracle_pu_fem constituent; do
+    [ -f "$DATA/models/$m/artifact.json" ] || $J train --data "${TRAIN[0]}" --config "$CFG/$m.yaml" -o "$DATA/models/$m"
+done
+[ -f "$DATA/models/dnn_a/artifact.json" ] || $J train --data "${TRAIN[0]}" -o "$DATA/models/dnn_a"
+for o in oracle_all oracle_pu_fem; do
+    $PY benchmarks/headroom.py --train "${TRAIN[0]}" --test "$DATA/dijet_test.parquet" --dnn "$DATA/models/dnn_a" \
+        --oracle "$DATA/models/$o" --constituent "$DATA/models/constituent" --md "benchmarks/results/headroom_$o.md"
+done
+# the four output heads (#15) on 100k jets of dijet_train
+$PY benchmarks/heads.py --train "${TRAIN[0]}" --test "$DATA/dijet_test.parquet" --wprime "$DATA/wprime_test.parquet" \
+    --top "$DATA/top_test.parquet" --max-jets 100000 --models-dir "$DATA/models/heads" --threads 2 \
+    --md benchmarks/results/heads.md

@@ -35,3 +35,13 @@ def test_mlp_mse_config_is_the_plain_regression():
     assert not cfg.network.annotation
     assert not cfg.network.mass_residual
     assert not cfg.training.weights
+
+
+def test_headroom_configs_are_the_oracles_and_the_constituent_network():
+    assert DNNConfig.from_file(CONFIGS / "constituent.yaml").inputs == "constituents"
+    assert len(DNNConfig.from_file(CONFIGS / "oracle_all.yaml").oracle_features) == 6
+    assert DNNConfig.from_file(CONFIGS / "oracle_pu_fem.yaml").oracle_features == ["pileup_frac_true", "fem_true"]
+    for name in ("constituent", "oracle_all", "oracle_pu_fem"):  # otherwise the defaults
+        cfg = DNNConfig.from_file(CONFIGS / f"{name}.yaml")
+        assert cfg.network == DNNConfig().network
+        assert cfg.training == DNNConfig().training
