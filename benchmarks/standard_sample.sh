@@ -53,9 +53,9 @@ for m in oracle_all oracle_pu_fem constituent; do
     [ -f "$DATA/models/$m/artifact.json" ] || $J train --data "${TRAIN[0]}" --config "$CFG/$m.yaml" -o "$DATA/models/$m"
 done
 [ -f "$DATA/models/dnn_a/artifact.json" ] || $J train --data "${TRAIN[0]}" -o "$DATA/models/dnn_a"
-for o in oracle_all oracle_pu_fem; do
+for o in oracle_all:headroom oracle_pu_fem:headroom_pu_fem; do
     $PY benchmarks/headroom.py --train "${TRAIN[0]}" --test "$DATA/dijet_test.parquet" --dnn "$DATA/models/dnn_a" \
-        --oracle "$DATA/models/$o" --constituent "$DATA/models/constituent" --md "benchmarks/results/headroom_$o.md"
+        --oracle "$DATA/models/${o%%:*}" --constituent "$DATA/models/constituent" --md "benchmarks/results/${o#*:}.md"
 done
 # the four output heads (#15) on 100k jets of dijet_train
 $PY benchmarks/heads.py --train "${TRAIN[0]}" --test "$DATA/dijet_test.parquet" --wprime "$DATA/wprime_test.parquet" \
