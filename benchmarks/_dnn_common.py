@@ -12,16 +12,24 @@ from jetcalib.dnn import DNNConfig
 from jetcalib.dnn.toys import toy_jets
 from jetcalib.evaluate import mode_estimate
 from jetcalib.evaluate.metrics import resolution  # the one definition (docs/method.md#terms)
-from jetcalib.io import read_table
+from jetcalib.io import CONSTITUENT_COLUMNS, open_jets
 
 PT_EDGES = np.array([200, 300, 400, 500, 700, 1000, 1500, 2000, 3000], dtype=float)
 M_EDGES = np.array([30, 50, 70, 90, 110, 140, 180, 250, 400], dtype=float)
 
 
+def read_flat(path: str | Path) -> dict[str, np.ndarray]:
+    """The one-number-per-jet columns of a table as numpy arrays: the jagged constituent columns
+    of ``generate --constituents`` (``io.CONSTITUENT_COLUMNS``, ~6x the rest) are left out."""
+    with open_jets(Path(path)) as f:
+        table = f.read([c for c in f.columns if c not in CONSTITUENT_COLUMNS])
+    return {k: np.asarray(v) for k, v in table.items()}
+
+
 def load(path: str | None, n_toy: int, seed: int) -> tuple[dict[str, np.ndarray], str]:
-    """The table at ``path`` or ``n_toy`` toy jets; and a label saying which."""
+    """The table at ``path`` (:func:`read_flat`) or ``n_toy`` toy jets; and a label saying which."""
     if path:
-        table, _ = read_table(Path(path))
+        table = read_flat(path)
         return table, f"{path} ({len(next(iter(table.values()))):,} jets)"
     return toy_jets(n_toy, seed=seed), f"toy data ({n_toy:,} jets, seed {seed}; NOT the simulation)"
 

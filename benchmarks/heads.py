@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _dnn_common import PT_EDGES, load_many
+from _dnn_common import PT_EDGES, load_many, read_flat
 
 from jetcalib.dnn import DNNCalibration, DNNConfig, train
 from jetcalib.errors import ArtifactError
@@ -44,7 +44,7 @@ from jetcalib.evaluate.metrics import (
     quantiles,
     resolution,  # the one definition (docs/method.md#terms)
 )
-from jetcalib.io import atomic_path, read_table
+from jetcalib.io import atomic_path
 
 HEADS = ("mode", "density", "quantile", "gaussian")
 PROBABILISTIC = ("density", "quantile", "gaussian")
@@ -508,13 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     models_dir = Path(args.models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
 
-    def read(path: str) -> dict[str, np.ndarray]:
-        table, _ = read_table(Path(path))
-        return {k: np.asarray(v) for k, v in table.items()}
-
     train_t, train_label = load_many(args.train, 0, 0)
-    test = read(args.test)
-    samples = {k: read(p) for k, p in (("wz", args.wprime), ("top", args.top)) if p}
+    test = read_flat(args.test)
+    samples = {k: read_flat(p) for k, p in (("wz", args.wprime), ("top", args.top)) if p}
     base = DNNConfig.from_file(args.config) if args.config else DNNConfig()
     results: dict[str, Any] = {}
     peaks: dict[str, dict[str, Any]] = {s: {} for s in samples}

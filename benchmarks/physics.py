@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _dnn_common import config_with, load_many
+from _dnn_common import config_with, load_many, read_flat
 
 from jetcalib.dnn import DNNCalibration, DNNConfig, train
 from jetcalib.evaluate import (
@@ -41,7 +41,7 @@ from jetcalib.evaluate import (
 )
 from jetcalib.evaluate.metrics import resolution  # the one definition (docs/method.md#terms)
 from jetcalib.features import apply_responses, feature_matrix, input_flags
-from jetcalib.io import INPUT_FEATURES, atomic_path, read_table
+from jetcalib.io import INPUT_FEATURES, atomic_path
 from jetcalib.numerical import NumericalCalibration
 
 PT_EDGES = np.array([200, 300, 400, 500, 700, 1000, 1500, 2000, 3000], dtype=float)
@@ -186,16 +186,12 @@ def main() -> None:
     out = Path(args.out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
 
-    def read(path: str) -> dict[str, np.ndarray]:
-        table, _ = read_table(Path(path))
-        return {k: np.asarray(v) for k, v in table.items()}
-
     train_t, _ = load_many(args.train, 0, 0)
-    tests = {"dijet": read(args.test)}
+    tests = {"dijet": read_flat(args.test)}
     if args.wprime:
-        tests["wz"] = read(args.wprime)
+        tests["wz"] = read_flat(args.wprime)
     if args.top:
-        tests["top"] = read(args.top)
+        tests["top"] = read_flat(args.top)
     n_train = int(train_selection(train_t).sum())
     print(f"train: {' + '.join(args.train)}: {len(train_t['e_true']):,} jets, {n_train:,} pass pT_true > 150, |eta_true| < 2")
     timing: dict[str, float] = {}
@@ -248,7 +244,7 @@ def main() -> None:
     results["pileup_slopes"] = [r for v in ("mu", "npv") for r in pileup_slopes(
         sliced_table(tests["dijet"], dijet_out, v, "pt_true", PT_BINS))]
     if args.alt:
-        alt = read(args.alt)
+        alt = read_flat(args.alt)
         results["generator_shift"] = generator_shift(
             tests["dijet"], dijet_out,
             alt, {m: dict(cal.calibrate(alt)) for m, cal in methods.items()})
