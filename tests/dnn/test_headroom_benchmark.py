@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from jetcalib.dnn import DNNConfig, train
 from jetcalib.dnn.toys import toy_jets
 from jetcalib.io import DatasetMetadata, write_table
@@ -51,3 +53,19 @@ def test_headroom_writes_the_tables_and_the_verdict(tmp_path):
     assert res["oracle"] == min(res.values()), res
     assert doc["verdict"]["energy_gap_closed_500"]["oracle"] == 1.0
     assert md.with_name("headroom_resolution.png").stat().st_size > 10_000
+
+
+def test_benchmarks_read_tables_with_constituents_as_flat_columns(tmp_path):
+    # regression: heads.py and physics.py turned every column into a numpy array and failed
+    # ("cannot convert to RegularArray") on tables generated with --constituents
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from _dnn_common import read_flat
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    path = tmp_path / "c.parquet"
+    write_table(path, with_constituents(toy_jets(300, seed=5), seed=5), DatasetMetadata(producer="toy", seeds=[5]))
+    table = read_flat(path)
+    assert "e_reco" in table
+    assert not any(k.startswith(("cl_", "trk_")) for k in table)
+    assert all(isinstance(v, np.ndarray) and v.ndim == 1 for v in table.values())
