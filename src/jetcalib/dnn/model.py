@@ -219,8 +219,6 @@ class DNNCalibration:
         response is not finite or not positive."""
         if not self.probabilistic:
             raise InputError("this model has the mode head: it predicts no distribution (head: mode)")
-        from .heads import marginal_cdf
-
         x = np.asarray(features)
         with np.errstate(divide="ignore", invalid="ignore"):
             y_e, y_m = np.log(np.asarray(r_e, dtype=np.float64)), np.log(np.asarray(r_m, dtype=np.float64))
@@ -230,9 +228,8 @@ class DNNCalibration:
         for start in range(0, rows.size, 65536):
             sel = rows[start:start + 65536]
             with torch.inference_mode():
-                params = self.net.head_params(self._network_rows(x[sel]))
-                a, b = marginal_cdf(self.config.head, self.config.head_components, params.double(),
-                                    torch.from_numpy(y_e[sel]), torch.from_numpy(y_m[sel]))
+                a, b = self.net.pit(self._network_rows(x[sel]), torch.from_numpy(y_e[sel]),
+                                    torch.from_numpy(y_m[sel]))
             u_e[sel], u_m[sel] = a.numpy(), b.numpy()
         if recalibrated and self.net.recalibrated:
             from .recalibration import recalibrated_pit
@@ -248,14 +245,12 @@ class DNNCalibration:
         jets' un-recalibrated PIT values (the mass from the jets where ``mass`` is True, all
         by default), set into the network. Returns what ``summary["width_recalibration"]``
         records (and stores it there). Changes the weights: save the model again."""
-        from .recalibration import pit_knots, recalibration_summary
+        from .recalibration import fit_from_pit
 
         u_e, u_m = self.predict_pit(features, r_e, r_m, recalibrated=False)
         if mass is not None:
             u_m = np.where(np.asarray(mass, dtype=bool), u_m, np.nan)
-        knots = np.stack([pit_knots(u_e), pit_knots(u_m)])
-        self.net.set_recalibration(knots)
-        record = recalibration_summary(knots, int(np.isfinite(u_e).sum()), int(np.isfinite(u_m).sum()))
+        record = fit_from_pit(self.net, u_e, u_m)
         self.summary["width_recalibration"] = record
         return record
 

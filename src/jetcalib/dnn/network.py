@@ -162,6 +162,12 @@ class CalibrationNet(nn.Module):
         """A probabilistic head's parameters ``[B, P]`` (mass locations shifted by g(x))."""
         return self._params(x, None)
 
+    def pit(self, x: torch.Tensor, y_e: torch.Tensor, y_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Un-recalibrated PIT values ``(u_E, u_m)`` ``[B]`` (float64): the predicted marginal
+        CDFs at the true log-responses ``y_e``, ``y_m`` (:func:`jetcalib.dnn.heads.marginal_cdf`)."""
+        return heads.marginal_cdf(self.head, self.components, self.head_params(x).double(),
+                                  y_e.double(), y_m.double())
+
     def recalibration_levels(self) -> torch.Tensor | None:
         """The levels ``[2, 3]`` at which :meth:`distribution` reads the quantiles
         (:func:`jetcalib.dnn.heads.recalibrated_levels`), None for the identity recalibration
@@ -327,10 +333,6 @@ class ConstituentNet(CalibrationNet):
 
     def head_params(self, x: torch.Tensor) -> torch.Tensor:
         return self._params(*self._parts(x))
-
-    def distribution(self, x: torch.Tensor, recalibrated: bool = True) -> dict[str, torch.Tensor]:
-        return heads.summarise(self.head, self.components, self._params(*self._parts(x)),
-                               self.recalibration_levels() if recalibrated else None)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._responses(*self._parts(x))

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .heads import LEVELS, PIT_KNOTS
+from .heads import LEVELS, PIT_KNOTS, nominal_levels
 
-__all__ = ["MIN_JETS", "pit_knots", "recalibrated_pit", "recalibration_summary"]
+__all__ = ["MIN_JETS", "fit_from_pit", "pit_knots", "recalibrated_pit", "recalibration_summary"]
 
 #: Fewest finite PIT values a target's map is fitted from; with fewer it stays the identity.
 MIN_JETS = 100
@@ -37,7 +37,8 @@ _TARGETS = ("energy", "mass")
 
 
 def _grid() -> np.ndarray:
-    return (np.arange(PIT_KNOTS, dtype=np.float64) / (PIT_KNOTS - 1)).astype(np.float32).astype(np.float64)
+    # the float32 nominal levels of the network's identity buffer, as float64
+    return nominal_levels().numpy().astype(np.float64)
 
 
 def pit_knots(u: np.ndarray) -> np.ndarray:
@@ -72,3 +73,12 @@ def recalibration_summary(knots: np.ndarray, n_e: int, n_m: int) -> dict[str, An
                      "q84_level": round(float(np.interp(LEVELS[2], grid, k)), 5),
                      "jets": int(n_e if t == 0 else n_m)}
     return out
+
+
+def fit_from_pit(net: Any, u_e: np.ndarray, u_m: np.ndarray) -> dict[str, Any]:
+    """Fit both targets' knots from un-recalibrated PIT values (NaN ignored: pass NaN for the
+    mass of jets it is not fitted on), set them into the probabilistic network ``net``
+    (``set_recalibration``) and return :func:`recalibration_summary`'s record."""
+    knots = np.stack([pit_knots(u_e), pit_knots(u_m)])
+    net.set_recalibration(knots)
+    return recalibration_summary(knots, int(np.isfinite(u_e).sum()), int(np.isfinite(u_m).sum()))

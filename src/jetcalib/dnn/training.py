@@ -328,8 +328,7 @@ def fit_width_recalibration(net: Any, val: tuple[Any, ...], batch_size: int = 65
     on the validation jets as they come); sets ``net.recal_pit``, returns the summary record."""
     import torch
 
-    from .heads import marginal_cdf
-    from .recalibration import pit_knots, recalibration_summary
+    from .recalibration import fit_from_pit
 
     x, y_e, y_m, _, w_m = val[:5]
     parts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -338,16 +337,12 @@ def fit_width_recalibration(net: Any, val: tuple[Any, ...], batch_size: int = 65
     with torch.no_grad():
         for start in range(0, int(x.shape[0]), batch_size):
             sl = slice(start, start + batch_size)
-            params = net.head_params(x[sl]).double()
-            a, b = marginal_cdf(net.head, net.components, params, y_e[sl].double(), y_m[sl].double())
+            a, b = net.pit(x[sl], y_e[sl], y_m[sl])
             parts.append((a.numpy(), b.numpy()))
     net.train(was_training)
     u_e = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
     u_m = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
-    u_m = u_m[np.asarray(w_m) > 0]
-    knots = np.stack([pit_knots(u_e), pit_knots(u_m)])
-    net.set_recalibration(knots)
-    return recalibration_summary(knots, int(np.isfinite(u_e).sum()), int(np.isfinite(u_m).sum()))
+    return fit_from_pit(net, u_e, u_m[np.asarray(w_m) > 0])
 
 
 def _run_record(trainer: Any, checkpoint: Any, throughput: Any, last: Path) -> tuple[int, float | None, float]:
