@@ -39,9 +39,8 @@ from _dnn_common import PT_EDGES, load_many, read_flat
 from jetcalib.dnn import DNNCalibration, DNNConfig, train
 from jetcalib.errors import ArtifactError
 from jetcalib.evaluate.coverage import CENTRAL_68, coverage_table, interval_coverage, pit_histogram
-from jetcalib.evaluate.massfit import MASS_WINDOWS
+from jetcalib.evaluate.massfit import MASS_WINDOWS, fit_mass_peak
 from jetcalib.evaluate.metrics import (
-    quantiles,
     resolution,  # the one definition (docs/method.md#terms)
 )
 from jetcalib.io import atomic_path
@@ -237,40 +236,6 @@ def evaluate_head(model: DNNCalibration, test: dict[str, np.ndarray], min_jets: 
 
 
 # --- mass peaks ---------------------------------------------------------------------------------
-def weighted_gauss_core(m: np.ndarray, w: np.ndarray, window: tuple[float, float],
-                        iterations: int = 4, n_sigma: float = 1.0) -> dict[str, float]:
-    """Peak position and σ of a Gaussian fitted to the core of a weighted mass distribution
-    inside ``window`` (as ``jetcalib.evaluate.fit_mass_peak`` without weights: a parabola fitted
-    to the log of the weighted counts within μ ± σ, weighted by the bins' effective entries)."""
-    m, w = np.asarray(m, dtype=np.float64), np.asarray(w, dtype=np.float64)
-    keep = np.isfinite(m) & np.isfinite(w) & (w > 0) & (m > window[0]) & (m < window[1])
-    m, w = m[keep], w[keep]
-    nan = {"position": float("nan"), "width": float("nan"), "relative_width": float("nan"), "n": int(m.size)}
-    if m.size < 30:
-        return nan
-    q16, mu, q84 = quantiles(m, [0.15865525393145707, 0.5, 0.8413447460685429], w)
-    sig = 0.5 * (q84 - q16)
-    for _ in range(iterations):
-        lo, hi = mu - n_sigma * sig, mu + n_sigma * sig
-        core = (m >= lo) & (m <= hi)
-        nbins = int(np.clip(core.sum() // 25, 8, 40))
-        counts, edges = np.histogram(m[core], bins=nbins, range=(lo, hi), weights=w[core])
-        sq, _ = np.histogram(m[core], bins=nbins, range=(lo, hi), weights=w[core] ** 2)
-        use = counts > 0
-        if use.sum() < 4:
-            break
-        n_eff = counts[use] ** 2 / sq[use]
-        tt = (0.5 * (edges[:-1] + edges[1:])[use] - mu) / sig
-        c2, c1, _ = np.polyfit(tt, np.log(counts[use]), 2, w=np.sqrt(n_eff))
-        if not c2 < 0:
-            break
-        new_mu, new_sig = mu + sig * (-c1 / (2 * c2)), sig * np.sqrt(-1 / (2 * c2))
-        if not (np.isfinite(new_mu) and np.isfinite(new_sig)) or abs(new_mu - mu) > n_sigma * sig:
-            break
-        mu, sig = float(new_mu), float(new_sig)
-    return {"position": float(mu), "width": float(sig), "relative_width": float(sig / mu), "n": int(m.size)}
-
-
 def mass_peaks(model: DNNCalibration, sample: str, table: dict[str, np.ndarray]) -> dict[str, Any]:
     cal = model.calibrate(table)
     lo, hi = MASS_SAMPLES[sample]
@@ -278,13 +243,15 @@ def mass_peaks(model: DNNCalibration, sample: str, table: dict[str, np.ndarray])
     sel = (pt > 200) & (np.abs(eta) < 2.0) & (m_true > lo) & (m_true < hi) & np.isfinite(cal["m_cal"])
     m = np.asarray(cal["m_cal"], dtype=np.float64)[sel]
     window = MASS_WINDOWS[sample]
-    out = {"unweighted": weighted_gauss_core(m, np.ones(m.size), window)}
+    # unit weights for the unweighted fits: the same estimator as the 1/σ̂²-weighted fit (started
+    # from weighted quantiles), so that the three σ/peak compare like for like
+    out = {"unweighted": fit_mass_peak(m, window, weights=np.ones(m.size))}
     if model.probabilistic:
         unc = np.asarray(cal["m_cal_rel_unc"], dtype=np.float64)[sel]
         good = np.isfinite(unc) & (unc > 0)
-        out["weighted"] = weighted_gauss_core(m[good], 1.0 / unc[good] ** 2, window)
+        out["weighted"] = fit_mass_peak(m[good], window, weights=1.0 / unc[good] ** 2)
         best = good & (unc <= np.median(unc[good])) if good.any() else good
-        out["best_half"] = weighted_gauss_core(m[best], np.ones(int(best.sum())), window)
+        out["best_half"] = fit_mass_peak(m[best], window, weights=np.ones(int(best.sum())))
     return out
 
 

@@ -139,3 +139,24 @@ def test_generator_shift_compares_dijets_with_altered_dijets():
     rows = generator_shift(nominal, {"m": out_nom}, alt, {"m": out_alt}, n_boot=10)
     # the W/Z and top jets of the nominal sample (10 % off here) are left out of the comparison
     assert all(abs(r["median_shift"]) < 0.01 for r in rows if r["quantity"] == "energy")
+
+
+def test_weighted_mass_peak_follows_the_weights():
+    from jetcalib.evaluate import fit_mass_peak
+
+    rng = np.random.default_rng(4)
+    narrow, wide = rng.normal(85.0, 4.0, 20_000), rng.normal(85.0, 12.0, 20_000)
+    m = np.concatenate([narrow, wide])
+    plain = fit_mass_peak(m, (50.0, 130.0))
+    # 1/σ² weights (as a probabilistic head's resolutions give): the narrow jets dominate
+    w = np.concatenate([np.full(narrow.size, 1 / 4.0**2), np.full(wide.size, 1 / 12.0**2)])
+    weighted = fit_mass_peak(m, (50.0, 130.0), weights=w)
+    # the core fit already leans to the narrow jets (σ 4.5 GeV); the weights bring it to their 4 GeV
+    assert weighted["width"] < plain["width"] - 0.3
+    assert abs(weighted["width"] - 4.0) < 0.3
+    assert abs(weighted["position"] - 85.0) < 0.5
+    assert weighted["n"] == plain["n"]
+    # zero or non-finite weights leave a jet out
+    w_bad = np.where(np.arange(m.size) % 2 == 0, w, np.nan)
+    in_window = (m > 50.0) & (m < 130.0)
+    assert fit_mass_peak(m, (50.0, 130.0), weights=w_bad)["n"] == int((in_window & np.isfinite(w_bad)).sum())

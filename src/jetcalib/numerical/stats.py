@@ -48,34 +48,51 @@ def robust_sigma(x: np.ndarray) -> float:
     return float(0.5 * (q84 - q16))
 
 
-def gauss_core(x: np.ndarray, *, window: float = GAUSS_WINDOW, iterations: int = 4) -> tuple[float, float]:
+def gauss_core(x: np.ndarray, *, window: float = GAUSS_WINDOW, iterations: int = 4,
+               weights: np.ndarray | None = None, start: tuple[float, float] | None = None) -> tuple[float, float]:
     """Mean and width ``(μ, σ)`` of a Gaussian fitted to the core of ``x``.
 
     Iterates: histogram the entries within μ ± ``window``·σ, fit a parabola to the log of the
     counts (weighted by √counts, the Poisson weight of a log count), read μ and σ from it.
-    Starts from the median and :func:`robust_sigma`; falls back to them when the fit is not a
-    peak (too few entries, or an upward parabola), so the result is never NaN for N ≥ 2.
+    Starts from the median and :func:`robust_sigma`, or from ``start``; falls back to the start
+    when the fit is not a peak (too few entries, or an upward parabola), so the result is never
+    NaN for N ≥ 2. ``weights`` (per entry; entries with a non-finite or non-positive weight
+    dropped): weighted histograms, each log count weighted by √(its effective entries); give
+    ``start`` from weighted quantiles with them.
     """
-    a = _clean(x)
+    a = np.asarray(x, dtype=np.float64).ravel()
+    w: np.ndarray | None = None
+    if weights is None:
+        a = a[np.isfinite(a)]
+    else:
+        w = np.asarray(weights, dtype=np.float64).ravel()
+        keep = np.isfinite(a) & np.isfinite(w) & (w > 0)
+        a, w = a[keep], w[keep]
     if a.size == 0:
         return float("nan"), float("nan")
-    mu0 = float(np.median(a))
-    sig0 = robust_sigma(a)
+    mu0, sig0 = (float(np.median(a)), robust_sigma(a)) if start is None else start
     if a.size < 30 or not (sig0 > 0):
         return mu0, sig0
     mu, sig = mu0, sig0
     for _ in range(iterations):
         lo, hi = mu - window * sig, mu + window * sig
-        core = a[(a >= lo) & (a <= hi)]
+        inside = (a >= lo) & (a <= hi)
+        core = a[inside]
+        wc = None if w is None else w[inside]
         nbins = int(np.clip(core.size // 25, 8, 40))
-        counts, edges = np.histogram(core, bins=nbins, range=(lo, hi))
+        counts, edges = np.histogram(core, bins=nbins, range=(lo, hi), weights=wc)
         centres = 0.5 * (edges[:-1] + edges[1:])
         use = counts > 0
         if use.sum() < 4:
             break
+        if wc is None:
+            n_eff = counts[use]
+        else:
+            sq, _ = np.histogram(core, bins=nbins, range=(lo, hi), weights=wc**2)
+            n_eff = counts[use] ** 2 / sq[use]
         # Fit in units of sigma around mu to keep the normal equations well conditioned.
         t = (centres[use] - mu) / sig
-        coef = np.polyfit(t, np.log(counts[use]), 2, w=np.sqrt(counts[use]))
+        coef = np.polyfit(t, np.log(counts[use]), 2, w=np.sqrt(n_eff))
         c2, c1 = coef[0], coef[1]
         if not (c2 < 0):
             break
