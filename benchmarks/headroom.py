@@ -43,13 +43,13 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _dnn_common import M_EDGES, PT_EDGES
-from physics import LightGBMCalibration
+from _dnn_common import M_EDGES, PT_EDGES, read_flat
+from physics import LightGBMCalibration, pt_bins
 
 from jetcalib.dnn import ORACLE_FEATURES, DNNCalibration, DNNConfig, train
 from jetcalib.evaluate import Uncalibrated
 from jetcalib.evaluate.metrics import resolution
-from jetcalib.io import CONSTITUENT_COLUMNS, atomic_path, open_jets
+from jetcalib.io import atomic_path, read_table
 from jetcalib.numerical import NumericalCalibration
 
 METHODS = ["uncalibrated", "numerical", "lightgbm", "dnn", "constituent", "oracle"]
@@ -60,10 +60,8 @@ MIN_MASS_BIN = 500
 
 
 def read(path: str, constituents: bool) -> dict[str, Any]:
-    """A whole table; the jagged constituent columns only when asked for (they are ~6× the rest)."""
-    with open_jets(path) as f:
-        cols = [c for c in f.columns if constituents or c not in CONSTITUENT_COLUMNS]
-        return dict(f.read(cols))
+    """A whole table; the jagged constituent columns (~6× the rest) only when asked for."""
+    return dict(read_table(path)[0]) if constituents else read_flat(path)
 
 
 def responses(t: dict[str, Any], cal: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -78,13 +76,8 @@ def responses(t: dict[str, Any], cal: dict[str, Any]) -> tuple[np.ndarray, np.nd
 
 
 def pt_rows(pt: np.ndarray, r: np.ndarray, ok: np.ndarray) -> list[dict[str, float]]:
-    rows = []
-    for lo, hi in [*itertools.pairwise(PT_EDGES), (500.0, np.inf)]:
-        s = ok & (pt >= lo) & (pt < hi)
-        if s.sum() >= 100:
-            rows.append({"lo": float(lo), "hi": float(hi), "n": int(s.sum()), "closure": float(np.median(r[s])),
-                         "resolution": resolution(r[s])})
-    return rows
+    """physics.py's per-pT_true-bin closure and resolution, and the same above 500 GeV."""
+    return pt_bins(pt, r, ok, [*itertools.pairwise(PT_EDGES), (500.0, np.inf)])
 
 
 def mass_grid(t: dict[str, Any], r_m: np.ndarray, ok_m: np.ndarray) -> dict[tuple[float, float, float, float], float]:

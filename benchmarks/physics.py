@@ -101,10 +101,12 @@ class LightGBMCalibration:
         return apply_responses(t["e_reco"], t["m_reco"], t["eta_reco"], r_e, r_m, flag)
 
 
-def pt_bins(pt: np.ndarray, r: np.ndarray, ok: np.ndarray) -> list[dict[str, float]]:
-    """Closure (median) and resolution of the response ``r`` per pT_true bin (≥ 100 jets)."""
+def pt_bins(pt: np.ndarray, r: np.ndarray, ok: np.ndarray,
+            ranges: list[tuple[float, float]] | None = None) -> list[dict[str, float]]:
+    """Closure (median) and resolution of the response ``r`` per pT_true bin (≥ 100 jets);
+    ``ranges``: these (lo, hi) instead of the PT_EDGES bins."""
     rows = []
-    for lo, hi in itertools.pairwise(PT_EDGES):
+    for lo, hi in ranges if ranges is not None else itertools.pairwise(PT_EDGES):
         s = ok & (pt >= lo) & (pt < hi)
         if s.sum() >= 100:
             rows.append({"lo": lo, "hi": hi, "n": int(s.sum()), "closure": float(np.median(r[s])),
