@@ -75,7 +75,7 @@ PUBLIC_API: dict[str, tuple[list[str], list[str]]] = {
         ["CalibrationNet", "ConstituentConfig", "ConstituentNet", "DNNCalibration", "DNNConfig", "LossConfig",
          "NetworkConfig", "ORACLE_FEATURES", "TrainingConfig", "annealed_width", "lgk_loss", "train"],
         ["CalibrationNet", "ConstituentConfig", "ConstituentNet", "DNNCalibration", "DNNConfig", "LossConfig",
-         "NetworkConfig", "ORACLE_FEATURES", "TrainingConfig", "annealed_width", "config", "data", "heads",
+         "NetworkConfig", "ORACLE_FEATURES", "TrainingConfig", "annealed_width", "config", "data", "heads", "kernels",
          "lgk_loss", "losses", "model", "network", "oracle", "train", "training"],
     ),
     "jetcalib.evaluate": (

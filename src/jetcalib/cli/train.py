@@ -62,6 +62,13 @@ def train(
         "--threads", min=1, max=4096, help="torch CPU threads of each process [default: 2, or "
         "training.threads of an old config]. A run-time setting: not stored in the model, not in "
         "its content hash.", show_default=False)] = None,
+    gemm: Annotated[str, typer.Option(
+        "--gemm", help="float32 product of the dense layers on a CPU: auto (oneDNN where it works and "
+        "is faster than PyTorch's BLAS, which does not use AVX-512 on AMD CPUs), onednn or aten. "
+        "Speed only: not stored, not in the content hash.")] = "auto",
+    compile_network: Annotated[bool, typer.Option(
+        "--compile", help="torch.compile the training steps (costs 20-60 s of compilation; pays on a "
+        "GPU or for long CPU fits). Speed only.")] = False,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="torch deterministic algorithms: "
                                                 "bit-identical reruns and resumes on a CPU.")] = False,
     tree: TreeOption = None,
@@ -89,6 +96,10 @@ def train(
     cfg, runtime = DNNConfig.from_file_with_runtime(config) if config is not None else (DNNConfig(), {})
     if threads is None:
         threads = _legacy_threads(runtime, config)
+    from ..dnn.kernels import GEMMS
+
+    if gemm not in GEMMS:  # before any data is read
+        raise InputError(f"--gemm: unknown value {gemm!r}; one of {', '.join(GEMMS)}")
     overrides = {"epochs": epochs, "max_jets": max_jets, "seed": seed}
     training = cfg.training.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     top: dict[str, Any] = {}
@@ -168,7 +179,7 @@ def train(
     try:
         model = fit(table, out, cfg, resume=resume, progress=not quiet, provenance=provenance,
                     devices=devices, num_nodes=num_nodes, strategy=strategy, deterministic=deterministic,
-                    threads=threads)
+                    threads=threads, gemm=gemm, compile_network=compile_network)
     except OSError as exc:
         from ..io.files import WRITE_ERRNOS
 

@@ -11,6 +11,7 @@ import torch
 
 from .config import DNNConfig
 from .heads import head_loss
+from .kernels import use_gemm
 from .losses import annealed_width, pointwise_loss
 from .network import CalibrationNet
 
@@ -21,10 +22,26 @@ class CalibrationModule(L.LightningModule):
     """Trains ``net`` on batches ``(x, log_r_e, log_r_m, weight_e, weight_m, totals)`` from
     :class:`~jetcalib.dnn.data.ShardedTensors` (``totals``: the global batch's weight sums)."""
 
-    def __init__(self, net: CalibrationNet, cfg: DNNConfig) -> None:
+    def __init__(self, net: CalibrationNet, cfg: DNNConfig, *, gemm: str = "aten", compile_network: bool = False) -> None:
         super().__init__()
         self.net = net
         self.cfg = cfg
+        # run-time choices (jetcalib.dnn.kernels, torch.compile): not in the checkpoint's weights
+        self.gemm = gemm
+        self.compile_network = compile_network
+        self._compiled: Any = None
+
+    def _network_call(self) -> Any:
+        """What ``_sums`` evaluates: the head parameters (probabilistic heads) or the
+        log-responses; compiled (``compile_network``) for the training steps. Validation stays
+        eager: a forward of a few batches per epoch would not repay a second compilation."""
+        fn = self.net.forward if self.cfg.head == "mode" else self.net.head_params
+        if not (self.compile_network and self.training and torch.is_grad_enabled()):
+            return fn
+        if self._compiled is None:
+            # dynamic batch dimension: one graph for full, short last and DDP-shard batches
+            self._compiled = torch.compile(fn, dynamic=True)
+        return self._compiled
 
     # --- loss schedule --------------------------------------------------------------------
     def loss_kind(self, epoch: int) -> str:
@@ -43,11 +60,12 @@ class CalibrationModule(L.LightningModule):
         """Weighted loss sums of this rank's rows: Σ w_E·L_E and Σ w_m·L_m (no division; w_m
         is 0 where the mass loss is masked)."""
         x, log_r_e, log_r_m, w_e, w_m = batch[:5]
+        with use_gemm(self.gemm):  # type: ignore[arg-type]
+            out = self._network_call()(x)
         if self.cfg.head != "mode":  # a probabilistic head: its own loss (NLL, pinball), no schedule
-            loss_e, loss_m = head_loss(self.cfg.head, self.cfg.head_components, self.net.head_params(x),
-                                       log_r_e, log_r_m)
+            loss_e, loss_m = head_loss(self.cfg.head, self.cfg.head_components, out, log_r_e, log_r_m)
             return (w_e * loss_e).sum(), (w_m * loss_m).sum()
-        pred_e, pred_m = self.net(x)
+        pred_e, pred_m = out
         alpha = self.cfg.loss.alpha
         sum_e = (w_e * pointwise_loss(kind, pred_e - log_r_e, h, alpha)).sum()
         sum_m = (w_m * pointwise_loss(kind, pred_m - log_r_m, h, alpha)).sum()
@@ -106,23 +124,36 @@ class CalibrationModule(L.LightningModule):
 
 
 class Throughput(L.Callback):
-    """Logs training jets/s per epoch (shown in the progress bar) and keeps the totals."""
+    """Logs training jets/s per epoch (shown in the progress bar) and keeps the totals:
+    ``seconds`` of training batches (validation excluded: Lightning runs it inside the training
+    epoch), ``val_seconds`` of validation."""
 
     def __init__(self) -> None:
         self.jets = 0
         self.seconds = 0.0
+        self.val_seconds = 0.0
         self._t0 = 0.0
+        self._v0 = 0.0
+        self._val_epoch = 0.0
         self._n = 0
 
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: ARG002 -- Lightning's hook
+        self._v0 = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: ARG002 -- Lightning's hook
+        dt = time.perf_counter() - self._v0
+        self._val_epoch += dt
+        self.val_seconds += dt
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: ARG002 -- Lightning's hook
-        self._t0, self._n = time.perf_counter(), 0
+        self._t0, self._n, self._val_epoch = time.perf_counter(), 0, 0.0
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,  # noqa: ARG002
                            batch_idx: int) -> None:  # noqa: ARG002 -- Lightning's hook
         self._n += int(batch[0].shape[0])
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        dt = time.perf_counter() - self._t0
+        dt = time.perf_counter() - self._t0 - self._val_epoch
         # All ranks' jets (under DDP each rank sees only its shard of every batch).
         n = int(trainer.strategy.reduce(torch.tensor(float(self._n), dtype=torch.float64, device=pl_module.device), reduce_op="sum").item())
         self.jets += n

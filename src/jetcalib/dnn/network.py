@@ -12,6 +12,7 @@ from torch import nn
 from ..io.schema import CLUSTER_COLUMNS, TRACK_COLUMNS
 from . import heads
 from .config import ConstituentConfig, DNNConfig, NetworkConfig
+from .kernels import Linear
 
 __all__ = ["CalibrationNet", "ConstituentEncoder", "ConstituentNet", "FeatureAnnotation", "ResidualBlock",
            "build_network"]
@@ -43,7 +44,7 @@ class ResidualBlock(nn.Module):
     def __init__(self, width: int) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(width)
-        self.linear = nn.Linear(width, width)
+        self.linear = Linear(width, width)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return h + nn.functional.silu(self.linear(self.norm(h)))
@@ -86,28 +87,28 @@ class CalibrationNet(nn.Module):
         # extra_dim: pooled constituent embeddings joining the stem's input (ConstituentNet); 0
         # for the jet-input network, whose modules and state-dict keys stay as they were
         n_in = n_features * (1 + (cfg.annotation_dim if cfg.annotation else 0)) + extra_dim
-        self.stem = nn.Linear(n_in, cfg.width)
+        self.stem = Linear(n_in, cfg.width)
         self.blocks = nn.Sequential(*(ResidualBlock(cfg.width) for _ in range(cfg.n_blocks)))
         self.norm = nn.LayerNorm(cfg.width)
         if head == "mode":
-            self.head_e = nn.Linear(cfg.width, 1)
-            self.head_m = nn.Linear(cfg.width, 1)
+            self.head_e = Linear(cfg.width, 1)
+            self.head_m = Linear(cfg.width, 1)
             for layer in (self.head_e, self.head_m):
                 nn.init.zeros_(layer.weight)  # start at a constant response (bias set from the data)
                 nn.init.zeros_(layer.bias)
         else:
-            self.head_p = nn.Linear(cfg.width, heads.n_params(head, components))
+            self.head_p = Linear(cfg.width, heads.n_params(head, components))
             heads.init_head(self.head_p, head, components, 0.0, 0.0)
             self.register_buffer("recal_pit", heads.identity_recalibration())
             self._register_load_state_dict_pre_hook(_identity_if_absent)
         self.mass_residual: nn.Module | None = None
         if cfg.mass_residual:
             w = cfg.mass_residual_width
-            last = nn.Linear(w, 1)
+            last = Linear(w, 1)
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
             self.mass_residual = nn.Sequential(
-                nn.Linear(n_features, w), nn.SiLU(), nn.Linear(w, w), nn.SiLU(), last
+                Linear(n_features, w), nn.SiLU(), Linear(w, w), nn.SiLU(), last
             )
 
     @classmethod
@@ -242,7 +243,7 @@ class ConstituentEncoder(nn.Module):
         self.register_buffer("scale", torch.ones(n_in))
         mlp: list[nn.Module] = []
         for i in range(layers):
-            mlp += [nn.Linear(n_in if i == 0 else width, width), nn.SiLU()]
+            mlp += [Linear(n_in if i == 0 else width, width), nn.SiLU()]
         self.mlp = nn.Sequential(*mlp)
         self.out_dim = width * (2 if pooling == "sum_mean" else 1) + 1
 

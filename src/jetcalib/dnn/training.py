@@ -133,6 +133,8 @@ def train(
     strategy: str = "auto",
     deterministic: bool = False,
     threads: int | None = 2,
+    gemm: str = "auto",
+    compile_network: bool = False,
 ) -> DNNCalibration:
     """Train on a jet table (needs truth, reco and the configured features) and save the model
     artifact into ``out_dir``; returns the trained :class:`DNNCalibration`.
@@ -150,7 +152,14 @@ def train(
     reruns and resumes on a CPU. ``threads``: torch CPU threads of this process (each rank's,
     under DDP; ``None`` leaves torch's setting as it is). These run-time settings are not part
     of the stored config nor of the content hash (the same model can be trained or resumed on
-    other hardware).
+    other hardware). Neither are ``gemm`` and ``compile_network``, which change the speed and
+    not what is learnt (up to floating-point summation order): ``gemm`` is the dense layers'
+    float32 product on a CPU (:mod:`jetcalib.dnn.kernels`: ``"onednn"``, ``"aten"`` or
+    ``"auto"``, oneDNN where it works and is faster); ``compile_network`` runs the training
+    steps' forward and backward through ``torch.compile`` (tens of seconds of compilation; on a
+    GPU or for long CPU fits). ``summary["phase_seconds"]`` times data preparation, epochs,
+    validation and the residual closure. The fit keeps its activations in the heap
+    (:func:`jetcalib.dnn.kernels.tune_allocator`, process-wide on Linux).
     """
     import lightning as L
     import torch
@@ -189,8 +198,18 @@ def train(
         if threads < 1:
             raise InputError(f"threads: {threads}, at least 1")
         torch.set_num_threads(threads)
+    from .kernels import choose_gemm, tune_allocator
+
+    tune_allocator()
+
+    try:
+        gemm_used = choose_gemm(gemm, "cuda" if torch.cuda.is_available() else "cpu",
+                                width=cfg.network.width, batch=t.batch_size)
+    except ValueError as exc:
+        raise InputError(f"--gemm: {exc}") from None
     L.seed_everything(t.seed, workers=True, verbose=False)
 
+    t_prepare = time.perf_counter()
     # the input files hashed now, before hours of training, so that the hash is of what was read
     training_data = hash_input_files(provenance or [])
     data: PreparedData = prepare_training_data(table, cfg)
@@ -201,7 +220,8 @@ def train(
         net.fit_constituent_normalisation(data.train[0])
     _, le, lm, _, w_m = data.train
     net.set_output_bias(float(le.median()), float(lm[w_m > 0].median()) if (w_m > 0).any() else 0.0)
-    module = CalibrationModule(net, cfg)
+    module = CalibrationModule(net, cfg, gemm=gemm_used, compile_network=compile_network)
+    t_prepare = time.perf_counter() - t_prepare
     if resumed is not None:
         _check_same_network(resumed, module, last)
 
@@ -275,6 +295,9 @@ def train(
     # 0's weights, best checkpoint path and logged metrics back, but not its loop counters or
     # callback state, which the last checkpoint holds.
     epochs_run, best_score, jets_per_s = _run_record(trainer, checkpoint, throughput, last)
+    phases = {"prepare": round(t_prepare, 2), "fit": round(wall, 2)}
+    if throughput.seconds > 0:  # the fit ran in this process (not ddp_spawn children)
+        phases |= {"epochs": round(throughput.seconds, 2), "validation": round(throughput.val_seconds, 2)}
     summary: dict[str, Any] = {
         "epochs_run": epochs_run,
         "best_val_loss": best_score,
@@ -284,6 +307,9 @@ def train(
         "n_val": int(data.val[0].shape[0]),
         "n_selected": data.n_selected,
         "n_table": data.n_total,
+        "gemm": gemm_used,
+        "compiled": bool(compile_network),
+        "phase_seconds": phases,
     }
     if cfg.head != "mode":
         # the width recalibration (docs/method.md#width-recalibration), on the validation split
@@ -296,7 +322,9 @@ def train(
     model = DNNCalibration(net, cfg, data.normalisation, header, summary, training_domain=data.domain)
     if cfg.closure == "numerical":
         # Every rank fits it (deterministic and cheap) so that every rank returns the same model.
+        t_closure = time.perf_counter()
         model.residual, model.summary["closure_jets"] = fit_closure(model, table)
+        phases["closure"] = round(time.perf_counter() - t_closure, 2)
     if trainer.is_global_zero:
         model.save(out)
     return model
