@@ -66,3 +66,39 @@ def test_extreme_inputs_are_clamped_inside_the_network():
     x_edge[:, 11] = 10.0
     assert torch.equal(net(x_far)[0], net(x_edge)[0])
     assert torch.isfinite(net(x_far)[1]).all()
+
+
+def test_annotation_is_the_per_feature_mlp_and_its_backward_sees_contiguous_activations():
+    """Regression (issue #20): the batch-major einsum form ran SiLU's backward on a permuted
+    gradient (9.5 ms of an ~80 ms step). The feature-major form must compute the same
+    per-feature MLP, column order included, with contiguous activations."""
+    from jetcalib.dnn.network import FeatureAnnotation
+
+    torch.manual_seed(3)
+    ann = FeatureAnnotation(5, 7, 3)
+    with torch.no_grad():
+        ann.b1.normal_()
+        ann.b2.normal_()
+    x = torch.randn(11, 5, requires_grad=True)
+    h_ref = torch.nn.functional.silu(x.unsqueeze(-1) * ann.w1 + ann.b1)  # [B, F, hidden]
+    ref = (torch.einsum("bfh,fhk->bfk", h_ref, ann.w2) + ann.b2).flatten(1)
+    out = ann(x)
+    assert out.shape == (11, 15)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: list[tuple[str, bool]] = []
+
+    class Layouts(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            if func in (torch.ops.aten.silu.default, torch.ops.aten.silu_backward.default):
+                seen.append((func.__name__, all(a.is_contiguous() for a in args if isinstance(a, torch.Tensor))))
+            return func(*args, **(kwargs or {}))
+
+    with Layouts():
+        ann(x).sum().backward()
+    assert seen == [("silu.default", True), ("silu_backward.default", True)], seen
+    g_ref = torch.autograd.grad(ref.square().sum(), (x, ann.w1, ann.w2))
+    g_out = torch.autograd.grad(ann(x).square().sum(), (x, ann.w1, ann.w2))
+    for a, b in zip(g_out, g_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -67,9 +67,11 @@ def _setup(ctx: torch.autograd.function.FunctionCtx, inputs: tuple[torch.Tensor,
 
 def _backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
     x, weight = ctx.saved_tensors  # type: ignore[attr-defined]
-    # y = x W^T + b: dx = g W, dW = g^T x, db = Σ_rows g; transposed views, no copies
+    # y = x W^T + b: dx = g W, dW = g^T x, db = Σ_rows g. oneDNN copies a strided left
+    # operand itself, slowly (1.5 ms for [256, 4096] on 2 cores); an explicit transposed copy
+    # first takes 0.5 ms, and the product with a contiguous left operand is then faster.
     grad_x = _mm_nt(grad, weight.t()) if ctx.needs_input_grad[0] else None  # type: ignore[attr-defined]
-    grad_w = _mm_nt(grad.t(), x.t()) if ctx.needs_input_grad[1] else None  # type: ignore[attr-defined]
+    grad_w = _mm_nt(grad.t().contiguous(), x.t()) if ctx.needs_input_grad[1] else None  # type: ignore[attr-defined]
     grad_b = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None  # type: ignore[attr-defined]
     return grad_x, grad_w, grad_b
 

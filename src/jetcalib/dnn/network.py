@@ -33,9 +33,13 @@ class FeatureAnnotation(nn.Module):
         self.b2 = nn.Parameter(torch.zeros(n_features, k))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = nn.functional.silu(x.unsqueeze(-1) * self.w1 + self.b1)  # [B, F, hidden]
-        out = torch.einsum("bfh,fhk->bfk", h, self.w2) + self.b2  # [B, F, k]
-        return out.flatten(1)
+        # Feature-major [F, B, hidden]: the batched product and SiLU's backward then see
+        # contiguous tensors. Batch-major ([B, F, hidden] with an einsum) made the backward's
+        # SiLU run on a permuted gradient, 10-40x slower (9.5 ms of an ~80 ms training step).
+        # (x.t() copied: a broadcast product would otherwise inherit its batch-major strides)
+        h = nn.functional.silu(x.t().contiguous().unsqueeze(-1) * self.w1.unsqueeze(1) + self.b1.unsqueeze(1))
+        out = torch.baddbmm(self.b2.unsqueeze(1), h, self.w2)  # [F, B, k]
+        return out.transpose(0, 1).reshape(x.shape[0], -1)  # [B, F·k], feature-major columns
 
 
 class ResidualBlock(nn.Module):
