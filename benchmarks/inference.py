@@ -14,11 +14,12 @@ Without --model it trains a default-config network (width 256, 6 residual blocks
 20k toy jets: the weights do not matter for speed, the architecture does. The numerical
 calibration is fitted on 200k toy jets.
 
-The bound: the network's matmul FLOPs per jet (2 × multiply-accumulates of every weight matrix,
-each weight being used once per jet: annotation MLPs, stem, trunk, heads, mass path; element-wise
-work such as SiLU and LayerNorm is not counted) against the float32 matmul rate measured here with
-the same number of threads (torch.matmul of [B, 256] × [256, 256], the trunk's shape), i.e. the
-jets/s a perfect runtime would reach if the dense layers were all it had to do.
+The bound: the network's forward FLOPs per jet (counted by torch's FlopCounterMode: the matrix
+products of the annotation MLPs, stem, trunk, heads and mass path; element-wise work such as SiLU
+and LayerNorm is not counted) against the fastest float32 matmul measured here with the same
+number of threads (torch/MKL, oneDNN and onnxruntime on [4096, 256] x [256, 256], the trunk's
+shape; MKL alone would understate an AMD CPU 2-2.5x), i.e. the jets/s a perfect runtime would
+reach if the dense layers were all it had to do.
 Timings: best of --repeat passes over all jets (the CPU is shared; the best pass is the least
 disturbed one). --threads takes a list: the bound and both DNN runtimes are measured for each
 count (on a loaded machine 2 threads can be slower than 1: an intra-op pool waits at every
@@ -35,45 +36,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bounds import best_seconds, describe_rates, matmul_rates, network_flops_per_jet
 
 
 def best_rate(fn, n_items: int, repeat: int) -> float:
     """Items per second of the fastest of ``repeat`` calls of ``fn()``."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return n_items / best
-
-
-def matmul_flops_per_jet(model) -> tuple[int, dict[str, int]]:
-    """2 × MACs per jet of every weight matrix (biases and LayerNorm parameters excluded)."""
-    parts: dict[str, int] = {}
-    for name, p in model.net.named_parameters():
-        if p.ndim >= 2 or name.endswith("annotation.w1"):  # w1: [F, hidden], one MAC each
-            key = name.split(".")[0]
-            parts[key] = parts.get(key, 0) + 2 * p.numel()
-    return sum(parts.values()), parts
-
-
-def matmul_rate(threads: int, batch: int, width: int, repeat: int) -> float:
-    """Measured float32 FLOP/s of [batch, width] @ [width, width] with ``threads`` threads."""
-    import torch
-
-    torch.set_num_threads(threads)
-    a = torch.randn(batch, width)
-    w = torch.randn(width, width)
-    out = torch.empty(batch, width)
-    n_iter = max(1, int(2e9 / (2 * batch * width * width)))  # ~2 GFLOP per timing
-    with torch.inference_mode():
-        torch.matmul(a, w, out=out)
-
-        def run() -> None:
-            for _ in range(n_iter):
-                torch.matmul(a, w, out=out)
-
-        return best_rate(run, n_iter * 2 * batch * width * width, repeat)
+    return n_items / best_seconds(fn, repeat)
 
 
 def session(model_bytes: bytes, threads: int, level: str = "all", sequential: bool = True):
@@ -232,10 +200,9 @@ def main() -> None:
     n = len(x)
     print(f"{n:,} toy jets, {x.shape[1]} features")
 
-    flops, parts = matmul_flops_per_jet(model)
+    flops = network_flops_per_jet(model.net, len(model.features), backward=False)
     width = model.config.network.width
-    print(f"\nmatmul FLOPs per jet: {flops / 1e6:.3f} M "
-          f"({', '.join(f'{k} {v / 1e3:.0f}k' for k, v in parts.items())})")
+    print(f"\nforward FLOPs per jet (FlopCounterMode): {flops / 1e6:.3f} M")
     data = onnx_bytes(model)
     wrapped = _wrapped(model)  # the exported graph as a torch module: the same work
     xt = torch.from_numpy(x)
@@ -255,10 +222,10 @@ def main() -> None:
 
     for th in thread_counts:
         # --- the bound for this thread count -------------------------------------------------
-        rate = matmul_rate(th, 4096, width, args.repeat + 1)
-        bound = rate / flops
+        rates = matmul_rates(th, 4096, width, args.repeat + 1)
+        bound = max(rates.values()) / flops
         print(f"\n== {th} thread{'s' if th > 1 else ''} ==")
-        print(f"float32 matmul [4096, {width}] x [{width}, {width}]: {rate / 1e9:.1f} GFLOP/s "
+        print(f"float32 matmul [4096, {width}] x [{width}, {width}]: {describe_rates(rates)} "
               f"-> bound {bound:,.0f} jets/s")
         # --- DNN: onnxruntime vs torch eager, the same graph (normalisation inside, exp) ---
         torch.set_num_threads(th)

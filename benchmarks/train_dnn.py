@@ -22,6 +22,29 @@ from jetcalib.dnn import DNNCalibration, DNNConfig, train
 from jetcalib.numerical import NumericalCalibration
 
 
+def print_training_bound(model: DNNCalibration, s: dict) -> None:
+    """The fit's jets/s against its FLOP bound (forward + backward FLOPs per jet against the
+    fastest float32 matmul here, on the threads the fit used) and the time per phase."""
+    from _bounds import describe_rates, matmul_rates, network_flops_per_jet
+
+    threads = int(s.get("threads") or 2)
+    flops = network_flops_per_jet(model.net, len(model.features), backward=True)
+    rates = matmul_rates(threads, width=model.config.network.width)
+    bound = max(rates.values()) / flops
+    print(f"training FLOP bound: {flops / 1e6:.2f} MFLOP/jet forward + backward; float32 matmul "
+          f"[4096, {model.config.network.width}]^2 on {threads} threads: {describe_rates(rates)} "
+          f"-> {bound:,.0f} jets/s; the fit: {s['jets_per_s']:,.0f} jets/s = {s['jets_per_s'] / bound:.0%} "
+          f"of the bound ({'PASS' if s['jets_per_s'] >= 55_000 or s['jets_per_s'] >= 0.6 * bound else 'FAIL'}: "
+          f"need >= 55k jets/s or >= 60 % of the bound); gemm {s.get('gemm', '?')}, "
+          f"compiled {s.get('compiled', False)}")
+    phases = s.get("phase_seconds")
+    if phases:
+        n = s["n_train"] * s["epochs_run"]
+        print("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
+              + f"; epochs {n / max(phases.get('epochs', 0.0), 1e-9):,.0f} jets/s, validation "
+              f"{s['n_val'] * s['epochs_run'] / max(phases.get('validation', 0.0), 1e-9):,.0f} jets/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", nargs="+", help="training table(s), concatenated (DNN and numerical)")
@@ -56,6 +79,7 @@ def main() -> None:
     print(f"\nDNN training: {wall:.0f} s wall ({wall / 60:.1f} min, {what}), "
           f"{s['epochs_run']} epochs, {s['jets_per_s']:,.0f} jets/s, {s['n_train']:,} train + "
           f"{s['n_val']:,} val jets; model in {out}")
+    print_training_bound(model, s)
 
     t0 = time.perf_counter()
     numerical = NumericalCalibration.fit(train_t)

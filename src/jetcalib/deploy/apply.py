@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,17 +152,48 @@ def calibrate_file(
         added = output_columns(calibration)
         stored = [c for c in f.columns if c not in CALIBRATED_COLUMNS + UNCERTAINTY_COLUMNS]
         needed = [c for c in calibration.required_columns if c not in stored]
+        def process(chunk: Any) -> dict[str, Any]:
+            if "e_reco" in chunk:
+                check_file_plausible(chunk["e_reco"], units, in_path, f.column_map)
+            result = calibration.calibrate(chunk, **kwargs)
+            count(np.asarray(result["calib_flag"]))
+            # original names, so that a user's own branches come back as they were
+            out = {f.column_map.user_name(c): chunk[c] for c in stored}
+            out.update({c: result[c] for c in added})
+            return out
+
         with TableWriter(out_path, meta, tree=f.tree_name or "jets") as writer:
-            for chunk in f.iter_chunks(stored + needed, step_rows=step_rows):
-                if "e_reco" in chunk:
-                    check_file_plausible(chunk["e_reco"], units, in_path, f.column_map)
-                result = calibration.calibrate(chunk, **kwargs)
-                count(np.asarray(result["calib_flag"]))
-                # original names, so that a user's own branches come back as they were
-                out = {f.column_map.user_name(c): chunk[c] for c in stored}
-                out.update({c: result[c] for c in added})
-                writer.write(out)
+            pipelined(f.iter_chunks(stored + needed, step_rows=step_rows), process, writer.write)
     return _summary(in_path, out_path, jets, counts, start)
+
+
+def pipelined(chunks: Iterator[Any], process: Callable[[Any], Any], write: Callable[[Any], None]) -> None:
+    """``write(process(chunk))`` for every chunk in order, with the next chunk's read and the
+    previous result's write on one background thread while ``process`` runs.
+
+    Why: pyarrow and uproot release the GIL while they decode, compress and checksum, so file
+    I/O then overlaps the network instead of adding to it (1M jets, 41 columns, onnxruntime on
+    2 threads: read 1.0 s and write 0.7 s of a 9.9 s file). At most three chunks are alive at
+    once. An error anywhere (a bad chunk, a failed write, Ctrl-C) stops the reading, waits for
+    the background step under way and propagates; the caller's writer then discards its file.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    end = object()
+    io = ThreadPoolExecutor(1, thread_name_prefix="jetcalib-io")
+    try:
+        ahead = io.submit(next, chunks, end)
+        pending = None
+        while (chunk := ahead.result()) is not end:
+            ahead = io.submit(next, chunks, end)
+            out = process(chunk)
+            if pending is not None:
+                pending.result()
+            pending = io.submit(write, out)
+        if pending is not None:
+            pending.result()
+    finally:
+        io.shutdown(wait=True, cancel_futures=True)
 
 
 def _summary(in_path: Any, out_path: Any, jets: int, counts: dict[int, int], start: float) -> FileSummary:

@@ -309,6 +309,7 @@ def train(
         "n_table": data.n_total,
         "gemm": gemm_used,
         "compiled": bool(compile_network),
+        "threads": torch.get_num_threads(),
         "phase_seconds": phases,
     }
     if cfg.head != "mode":

@@ -589,11 +589,18 @@ class TableWriter:
     def _open(self, chunk: Mapping[str, Any]) -> None:
         assert self._tmp is not None
         if self.format == "parquet":
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
             table = _to_arrow(chunk, None)
             self._schema = table.schema.with_metadata({METADATA_KEY: self.metadata.to_json()})
+            # Dictionary encoding only where values repeat (integers: event numbers, flags):
+            # on float columns of all-distinct values pyarrow builds a dictionary, gives up and
+            # falls back, which made writing 2.4x slower and the file 13 % larger (1M jets, 41
+            # columns: 1.47 s / 153 MB vs 0.61 s / 135 MB).
+            dictionary = [f.name for f in self._schema if not pa.types.is_floating(f.type)]
             self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd",
+                                            use_dictionary=dictionary,
                                             write_page_checksum=True)  # CRC32 per page, see JetFile
         else:
             import uproot
