@@ -46,6 +46,11 @@ from .network import CalibrationNet, build_network
 
 __all__ = ["ARTIFACT_KIND", "FORMAT_VERSION", "DNNCalibration"]
 
+#: Rows per PyTorch forward (inference, validation). Activations of [8192, 256] float32 (8 MB)
+#: stay in the heap and near the caches; with 65536 rows (64 MB each) every operator got fresh
+#: pages from mmap and ran 2-3x slower (torch inference 57k vs 135k jets/s on 2 threads).
+TORCH_BATCH = 8192
+
 ARTIFACT_KIND = ArtifactKind.DNN_MODEL
 FORMAT_VERSION = "2.1"
 _HEADER_FILE = "artifact.json"
@@ -164,7 +169,7 @@ class DNNCalibration:
         return x if layout is None else packed_inputs(x, table, layout)
 
     # --- prediction ----------------------------------------------------------------------
-    def predict_responses(self, features: np.ndarray, *, batch_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    def predict_responses(self, features: np.ndarray, *, batch_size: int = TORCH_BATCH) -> tuple[np.ndarray, np.ndarray]:
         """Responses ``(r̂_E, r̂_m)``, ``float64[N]`` each, for raw features ``[N, F]`` in the
         model's feature order (a constituent network: the rows of :meth:`network_inputs`,
         ``[N, input_width]``). Rows with a non-finite value get NaN."""
@@ -181,7 +186,7 @@ class DNNCalibration:
         """True for a density, quantile or gaussian head (docs/method.md#heads)."""
         return self.config.head != "mode"
 
-    def predict_distribution(self, features: np.ndarray, *, batch_size: int = 65536,
+    def predict_distribution(self, features: np.ndarray, *, batch_size: int = TORCH_BATCH,
                              recalibrated: bool = True) -> dict[str, np.ndarray]:
         """Per-jet summaries of a probabilistic head for raw features ``[N, F]``, ``float64[N]``
         each, as responses r = reco/true: ``r_e``, ``r_m`` (the calibration responses: the
@@ -225,8 +230,8 @@ class DNNCalibration:
         good = np.all(np.isfinite(x), axis=1) & np.isfinite(y_e) & np.isfinite(y_m)
         u_e, u_m = np.full(x.shape[0], np.nan), np.full(x.shape[0], np.nan)
         rows = np.flatnonzero(good)
-        for start in range(0, rows.size, 65536):
-            sel = rows[start:start + 65536]
+        for start in range(0, rows.size, TORCH_BATCH):
+            sel = rows[start:start + TORCH_BATCH]
             with torch.inference_mode():
                 a, b = self.net.pit(self._network_rows(x[sel]), torch.from_numpy(y_e[sel]),
                                     torch.from_numpy(y_m[sel]))

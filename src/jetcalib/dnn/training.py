@@ -34,7 +34,7 @@ from .data import (
     in_training_phase_space,
     prepare_training_data,
 )
-from .model import ARTIFACT_KIND, FORMAT_VERSION, DNNCalibration
+from .model import ARTIFACT_KIND, FORMAT_VERSION, TORCH_BATCH, DNNCalibration
 from .model import ENVIRONMENT_PACKAGES as MODEL_ENVIRONMENT_PACKAGES
 
 __all__ = ["CHECKPOINT_DIR", "CLOSURE_JMS_MAX_ENERGY", "STRATEGIES", "fit_closure", "fit_width_recalibration",
@@ -275,7 +275,7 @@ def train(
             trainer.fit(
                 module,
                 train_dataloaders=_loader(data.train, t.batch_size, t.seed, True),
-                val_dataloaders=_loader(data.val, 65536, t.seed, False),
+                val_dataloaders=_loader(data.val, TORCH_BATCH, t.seed, False),
                 ckpt_path=str(last) if resume else None,
                 # never unpickle: a checkpoint a user received could run code on load
                 weights_only=True,
@@ -349,7 +349,7 @@ def fit_closure(model: DNNCalibration, table: Mapping[str, np.ndarray]) -> tuple
     return NumericalCalibration.fit(fit_table, config), int(keep.sum())
 
 
-def fit_width_recalibration(net: Any, val: tuple[Any, ...], batch_size: int = 65536) -> dict[str, Any]:
+def fit_width_recalibration(net: Any, val: tuple[Any, ...], batch_size: int = TORCH_BATCH) -> dict[str, Any]:
     """Fit a probabilistic network's width recalibration (docs/method.md#width-recalibration)
     on prepared validation tensors ``(x, log_r_e, log_r_m, weight_e, weight_m)``
     (:class:`~jetcalib.dnn.data.PreparedData`): the PIT values of the trained head, the mass
