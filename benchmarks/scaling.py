@@ -338,15 +338,21 @@ def main() -> None:
         work = Path(tmp)
         if "train" in only:
             print("training:", file=sys.stderr)
-            res["train"] = campaign_train(args.quick)
+            res["train"] = campaign_train(args.quick) | {"date": res["date"]}
         if "calibrate" in only:
             print("calibrate:", file=sys.stderr)
-            res["calibrate"] = campaign_calibrate(args.quick, work)
+            res["calibrate"] = campaign_calibrate(args.quick, work) | {"date": res["date"]}
         if "generate" in only:
             print("generation:", file=sys.stderr)
-            res["generate"] = campaign_generate(args.quick, work)
+            res["generate"] = campaign_generate(args.quick, work) | {"date": res["date"]}
             res["generate"]["linear_fit"] = linear_in_mu(res["generate"]["by_mu"])
     suffix = "_quick" if args.quick else ""
+    previous = out / f"scaling{suffix}.json"
+    if set(only) != {"train", "calibrate", "generate"} and previous.is_file():
+        # a partial rerun keeps the other campaigns' results (each says when it was measured)
+        kept = {k: v for k, v in json.loads(previous.read_text()).items() if k in ("train", "calibrate", "generate")
+                and k not in only}
+        res = {**kept, **res}
     (out / f"scaling{suffix}.json").write_text(json.dumps(res, indent=1))
     if not args.quick:
         write_report(res, out)
