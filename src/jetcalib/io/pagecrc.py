@@ -61,6 +61,8 @@ def pages_without_crc(fh: BinaryIO, metadata: Any) -> int:
         group = metadata.row_group(i)
         for j in range(group.num_columns):
             col = group.column(j)
+            if group.num_rows == 0 and col.total_compressed_size == 0:
+                continue  # an empty table's column without a dictionary has no page at all
             offset = (col.dictionary_page_offset if col.has_dictionary_page and col.dictionary_page_offset
                       else col.data_page_offset)
             fh.seek(offset)
