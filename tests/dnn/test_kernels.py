@@ -62,3 +62,24 @@ def test_training_with_onednn_records_its_phases(tmp_path):
     assert a.summary["phase_seconds"]["epochs"] > 0
     # the same fit up to summation order
     assert a.summary["best_val_loss"] == pytest.approx(b.summary["best_val_loss"], rel=1e-3)
+
+
+@pytest.mark.slow
+@needs_onednn
+# torch's own compile stack imports a deprecated torch.jit helper (torch 2.13)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_compiled_training_steps_learn_what_eager_ones_do(tmp_path):
+    """--compile (torch.compile of the training steps, oneDNN custom ops inside the graph):
+    the same fit as eager, and no compiled-module keys in the saved weights."""
+    from jetcalib.dnn import DNNCalibration, DNNConfig, train
+    from jetcalib.dnn.toys import toy_jets
+
+    cfg = DNNConfig.model_validate({"training": {"epochs": 1, "batch_size": 512},
+                                    "network": {"width": 16, "n_blocks": 1}, "closure": "none"})
+    table = toy_jets(3000, seed=4)
+    eager = train(table, tmp_path / "eager", cfg, progress=False, gemm="onednn")
+    compiled = train(table, tmp_path / "compiled", cfg, progress=False, gemm="onednn", compile_network=True)
+    assert compiled.summary["compiled"] is True
+    assert compiled.summary["best_val_loss"] == pytest.approx(eager.summary["best_val_loss"], rel=1e-3)
+    loaded = DNNCalibration.load(tmp_path / "compiled")
+    assert set(loaded.net.state_dict()) == set(eager.net.state_dict())
