@@ -83,13 +83,22 @@ def matmul_rates(threads: int, batch: int = 4096, width: int = 256, repeat: int 
                 one()
         return n_iter * flop / best_seconds(run, repeat)
 
+    from jetcalib.dnn.kernels import Linear, choose_gemm, use_gemm
+
+    try:
+        # refuses a build without a working oneDNN matmul (its self-check needs autograd, so
+        # outside inference mode)
+        onednn = choose_gemm("onednn") == "onednn"
+    except ValueError:
+        onednn = False
     out = torch.empty(batch, width)
     rates: dict[str, float] = {}
     with torch.inference_mode():
         rates["torch"] = rate(lambda: torch.matmul(a, w, out=out))
-        if hasattr(torch.ops.mkldnn, "_linear_pointwise") and torch.backends.mkldnn.is_available():
-            wt = w.t().contiguous()
-            rates["onednn"] = rate(lambda: torch.ops.mkldnn._linear_pointwise(a, wt, None, "none", [], ""))
+        if onednn:
+            layer = Linear(width, width, bias=False)
+            with use_gemm("onednn"):
+                rates["onednn"] = rate(lambda: layer(a))
     import onnxruntime as ort
 
     opts = ort.SessionOptions()

@@ -98,27 +98,14 @@ def point_calibrate(model: str, files: list[str], workers: int, dask: bool, outd
 
 
 def point_generate_mu(mu: float, n_events: int) -> dict:
-    from jetcalib.sim import SimConfig, plan_chunks
-    from jetcalib.sim.generator import generate_batch, make_pythia, process_settings
-    from jetcalib.sim.pileup import load_or_make_pool
-    from jetcalib.sim.pipeline import Chunk, simulate_chunk
+    from sim_throughput import measure
 
-    cfg = SimConfig()
-    pool = load_or_make_pool(cfg)
-    simulate_chunk(Chunk(0, "dijet", 0, 0, 5, 99, 1.0), (mu, mu), cfg, pool)  # numba warm-up
-    seed = plan_chunks("dijet", n_events * len(cfg.generation.dijet_slices), 1, cfg)[0].seed
-    chunk = Chunk(0, "dijet", 1, 0, n_events, seed, 1.0 / n_events)
-    t0 = time.perf_counter()
-    py = make_pythia(process_settings("dijet", cfg.generation, chunk.slice_index), chunk.seed)
-    generate_batch(py, n_events)
-    bare = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    table, timings = simulate_chunk(chunk, (mu, mu), cfg, pool)
-    full = time.perf_counter() - t0
+    m = measure(n_events, "dijet", mu)
+    bare, full = m["bare_s"], m["full_s"]
     return {"mu": mu, "events": n_events, "bare_events_per_s": round(n_events / bare, 1),
             "events_per_s": round(n_events / full, 1), "ms_per_event": round(1e3 * full / n_events, 2),
-            "bare_ms_per_event": round(1e3 * bare / n_events, 2), "jets": len(table["event"]),
-            "stage_ms_per_event": {k: round(1e3 * v / n_events, 2) for k, v in timings.items()}}
+            "bare_ms_per_event": round(1e3 * bare / n_events, 2), "jets": len(m["table"]["event"]),
+            "stage_ms_per_event": {k: round(1e3 * v / n_events, 2) for k, v in m["stage_s"].items()}}
 
 
 def point_generate_workers(workers: int, n_events: int, outdir: str) -> dict:
@@ -165,13 +152,13 @@ def campaign_calibrate(quick: bool, work: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from jetcalib.deploy import export_onnx
     from jetcalib.dnn import DNNConfig, train
     from jetcalib.dnn.toys import toy_jets
 
-    model = work / "model"
-    train(toy_jets(20_000, seed=1), model, DNNConfig.model_validate({"training": {"epochs": 1}}), progress=False)
-    onnx = work / "model.onnx"
-    subprocess.run([*JETCALIB, "export", str(model), "-o", str(onnx)], check=True, capture_output=True)
+    model = train(toy_jets(20_000, seed=1), work / "model", DNNConfig.model_validate({"training": {"epochs": 1}}),
+                  progress=False)
+    onnx = export_onnx(model, work / "model.onnx")["onnx"]
     total = 200_000 if quick else 1_000_000
     table = toy_jets(total, seed=2)
     layouts = [1, 4]
