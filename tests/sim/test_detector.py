@@ -44,8 +44,8 @@ def test_npv_counts_found_vertices() -> None:
 def _cluster(e, sigma=0.05, **topo):
     n = GRID.n_cells
     sig = np.full(GRID.n_rows, sigma)
-    lab = np.full(n, -1, np.int64)
-    q = np.empty(n, np.int64)
+    lab = np.full(n, -1, np.int32)
+    q = np.empty(n, np.int32)
     cfg = SimConfig.model_validate({"topo": topo})
     out = cluster_cells(e, np.zeros(n), np.zeros(n), sig, GRID, cfg.calorimeter, cfg.topo, lab, q)
     assert (lab == -1).all()  # scratch reset for the next event

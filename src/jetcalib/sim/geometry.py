@@ -136,6 +136,28 @@ class Grid:
         deta = np.concatenate([np.diff(self.eta_edges(k)) for k in range(self.n_layers)])
         return eta, deta, deta * np.repeat(2 * np.pi / self.n_phi, self.n_eta)
 
+    @cached_property
+    def row_layer(self) -> np.ndarray:
+        """Layer of every row, (n_rows,) int64."""
+        return np.repeat(np.arange(self.n_layers, dtype=np.int64), self.n_eta)
+
+    @cached_property
+    def cross_phi(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For the neighbours across layers: (first, last, offset). Cell i_phi of layer l
+        overlaps the cells ``first[t] .. last[t]`` in φ of the layer in front (side 0) or behind
+        (side 1), t = offset[2 l + side] + i_phi; int64 tables of Σ 2 n_phi entries (looked up
+        because the integer divisions cost more than the neighbour search around them)."""
+        first, last, off = [], [], [0]
+        for layer in range(self.n_layers):
+            np_l = int(self.n_phi[layer])
+            ip = np.arange(np_l, dtype=np.int64)
+            for other in (layer - 1, layer + 1):
+                n_o = int(self.n_phi[other]) if 0 <= other < self.n_layers else np_l
+                first.append((ip * n_o) // np_l)
+                last.append(((ip + 1) * n_o - 1) // np_l)
+                off.append(off[-1] + np_l)
+        return np.concatenate(first), np.concatenate(last), np.asarray(off[:-1], np.int64)
+
     def row_eta_centres(self) -> np.ndarray:
         """η centre of every row, (n_rows,)."""
         return self._rows[0]

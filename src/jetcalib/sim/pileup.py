@@ -142,15 +142,24 @@ def overlay(e_tot, e_em, e_pu, pool_off, p_layer, p_ieta, p_iphi, p_e, p_em,
     η-reflected where ``reflect``) to the dense per-cell arrays ``e_tot``, ``e_em``, ``e_pu``
     (in place). ``n_eta``, ``n_phi``, ``cell_off``: the grid's per-layer arrays."""
     n_rot = n_phi.min()
+    n_layers = len(n_phi)
+    step = np.empty(n_layers, np.int64)  # φ shift of each layer, in its own cells
     for j in range(len(chosen)):
         k = chosen[j]
+        for ly in range(n_layers):
+            step[ly] = shift[j] * (n_phi[ly] // n_rot)
+        refl = reflect[j]
+        # no integer division per entry (they were most of the overlay's cost): the shifted
+        # i_phi is below 2 n_phi, one conditional subtraction wraps it
         for i in range(pool_off[k], pool_off[k + 1]):
             ly = p_layer[i]
-            ie = p_ieta[i]
-            if reflect[j]:
+            ie = np.int64(p_ieta[i])
+            if refl:
                 ie = n_eta[ly] - 1 - ie
             np_l = n_phi[ly]
-            ip = (p_iphi[i] + shift[j] * (np_l // n_rot)) % np_l
+            ip = p_iphi[i] + step[ly]
+            if ip >= np_l:
+                ip -= np_l
             c = cell_off[ly] + ie * np_l + ip
             e_tot[c] += p_e[i]
             e_em[c] += p_em[i]

@@ -113,8 +113,8 @@ def reconstruct(p: Particles, cfg: SimConfig, pool: PileupPool, mu: np.ndarray,
     # one bank of unit normals per batch, each event reading it from a random offset: drawing
     # n_cells normals per event would cost as much as the clustering
     bank = rng.standard_normal(3 * n_cells, dtype=np.float32)
-    label = np.full(n_cells, -1, np.int64)
-    queue = np.empty(n_cells, np.int64)
+    label = np.full(n_cells, -1, np.int32)  # int32: the clustering is memory-bound, half the bytes of int64
+    queue = np.empty(n_cells, np.int32)
     e_sig, e_em, e_pu, e_tot = (np.zeros(n_cells) for _ in range(4))
     n_pu = rng.poisson(mu)
     npv = np.empty(n_ev, np.int64)
