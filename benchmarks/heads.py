@@ -4,10 +4,12 @@ by predicted resolution, resolution-weighted mass peaks, and the acceptance crit
 
     .venv/bin/python benchmarks/heads.py --train dijet_train.parquet --test dijet_test.parquet \\
         [--wprime wprime_test.parquet] [--top top_test.parquet] [--max-jets 100000] [--epochs N] \\
-        [--models-dir DIR] [--threads 2] [--config BASE.yaml] --md benchmarks/results/heads.md
+        [--models-dir DIR] [--threads 2] [--config BASE.yaml] [--energy-prior flat|generated] \\
+        --md benchmarks/results/heads.md
 
 Trains ``mode``, ``density``, ``quantile`` and ``gaussian`` (the default config, or ``--config``,
-with ``head`` set; ``--max-jets``/``--epochs`` override training.max_jets/epochs) into
+with ``head`` set; ``--max-jets``/``--epochs`` override training.max_jets/epochs; the
+probabilistic heads' energy loss takes the flattening weights unless ``--energy-prior generated``) into
 ``DIR/<head>``; a model already there is reused when its stored config is the one asked for
 (and, for a probabilistic head, it holds a width recalibration), else it is replaced. Writes
 ``OUT.md`` (tables, PASS/FAIL), ``OUT.json`` (every number) and ``OUT_pit.png`` (PIT histograms
@@ -60,9 +62,17 @@ TARGETS = (("e", "energy"), ("m", "mass"))
 
 
 # --- models -------------------------------------------------------------------------------------
-def head_config(base: DNNConfig, head: str, max_jets: int | None, epochs: int | None) -> DNNConfig:
+def head_config(base: DNNConfig, head: str, max_jets: int | None, epochs: int | None,
+                energy_prior: str = "flat") -> DNNConfig:
+    """``base`` with ``head`` (and the budget overrides). ``energy_prior`` "flat": a
+    probabilistic head's energy loss takes the flattening weights too (training.energy_weights),
+    so that its p(r | x) is that of a flat prior in (ln E_true, ln m_true/E_true) on both
+    targets, as its mass already is (docs/method.md#heads, "Prior"); "generated": the base's
+    setting (the energy loss sees the generated pT-hat spectrum). The mode head keeps the base's."""
     raw = base.model_dump()
     raw["head"] = head
+    if head in PROBABILISTIC and energy_prior == "flat":
+        raw["training"]["energy_weights"] = True
     if max_jets is not None:
         raw["training"]["max_jets"] = max_jets
     if epochs is not None:
@@ -314,11 +324,15 @@ def write_markdown(path: Path, results: dict[str, Any], peaks: dict[str, dict[st
            + (f" --wprime {args.wprime}" if args.wprime else "") + (f" --top {args.top}" if args.top else "")
            + (f" --max-jets {args.max_jets}" if args.max_jets else "") + (f" --epochs {args.epochs}" if args.epochs else "")
            + f" --models-dir {args.models_dir} --threads {args.threads}" + (f" --config {args.config}" if args.config else "")
+           + (f" --energy-prior {args.energy_prior}" if args.energy_prior != "flat" else "")
            + f" --md {args.md}")
     lines = ["# Output heads (issue #15)", "", "Produced by:", "", "```", cmd, "```", "",
              f"Training table: {info['train']}. Test jets: " + ", ".join(f"{k} {v:,}" for k, v in info["n_test"].items())
              + ". Every head has the same config but `head` (training.max_jets "
-             f"{info['max_jets']}, training.epochs {info['epochs']}); models: "
+             f"{info['max_jets']}, training.epochs {info['epochs']}"
+             + ("; the probabilistic heads' energy loss with the flattening weights, training.energy_weights: a flat "
+                "prior on both targets" if args.energy_prior == "flat" else "; energy loss on the generated spectrum")
+             + "); models: "
              + ", ".join(f"{h} {info['models'][h]}" for h in heads) + ".",
              "Resolution = (q84 − q16)/(2·q50) of X_cal/X_true; closure = median of X_cal/X_true (after the residual "
              "closure). Coverage: of the predicted distribution of reco/true (before the residual), calibrated jets, "
@@ -468,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", help="base DNN config (YAML/TOML; default: DNNConfig()); head is set per model")
     ap.add_argument("--heads", nargs="+", choices=HEADS, default=list(HEADS), help="heads to compare (default: all four)")
     ap.add_argument("--min-bin-jets", type=int, default=1000, help="fewest jets of a (pT, m/pT) coverage bin")
+    ap.add_argument("--energy-prior", choices=("flat", "generated"), default="flat",
+                    help="prior of the probabilistic heads' energy term: flat (flattening weights on the energy loss "
+                         "too, default) or generated (the base config's energy_weights, the pT-hat spectrum)")
     ap.add_argument("--md", default="benchmarks/results/heads.md", help="markdown output; OUT.json, OUT_pit.png beside")
     args = ap.parse_args(argv)
     md = Path(args.md)
@@ -484,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     how: dict[str, str] = {}
     cfg = base
     for head in args.heads:
-        cfg = head_config(base, head, args.max_jets, args.epochs)
+        cfg = head_config(base, head, args.max_jets, args.epochs, args.energy_prior)
         model, how[head] = trained_model(head, cfg, train_t, models_dir, args.threads)
         t0 = time.perf_counter()
         results[head] = evaluate_head(model, test, args.min_bin_jets)

@@ -50,3 +50,22 @@ def test_heads_benchmark_smoke(tmp_path, monkeypatch, capsys):
     assert bench.main(args) == 0
     assert json.loads(md.with_suffix(".json").read_text())["info"]["models"] == {h: "reused" for h in bench.HEADS}
     capsys.readouterr()
+
+
+def test_probabilistic_heads_get_a_flat_energy_prior(monkeypatch):
+    from jetcalib.dnn import DNNConfig
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("bench_heads_cfg", BENCHMARKS / "heads.py")
+    assert spec is not None
+    assert spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    base = DNNConfig()
+    assert base.training.energy_weights is False
+    for head in ("density", "quantile", "gaussian"):
+        assert bench.head_config(base, head, 1000, 2).training.energy_weights is True
+        assert bench.head_config(base, head, 1000, 2, "generated").training.energy_weights is False
+    mode = bench.head_config(base, "mode", None, None)
+    assert mode.training.energy_weights is False  # the paper's mode network keeps the generated spectrum
+    assert mode.to_document() == base.to_document()  # so the standard mode model is reused as is
