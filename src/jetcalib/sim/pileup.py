@@ -139,6 +139,7 @@ def load_or_make_pool(cfg: SimConfig) -> PileupPool:
 def overlay(e_tot, e_em, e_pu, pool_off, p_layer, p_ieta, p_iphi, p_e, p_em,
             chosen, shift, reflect, n_eta, n_phi, cell_off):
     """Add the chosen pool events (rotated by ``shift`` cells of the coarsest layer in φ,
+    0 ≤ shift ≤ n_phi.min(),
     η-reflected where ``reflect``) to the dense per-cell arrays ``e_tot``, ``e_em``, ``e_pu``
     (in place). ``n_eta``, ``n_phi``, ``cell_off``: the grid's per-layer arrays."""
     n_rot = n_phi.min()
@@ -150,7 +151,7 @@ def overlay(e_tot, e_em, e_pu, pool_off, p_layer, p_ieta, p_iphi, p_e, p_em,
             step[ly] = shift[j] * (n_phi[ly] // n_rot)
         refl = reflect[j]
         # no integer division per entry (they were most of the overlay's cost): the shifted
-        # i_phi is below 2 n_phi, one conditional subtraction wraps it
+        # i_phi is below 2 n_phi (shift ≤ n_rot), one conditional subtraction wraps it
         for i in range(pool_off[k], pool_off[k + 1]):
             ly = p_layer[i]
             ie = np.int64(p_ieta[i])
