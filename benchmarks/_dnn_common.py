@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from jetcalib.dnn import DNNConfig
 from jetcalib.dnn.toys import toy_jets
 from jetcalib.evaluate import mode_estimate
 from jetcalib.evaluate.metrics import resolution  # the one definition (docs/method.md#terms)
-from jetcalib.io import CONSTITUENT_COLUMNS, open_jets
+from jetcalib.io import CONSTITUENT_COLUMNS, open_jets, read_table
 
 PT_EDGES = np.array([200, 300, 400, 500, 700, 1000, 1500, 2000, 3000], dtype=float)
 M_EDGES = np.array([30, 50, 70, 90, 110, 140, 180, 250, 400], dtype=float)
@@ -24,6 +25,12 @@ def read_flat(path: str | Path) -> dict[str, np.ndarray]:
     with open_jets(Path(path)) as f:
         table = f.read([c for c in f.columns if c not in CONSTITUENT_COLUMNS])
     return {k: np.asarray(v) for k, v in table.items()}
+
+
+def read_jets(path: str | Path, constituents: bool) -> dict[str, Any]:
+    """A whole table (with the jagged constituent columns, as awkward arrays) when
+    ``constituents``, else :func:`read_flat`'s columns."""
+    return dict(read_table(Path(path))[0]) if constituents else read_flat(path)
 
 
 def load(path: str | None, n_toy: int, seed: int) -> tuple[dict[str, np.ndarray], str]:

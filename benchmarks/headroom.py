@@ -43,13 +43,13 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _dnn_common import M_EDGES, PT_EDGES, read_flat
+from _dnn_common import M_EDGES, PT_EDGES, read_jets
 from physics import LightGBMCalibration, pt_bins
 
 from jetcalib.dnn import ORACLE_FEATURES, DNNCalibration, DNNConfig, train
 from jetcalib.evaluate import Uncalibrated
 from jetcalib.evaluate.metrics import resolution
-from jetcalib.io import atomic_path, read_table
+from jetcalib.io import atomic_path
 from jetcalib.numerical import NumericalCalibration
 
 METHODS = ["uncalibrated", "numerical", "lightgbm", "dnn", "constituent", "oracle"]
@@ -57,11 +57,6 @@ LABELS = {"uncalibrated": "uncalibrated", "numerical": "numerical inversion", "l
           "dnn": "DNN (21 inputs)", "constituent": "constituent network", "oracle": "oracle (hidden truth)"}
 #: Mass bins need at least this many jets (issue #16's criterion).
 MIN_MASS_BIN = 500
-
-
-def read(path: str, constituents: bool) -> dict[str, Any]:
-    """A whole table; the jagged constituent columns (~6× the rest) only when asked for."""
-    return dict(read_table(path)[0]) if constituents else read_flat(path)
 
 
 def responses(t: dict[str, Any], cal: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -137,8 +132,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     need_constituents_train = args.constituent is None and args.models_dir is not None
-    train_t = read(args.train, constituents=need_constituents_train)
-    test_t = read(args.test, constituents=True)
+    train_t = read_jets(args.train, constituents=need_constituents_train)
+    test_t = read_jets(args.test, constituents=True)
     print(f"read {len(train_t['e_true']):,} training and {len(test_t['e_true']):,} test jets in "
           f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     timing: dict[str, float] = {}

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _dnn_common import PT_EDGES, load_many, read_flat
+from _dnn_common import PT_EDGES, load_many, read_jets
 
 from jetcalib.dnn import DNNCalibration, DNNConfig, train
 from jetcalib.errors import ArtifactError
@@ -45,7 +45,7 @@ from jetcalib.evaluate.massfit import MASS_WINDOWS, fit_mass_peak
 from jetcalib.evaluate.metrics import (
     resolution,  # the one definition (docs/method.md#terms)
 )
-from jetcalib.io import atomic_path
+from jetcalib.io import CONSTITUENT_COLUMNS, atomic_path
 
 HEADS = ("mode", "density", "quantile", "gaussian")
 PROBABILISTIC = ("density", "quantile", "gaussian")
@@ -327,7 +327,7 @@ def write_markdown(path: Path, results: dict[str, Any], peaks: dict[str, dict[st
            + (f" --energy-prior {args.energy_prior}" if args.energy_prior != "flat" else "")
            + f" --md {args.md}")
     lines = ["# Output heads (issue #15)", "", "Produced by:", "", "```", cmd, "```", "",
-             f"Training table: {info['train']}. Test jets: " + ", ".join(f"{k} {v:,}" for k, v in info["n_test"].items())
+             (f"Base config: `{args.config}`. " if args.config else "") + f"Training table: {info['train']}. Test jets: " + ", ".join(f"{k} {v:,}" for k, v in info["n_test"].items())
              + ". Every head has the same config but `head` (training.max_jets "
              f"{info['max_jets']}, training.epochs {info['epochs']}"
              + ("; the probabilistic heads' energy loss with the flattening weights, training.energy_weights: a flat "
@@ -492,10 +492,24 @@ def main(argv: list[str] | None = None) -> int:
     models_dir = Path(args.models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
 
-    train_t, train_label = load_many(args.train, 0, 0)
-    test = read_flat(args.test)
-    samples = {k: read_flat(p) for k, p in (("wz", args.wprime), ("top", args.top)) if p}
     base = DNNConfig.from_file(args.config) if args.config else DNNConfig()
+    if base.inputs == "constituents":
+        # the constituent network reads the jagged cl_*/trk_* columns (generate --constituents)
+        if len(args.train) != 1:
+            sys.exit("heads.py: a constituent network takes one --train table")
+        train_t = read_jets(args.train[0], constituents=True)
+        train_label = f"{args.train[0]} ({len(train_t['e_true']):,} jets, with constituents)"
+    else:
+        train_t, train_label = load_many(args.train, 0, 0)
+    test = read_jets(args.test, base.inputs == "constituents")
+    samples = {}
+    for k, p in (("wz", args.wprime), ("top", args.top)):
+        if p:
+            table = read_jets(p, base.inputs == "constituents")
+            if base.inputs == "constituents" and not set(CONSTITUENT_COLUMNS) <= set(table):
+                print(f"{p}: no constituent columns (generate --constituents); its mass peaks are left out", flush=True)
+                continue
+            samples[k] = table
     results: dict[str, Any] = {}
     peaks: dict[str, dict[str, Any]] = {s: {} for s in samples}
     how: dict[str, str] = {}

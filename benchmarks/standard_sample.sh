@@ -62,3 +62,7 @@ done
 $PY benchmarks/heads.py --train "${TRAIN[0]}" --test "$DATA/dijet_test.parquet" --wprime "$DATA/wprime_test.parquet" \
     --top "$DATA/top_test.parquet" --models-dir "$DATA/models/heads_full" --threads 2 \
     --md benchmarks/results/heads.md
+# the density head on the constituent network (#15/#16; ~15 min of training)
+$PY benchmarks/heads.py --train "${TRAIN[0]}" --test "$DATA/dijet_test.parquet" \
+    --config benchmarks/configs/constituent.yaml --heads density --models-dir "$DATA/models/heads_constituent" \
+    --threads 2 --md benchmarks/results/heads_constituent.md
