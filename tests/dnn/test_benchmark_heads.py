@@ -15,14 +15,20 @@ from jetcalib.io import write_table
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-@pytest.mark.slow
-def test_heads_benchmark_smoke(tmp_path, monkeypatch, capsys):
+def _bench(monkeypatch):
+    """benchmarks/heads.py as a module (it imports its _dnn_common sibling)."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location("bench_heads", BENCHMARKS / "heads.py")
     assert spec is not None
     assert spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+@pytest.mark.slow
+def test_heads_benchmark_smoke(tmp_path, monkeypatch, capsys):
+    bench = _bench(monkeypatch)
     for name, n, seed in (("train", 4000, 21), ("test", 3000, 22)):
         write_table(tmp_path / f"{name}.parquet", {k: v for k, v in toy_jets(n, seed=seed).items() if not k.startswith("toy_")})
     (tmp_path / "tiny.yaml").write_text("network:\n  width: 16\n  n_blocks: 1\n  mass_residual_width: 8\n"
@@ -55,12 +61,7 @@ def test_heads_benchmark_smoke(tmp_path, monkeypatch, capsys):
 def test_probabilistic_heads_get_a_flat_energy_prior(monkeypatch):
     from jetcalib.dnn import DNNConfig
 
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("bench_heads_cfg", BENCHMARKS / "heads.py")
-    assert spec is not None
-    assert spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench(monkeypatch)
     base = DNNConfig()
     assert base.training.energy_weights is False
     for head in ("density", "quantile", "gaussian"):
