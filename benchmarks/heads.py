@@ -493,7 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     models_dir.mkdir(parents=True, exist_ok=True)
 
     base = DNNConfig.from_file(args.config) if args.config else DNNConfig()
-    if base.inputs == "constituents":
+    constituents = base.inputs == "constituents"
+    if constituents:
         # the constituent network reads the jagged cl_*/trk_* columns (generate --constituents)
         if len(args.train) != 1:
             sys.exit("heads.py: a constituent network takes one --train table")
@@ -501,12 +502,12 @@ def main(argv: list[str] | None = None) -> int:
         train_label = f"{args.train[0]} ({len(train_t['e_true']):,} jets, with constituents)"
     else:
         train_t, train_label = load_many(args.train, 0, 0)
-    test = read_jets(args.test, base.inputs == "constituents")
+    test = read_jets(args.test, constituents)
     samples = {}
     for k, p in (("wz", args.wprime), ("top", args.top)):
         if p:
-            table = read_jets(p, base.inputs == "constituents")
-            if base.inputs == "constituents" and not set(CONSTITUENT_COLUMNS) <= set(table):
+            table = read_jets(p, constituents)
+            if constituents and not set(CONSTITUENT_COLUMNS) <= set(table):
                 print(f"{p}: no constituent columns (generate --constituents); its mass peaks are left out", flush=True)
                 continue
             samples[k] = table

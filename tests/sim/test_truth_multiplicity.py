@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "truth_multiplicity.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("bench_truth_multiplicity", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def test_resolvable_merges_particles_closer_than_d_into_harder_ones(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    from truth_multiplicity import resolvable
 
-
-def test_resolvable_merges_particles_closer_than_d_into_harder_ones():
-    resolvable = _module().resolvable
     e = np.array([50.0, 20.0, 10.0, 0.5])
     eta = np.array([0.0, 0.03, 0.5, 0.9])
     phi = np.array([3.13, -3.13, 0.0, 0.0])  # the first two are 0.03 apart in eta and 0.013 across the phi wrap

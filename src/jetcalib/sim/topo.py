@@ -63,6 +63,17 @@ def _decode(c, cell_off, n_phi, cell_row, row_layer, row_off):
 
 
 @numba.njit(cache=True)
+def _wrap_phi(p, np_l):
+    """i_phi ``p`` in [−1, np_l] wrapped onto [0, np_l): no modulo (an integer division), which
+    cost more than the neighbour search around it."""
+    if p < 0:
+        return p + np_l
+    if p >= np_l:
+        return p - np_l
+    return p
+
+
+@numba.njit(cache=True)
 def _neighbours(ly, ie, ip, n_layers, n_eta, n_phi, cell_off, row_off, cross_lo, cross_hi,
                 cross_plo, cross_phi, cross_poff, buf, in_layer_only):
     """Fill ``buf`` with the neighbours of cell (ly, ie, ip): first the (up to) 8 around it in
@@ -79,12 +90,7 @@ def _neighbours(ly, ie, ip, n_layers, n_eta, n_phi, cell_off, row_off, cross_lo,
         for dp in range(-1, 2):
             if de == 0 and dp == 0:
                 continue
-            p2 = ip + dp  # φ wraps around; no modulo (an integer division) per neighbour
-            if p2 < 0:
-                p2 += np_l
-            elif p2 >= np_l:
-                p2 -= np_l
-            buf[n] = row + p2
+            buf[n] = row + _wrap_phi(ip + dp, np_l)
             n += 1
     if in_layer_only:
         return n
@@ -341,12 +347,7 @@ def cluster_event(e, e_pu, e_em, sigma_row, n_layers, n_eta, n_phi, cell_off, ro
                     e2 = ie + (k == 0) - (k == 1)
                     if e2 < 0 or e2 >= n_eta[ly]:
                         continue
-                    p2 = ip + (k == 2) - (k == 3)
-                    if p2 < 0:
-                        p2 += np_l
-                    elif p2 >= np_l:
-                        p2 -= np_l
-                    c2 = cell_off[ly] + e2 * np_l + p2
+                    c2 = cell_off[ly] + e2 * np_l + _wrap_phi(ip + (k == 2) - (k == 3), np_l)
                     if label[c2] < 0:
                         border[j] += w
                         free[j] += w
